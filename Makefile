@@ -1,0 +1,34 @@
+# Set-up is part of every target: a fresh clone needs only python3 (>= 3.10) and make.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.lstm2d-installed
+
+.PHONY: demo test lint format clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[keras,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lstm2d demo
+
+# The whole suite with Keras on TensorFlow, then the Keras-marked tests once per other
+# Keras backend (KERAS_BACKEND is read once per process, at `import keras`).
+test: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest
+	KERAS_BACKEND=jax $(PY) -m pytest -m keras
+	KERAS_BACKEND=torch $(PY) -m pytest -m keras
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

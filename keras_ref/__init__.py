@@ -1,0 +1,9 @@
+"""Reference Keras 3 models built from the same description as the torch ones.
+
+Imports keras (any backend), never torch_impl.
+"""
+
+from keras_ref.model import build_model
+from keras_ref.weights import get_weights, set_weights
+
+__all__ = ["build_model", "get_weights", "set_weights"]

@@ -1,0 +1,51 @@
+"""Keras model weights as ``{layer name: {variable name: numpy array}}`` (Keras layout)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+
+from lstm2d.spec import ModelSpec
+
+
+def get_weights(model: keras.Model, spec: ModelSpec) -> dict[str, dict[str, np.ndarray]]:
+    """Every weight of the spec's layers, keyed by layer and variable name (``kernel``, ``recurrent_kernel``, ``bias``)."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for layer in spec.layers:
+        variables = _variables(model, layer.name)
+        if variables:
+            out[layer.name] = {name: keras.ops.convert_to_numpy(v.value) for name, v in variables.items()}
+    return out
+
+
+def set_weights(model: keras.Model, spec: ModelSpec, weights: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+    """Assign ``weights`` to the model; every variable must be given exactly once, with its exact shape."""
+    expected = {layer.name: _variables(model, layer.name) for layer in spec.layers}
+    extra = sorted(name for name in weights if not expected.get(name) and len(weights[name]) > 0)
+    if extra:
+        raise ValueError(f"weights given for layers without weights in the Keras model: {extra}")
+    for layer_name, variables in expected.items():
+        given = weights.get(layer_name, {})
+        missing = sorted(set(variables) - set(given))
+        unexpected = sorted(set(given) - set(variables))
+        if missing or unexpected:
+            raise ValueError(f"Keras layer {layer_name!r}: missing weights {missing}, unexpected {unexpected}")
+        for name, variable in variables.items():
+            array = np.asarray(given[name])
+            if tuple(array.shape) != tuple(variable.shape):
+                raise ValueError(
+                    f"Keras layer {layer_name!r} {name}: shape {tuple(array.shape)}, expected {tuple(variable.shape)}"
+                )
+            variable.assign(array.astype(variable.dtype))
+
+
+def _variables(model: keras.Model, layer_name: str) -> dict[str, keras.Variable]:
+    """The layer's variables by short name; a TimeDistributed wrapper contributes its inner layer's."""
+    variables = {v.name: v for v in model.get_layer(layer_name).weights}
+    if len(variables) != len(model.get_layer(layer_name).weights):
+        raise ValueError(
+            f"Keras layer {layer_name!r} has two variables with one name: {[v.path for v in model.get_layer(layer_name).weights]}"
+        )
+    return variables

@@ -1,0 +1,51 @@
+"""Named model descriptions (``ModelSpec.from_name``-style presets).
+
+The ``seed-*`` presets are the corrected versions of the three models in the article
+"Can Keras LSTM layers handle 2D input data?": 100 timesteps of a 10x10 sensor grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lstm2d.spec import LSTM, Conv2D, Dense, InputSpec, ModelSpec, Pool2D, SpecError
+
+
+def _seed_flat() -> ModelSpec:
+    """Each 10x10x1 frame flattened to 100 features -> LSTM(64) -> Dense(1)."""
+    return ModelSpec(
+        name="seed-flat",
+        input=InputSpec(timesteps=100, height=10, width=10, channels=1),
+        frontend=(),
+        recurrent=(LSTM(64),),
+        head=(Dense(1),),
+    )
+
+
+def _seed_cnn(channels: int, name: str) -> ModelSpec:
+    """Per frame Conv2D(32, 3x3, relu) -> MaxPool(2) -> Flatten, then LSTM(64) -> Dense(1)."""
+    return ModelSpec(
+        name=name,
+        input=InputSpec(timesteps=100, height=10, width=10, channels=channels),
+        frontend=(Conv2D(32, (3, 3), activation="relu"), Pool2D("max", (2, 2))),
+        recurrent=(LSTM(64),),
+        head=(Dense(1),),
+    )
+
+
+PRESETS: dict[str, Callable[[], ModelSpec]] = {
+    "seed-flat": _seed_flat,
+    "seed-cnn": lambda: _seed_cnn(1, "seed-cnn"),
+    "seed-cnn-rgb": lambda: _seed_cnn(3, "seed-cnn-rgb"),
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` registered under ``name``."""
+    if name not in PRESETS:
+        raise SpecError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+    return PRESETS[name]()

@@ -1,0 +1,25 @@
+"""Pure-numpy weight converters between Keras and torch layouts.
+
+One module per layer kind (``conv2d``, ``dense``, ``lstm``) states its layout rule once;
+``model`` maps a whole model through a table built from the spec.
+"""
+
+from torch_impl.convert.model import (
+    KerasWeights,
+    LayerWeights,
+    TorchState,
+    WeightMismatchError,
+    keras_to_torch,
+    torch_to_keras,
+    weight_table,
+)
+
+__all__ = [
+    "KerasWeights",
+    "LayerWeights",
+    "TorchState",
+    "WeightMismatchError",
+    "keras_to_torch",
+    "torch_to_keras",
+    "weight_table",
+]

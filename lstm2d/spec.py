@@ -392,10 +392,13 @@ class ModelSpec:
             input_spec = InputSpec(**input_data)
         except TypeError as exc:
             raise SpecError(f"model spec input: {exc}") from None
-        parts = {
-            part: tuple(_layer_from_dict(item, part) for item in data.get(part, ())) for part in ("frontend", "recurrent", "head")
-        }
-        kwargs: dict[str, Any] = {"input": input_spec, **parts}
+        kwargs: dict[str, Any] = {"input": input_spec}
+        for part in ("frontend", "recurrent", "head"):  # a missing part keeps the dataclass default
+            if part in data:
+                items = data[part]
+                if not isinstance(items, list):
+                    raise SpecError(f"model spec {part}: expected a list of layers, got {items!r}")
+                kwargs[part] = tuple(_layer_from_dict(item, part) for item in items)
         if "name" in data:
             kwargs["name"] = str(data["name"])
         return cls(**kwargs)

@@ -1,0 +1,237 @@
+"""The ``lstm2d`` command line.
+
+The Keras side is imported lazily, inside the commands that need it, after the Keras
+backend has been chosen (Keras reads ``KERAS_BACKEND`` once, at import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from lstm2d.presets import get_preset, preset_names
+from lstm2d.spec import ModelSpec, SpecError
+from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
+
+BACKENDS = ("tensorflow", "jax", "torch")
+DEMO_PRESETS = ("seed-flat", "seed-cnn", "seed-cnn-rgb")
+EXIT_OK, EXIT_OVER_TOLERANCE, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A user mistake or a missing dependency: printed as one line, exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except (CliError, SpecError) as exc:
+        print(f"lstm2d {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstm2d",
+        description="Native PyTorch models for sequences of 2D grids, with numerical parity against Keras.",
+    )
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+
+    verify = commands.add_parser(
+        "verify",
+        help="check Keras <-> torch parity for presets or spec files and print the error table",
+        description="Build the Keras and the torch model from one description, copy random non-zero weights "
+        "each way, run both on seeded inputs and print the max abs / rel error per output. "
+        f"Exits {EXIT_OVER_TOLERANCE} if any error is over the tolerance.",
+    )
+    verify.add_argument("--preset", action="append", default=[], choices=preset_names(), help="a named preset (repeatable)")
+    verify.add_argument("--spec", action="append", default=[], type=Path, help="a ModelSpec JSON file (repeatable)")
+    verify.add_argument("--backend", choices=BACKENDS, help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    verify.add_argument("--direction", choices=("both", "keras_to_torch", "torch_to_keras"), default="both")
+    verify.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
+    verify.add_argument("--batch", type=int, default=4, help="batch size of the test input (default 4)")
+    verify.add_argument("--timesteps", type=int, help="sequence length for specs that leave it open (default 8)")
+    verify.add_argument("--json", action="store_true", help="print the results as JSON")
+    verify.set_defaults(run=_run_verify)
+
+    demo = commands.add_parser(
+        "demo",
+        help="parity of the article's three models under every installed Keras backend, summarised",
+        description="Runs `lstm2d verify` on the seed presets once per Keras backend (each in its own process) "
+        "and prints one table.",
+    )
+    demo.set_defaults(run=_run_demo)
+
+    presets = commands.add_parser("presets", help="list the named presets")
+    presets.set_defaults(run=_run_presets)
+
+    spec = commands.add_parser("spec", help="print a preset's description as JSON (a starting point for --spec files)")
+    spec.add_argument("preset", choices=preset_names())
+    spec.set_defaults(run=_run_spec)
+    return parser
+
+
+# -- verify -----------------------------------------------------------------------------
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    specs = [get_preset(name) for name in args.preset] + [_read_spec(path) for path in args.spec]
+    if not specs:
+        raise CliError("nothing to verify: give --preset NAME or --spec FILE")
+    if args.batch < 1:
+        raise CliError(f"--batch: expected a positive int, got {args.batch}")
+    backend = _select_keras_backend(args.backend)
+    from lstm2d.parity import DIRECTIONS, check_spec
+
+    directions = DIRECTIONS if args.direction == "both" else (args.direction,)
+    reports = []
+    for spec in specs:
+        timesteps = None if spec.input.timesteps is not None else (args.timesteps or 8)
+        for direction in directions:
+            reports.append(check_spec(spec, direction, seed=args.seed, batch=args.batch, timesteps=timesteps))
+    ok = all(report.ok for report in reports)
+    if args.json:
+        import keras
+
+        print(json.dumps({"backend": backend, "keras": keras.__version__, "ok": ok, "reports": [r.to_dict() for r in reports]}))
+    else:
+        print(f"Keras backend: {backend}; fp32 CPU; tolerance: max abs error <= {FP32_CPU_FORWARD_ATOL:.0e}")
+        for report in reports:
+            print(report.table())
+        print("all outputs within tolerance" if ok else "OVER TOLERANCE: see the rows marked NO")
+    return EXIT_OK if ok else EXIT_OVER_TOLERANCE
+
+
+def _read_spec(path: Path) -> ModelSpec:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read spec file {path}: {exc.strerror}") from None
+    return ModelSpec.from_json(text)
+
+
+def _select_keras_backend(requested: str | None) -> str:
+    """Set KERAS_BACKEND before Keras is imported; refuse if Keras already runs another backend."""
+    backend = requested or os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if backend not in BACKENDS:
+        raise CliError(f"Keras backend {backend!r} is not supported; expected one of {', '.join(BACKENDS)}")
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
+    if importlib.util.find_spec("keras") is None or importlib.util.find_spec(module) is None:
+        raise CliError(f"the Keras side with the {backend} backend is not installed: pip install 'lstm2d[keras]'")
+    if "keras" in sys.modules:
+        active = sys.modules["keras"].backend.backend()
+        if active != backend:
+            raise CliError(f"Keras is already running the {active} backend in this process; run again with --backend {active}")
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return backend
+
+
+# -- demo -------------------------------------------------------------------------------
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    print("lstm2d demo: the article's three models, Keras vs native PyTorch")
+    print(f"random non-zero weights copied each way, seeded input (batch 4, 100 timesteps), fp32 CPU; "
+          f"tolerance: max abs error <= {FP32_CPU_FORWARD_ATOL:.0e}\n")  # fmt: skip
+    results: dict[str, dict | str] = {}
+    for backend in BACKENDS:
+        started = time.perf_counter()
+        print(f"  checking with Keras on {backend} ...", end="", flush=True)
+        results[backend] = _verify_in_subprocess(backend)
+        print(f" {time.perf_counter() - started:.0f} s")
+    print()
+    rows = [("preset", "direction", *BACKENDS)]
+    for preset in DEMO_PRESETS:
+        for arrow in ("keras -> torch", "torch -> keras"):
+            cells = []
+            for backend in BACKENDS:
+                result = results[backend]
+                if isinstance(result, str):
+                    cells.append(result)
+                    continue
+                report = next(r for r in result["reports"] if r["label"] == f"{preset} {arrow}")
+                error = max(o["max_abs"] for o in report["outputs"])
+                cells.append(f"{error:.1e} {'ok' if report['ok'] else 'OVER'}")
+            rows.append((preset, arrow, *cells))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    ran = [r for r in results.values() if isinstance(r, dict)]
+    failed = [name for name, r in results.items() if isinstance(r, str) and r != "not installed"]
+    ok = bool(ran) and not failed and all(r["ok"] for r in ran)
+    print()
+    print(
+        "max abs error of the model output (Dense head), Keras vs torch, per preset and Keras backend.\n"
+        "The torch models are native: channels-first frames, the CNN over batch*time frames, nn.LSTM;\n"
+        "the (H, W, C) vs (C, H, W) flatten, the kernel layouts and the LSTM's bias are absorbed\n"
+        "by the weight converter. Reproduce one column: lstm2d verify --preset seed-cnn --backend jax"
+    )
+    print("\nresult: " + ("every check within tolerance" if ok else "SOME CHECKS FAILED"))
+    return EXIT_OK if ok else EXIT_OVER_TOLERANCE
+
+
+def _verify_in_subprocess(backend: str) -> dict | str:
+    """``lstm2d verify --json`` on the demo presets with one Keras backend; a short reason string on failure."""
+    try:
+        _select_module_available(backend)
+    except CliError:
+        return "not installed"
+    command = [sys.executable, "-m", "lstm2d", "verify", "--json", "--backend", backend]
+    for preset in DEMO_PRESETS:
+        command += ["--preset", preset]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode not in (EXIT_OK, EXIT_OVER_TOLERANCE) or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"\n    {backend}: verify failed: {tail}", end="")
+        return "error"
+    return json.loads(lines[-1])
+
+
+def _select_module_available(backend: str) -> None:
+    if importlib.util.find_spec("keras") is None or importlib.util.find_spec(backend) is None:
+        raise CliError(f"{backend} not installed")
+
+
+# -- presets / spec ---------------------------------------------------------------------
+
+
+def _run_presets(args: argparse.Namespace) -> int:
+    for name in preset_names():
+        spec = get_preset(name)
+        inp = spec.input
+        frontend = " -> ".join(_describe_layer(layer) for layer in spec.frontend) or "flatten"
+        recurrent = " -> ".join(f"LSTM({layer.units})" for layer in spec.recurrent)
+        head = " -> ".join(f"Dense({layer.units})" for layer in spec.head)
+        print(f"{name:14s} T={inp.timesteps} {inp.height}x{inp.width}x{inp.channels}: {frontend} -> {recurrent} -> {head}")
+    return EXIT_OK
+
+
+def _describe_layer(layer: object) -> str:
+    from lstm2d.spec import Conv2D
+
+    if isinstance(layer, Conv2D):
+        return f"Conv2D({layer.filters}, {layer.kernel_size[0]}x{layer.kernel_size[1]}, {layer.activation})"
+    return f"{layer.mode.capitalize()}Pool({layer.pool_size[0]}x{layer.pool_size[1]})"
+
+
+def _run_spec(args: argparse.Namespace) -> int:
+    print(get_preset(args.preset).to_json())
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The one parity harness: same weights and inputs through Keras and torch, errors per output.
+
+``assert_parity`` is what the tests use; ``check_spec`` is what ``lstm2d verify`` runs
+(random non-zero weights copied in one direction, seeded inputs, a report). Both sides
+are imported lazily, so importing this module needs neither torch nor keras.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from lstm2d.spec import ModelSpec
+from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
+
+if TYPE_CHECKING:
+    import keras
+
+    from torch_impl import Lstm2dNet
+
+Direction = Literal["keras_to_torch", "torch_to_keras"]
+DIRECTIONS: tuple[Direction, ...] = ("keras_to_torch", "torch_to_keras")
+
+
+@dataclass(frozen=True)
+class OutputError:
+    """How far one output of the candidate is from the reference.
+
+    ``max_rel`` is ``max_abs / max(|reference|)``: relative to the output's scale, so it
+    stays meaningful where single reference values are near zero.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+    atol: float
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.isfinite(self.max_abs)) and self.max_abs <= self.atol
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """Per-output errors for one comparison (``label`` says which, e.g. ``seed-cnn keras->torch``)."""
+
+    label: str
+    outputs: tuple[OutputError, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(output.ok for output in self.outputs)
+
+    @property
+    def max_abs(self) -> float:
+        return max(output.max_abs for output in self.outputs)
+
+    def table(self) -> str:
+        rows = [("output", "shape", "max abs", "max rel", "tolerance", "ok")]
+        for o in self.outputs:
+            rows.append((o.name, str(o.shape), f"{o.max_abs:.3e}", f"{o.max_rel:.3e}", f"{o.atol:.0e}", "yes" if o.ok else "NO"))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = [f"{self.label}"] + ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "ok": self.ok, "outputs": [asdict(o) for o in self.outputs]}
+
+
+def compare(
+    reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray], *, atol: float, label: str = ""
+) -> ParityReport:
+    """Errors of ``candidate`` against ``reference``, output by output (same names, same shapes)."""
+    if list(reference) != list(candidate):
+        raise AssertionError(f"{label}: outputs differ: reference has {list(reference)}, candidate has {list(candidate)}")
+    errors = []
+    for name, ref in reference.items():
+        got = candidate[name]
+        if ref.shape != got.shape:
+            raise AssertionError(f"{label}: output {name!r} has shape {got.shape}, reference has {ref.shape}")
+        diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+        max_abs = float(diff.max()) if diff.size else 0.0
+        scale = float(np.abs(ref).max()) if ref.size else 0.0
+        errors.append(OutputError(name, tuple(ref.shape), max_abs, max_abs / max(scale, 1e-30), atol))
+    return ParityReport(label, tuple(errors))
+
+
+def keras_outputs(model: keras.Model, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Inference outputs of a Keras model on ``inputs`` (Keras layout), by output name."""
+    import keras
+
+    outputs = model(inputs, training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return {name: keras.ops.convert_to_numpy(out) for name, out in zip(model.output_names, outputs, strict=True)}
+
+
+def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Inference outputs of a torch model on ``inputs`` given in Keras layout ``(B, T, H, W, C)``."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(inputs))
+    if model.input_layout == "channels_first":
+        x = x.permute(0, 1, 4, 2, 3).contiguous()  # (B, T, C, H, W)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            outputs = model(x)
+    finally:
+        model.train(was_training)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return {name: out.detach().cpu().numpy() for name, out in zip(names, outputs, strict=True)}
+
+
+def assert_parity(
+    keras_model: keras.Model,
+    torch_model: Lstm2dNet,
+    inputs: np.ndarray,
+    *,
+    atol: float = FP32_CPU_FORWARD_ATOL,
+    label: str = "",
+) -> ParityReport:
+    """Run both models on ``inputs`` (Keras layout) and raise ``AssertionError`` with the table if any output is over ``atol``."""
+    reference = keras_outputs(keras_model, inputs)
+    report = compare(reference, torch_outputs(torch_model, inputs, list(reference)), atol=atol, label=label)
+    if not report.ok:
+        raise AssertionError("parity over tolerance:\n" + report.table())
+    return report
+
+
+# -- seeded weights and inputs ------------------------------------------------------
+
+
+def random_arrays(shapes: Mapping[str, tuple[int, ...]], rng: np.random.Generator, *, layout: str) -> dict[str, np.ndarray]:
+    """Non-zero random float32 tensors: kernels uniform in +-1.5/sqrt(fan_in), biases in +-0.5.
+
+    ``layout`` (``"keras"`` or ``"torch"``) says where a kernel's fan-in axes are:
+    every axis but the last (Keras) or every axis but the first (torch).
+    """
+    out = {}
+    for key, shape in shapes.items():
+        if len(shape) == 1:
+            bound = 0.5
+        else:
+            fan_in = int(np.prod(shape[:-1] if layout == "keras" else shape[1:]))
+            bound = 1.5 / np.sqrt(fan_in)
+        out[key] = rng.uniform(-bound, bound, size=shape).astype(np.float32)
+    return out
+
+
+def random_inputs(spec: ModelSpec, rng: np.random.Generator, *, batch: int = 2, timesteps: int | None = None) -> np.ndarray:
+    """Standard-normal inputs in Keras layout ``(batch, time, height, width, channels)``."""
+    inp = spec.input
+    time = timesteps if timesteps is not None else inp.timesteps
+    if time is None:
+        raise ValueError("the spec leaves timesteps open: pass timesteps=")
+    return rng.standard_normal((batch, time, inp.height, inp.width, inp.channels)).astype(np.float32)
+
+
+def build_pair(spec: ModelSpec, direction: Direction, *, seed: int = 0) -> tuple[keras.Model, Lstm2dNet]:
+    """Both models for ``spec`` with the same random non-zero weights, copied in ``direction``.
+
+    ``keras_to_torch``: random Keras weights, converted into torch. ``torch_to_keras``:
+    random torch weights (``bias_hh`` non-zero too), converted into Keras.
+    """
+    import keras_ref
+    import torch_impl
+    from torch_impl.convert import weight_table
+
+    rng = np.random.default_rng(seed)
+    keras_model = keras_ref.build_model(spec)
+    torch_model = torch_impl.build_model(spec).eval()
+    table = weight_table(spec)
+    if direction == "keras_to_torch":
+        weights = {entry.name: random_arrays(entry.keras_shapes, rng, layout="keras") for entry in table}
+        keras_ref.set_weights(keras_model, spec, weights)
+        torch_impl.load_keras_weights(torch_model, weights)
+    elif direction == "torch_to_keras":
+        state: dict[str, np.ndarray] = {}
+        for entry in table:
+            layer_state = random_arrays(entry.torch_shapes, rng, layout="torch")
+            state.update({entry.torch_prefix + key: value for key, value in layer_state.items()})
+        torch_impl.load_state(torch_model, state)
+        keras_ref.set_weights(keras_model, spec, torch_impl.export_keras_weights(torch_model))
+    else:
+        raise ValueError(f"direction: expected one of {DIRECTIONS}, got {direction!r}")
+    return keras_model, torch_model
+
+
+def check_spec(
+    spec: ModelSpec,
+    direction: Direction,
+    *,
+    seed: int = 0,
+    batch: int = 2,
+    timesteps: int | None = None,
+    atol: float = FP32_CPU_FORWARD_ATOL,
+) -> ParityReport:
+    """Copy random weights in ``direction``, run both models on seeded inputs, report (never raises on error size)."""
+    keras_model, torch_model = build_pair(spec, direction, seed=seed)
+    inputs = random_inputs(spec, np.random.default_rng(seed + 1), batch=batch, timesteps=timesteps)
+    reference = keras_outputs(keras_model, inputs)
+    arrow = direction.replace("_to_", " -> ")
+    return compare(reference, torch_outputs(torch_model, inputs, list(reference)), atol=atol, label=f"{spec.name} {arrow}")

@@ -1,0 +1,52 @@
+"""Known Keras bugs that make one Keras backend disagree with the others, detected by probing, not by version.
+
+The torch side follows Keras' documented semantics (TensorFlow's and JAX's results). Where a
+Keras backend is known to be wrong, the affected parity cases are expected to fail there; the
+test still runs the comparison and fails if Keras turns out to be right after all.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+from lstm2d.spec import ModelSpec, Pool2D, same_padding
+
+AVG_POOL_SAME_BUG = (
+    "Keras <= 3.15 on the torch backend zero-pads an asymmetric 'same' AveragePooling2D and then "
+    "divides by the whole window, padding included (fixed upstream by keras-team/keras PR #23233); "
+    "TensorFlow and JAX average over the valid cells, and so does lstm2d"
+)
+
+
+@cache
+def keras_avg_pool_same_counts_padding() -> bool:
+    """Whether this Keras backend averages padded cells in an asymmetric ``same`` average pool.
+
+    Pool (1, 3), stride (1, 2), ``same`` over the row [10, 20]: one padded cell on the right,
+    so the valid-cell mean is 15; counting the padded zero gives 10.
+    """
+    import keras
+
+    row = np.array([10.0, 20.0], dtype=np.float32).reshape(1, 1, 2, 1)
+    pooled = keras.layers.AveragePooling2D(pool_size=(1, 3), strides=(1, 2), padding="same")(row)
+    return not np.isclose(float(keras.ops.convert_to_numpy(pooled).reshape(-1)[0]), 15.0)
+
+
+def has_asymmetric_avg_same_pool(spec: ModelSpec) -> bool:
+    """Whether ``spec`` has an average pool whose ``same`` padding is asymmetric on its input."""
+    for layer, (height, width, _) in zip(spec.frontend, spec.frame_shapes()[:-1], strict=True):
+        if isinstance(layer, Pool2D) and layer.mode == "avg" and layer.padding == "same":
+            (kh, kw), (sh, sw) = layer.pool_size, layer.effective_strides
+            pads = (same_padding(height, kh, sh), same_padding(width, kw, sw))
+            if any(before != after for before, after in pads):
+                return True
+    return False
+
+
+def expected_keras_bug(spec: ModelSpec) -> str | None:
+    """The reason this spec's parity is expected to fail on this Keras backend, or None."""
+    if has_asymmetric_avg_same_pool(spec) and keras_avg_pool_same_counts_padding():
+        return AVG_POOL_SAME_BUG
+    return None

@@ -1,0 +1,39 @@
+"""The harness itself: it must see the bugs it exists for, and report what it measured."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstm2d.parity import assert_parity, build_pair, compare, random_inputs
+from parity_tests.specs import PARITY_SPECS
+from torch_impl.convert import model as model_mapping
+
+RECT = next(spec for spec in PARITY_SPECS if spec.name == "rect-multichannel")
+
+
+def test_passes_and_reports_each_output():
+    keras_model, torch_model = build_pair(RECT, "keras_to_torch", seed=1)
+    report = assert_parity(keras_model, torch_model, random_inputs(RECT, np.random.default_rng(2), batch=3), label="rect")
+    assert [o.name for o in report.outputs] == keras_model.output_names
+    assert report.outputs[0].shape == (3, 3)
+    assert 0 < report.max_abs < 1e-5  # different kernels on each side: not zero, but tiny
+
+
+def test_catches_an_ignored_flatten_order(monkeypatch):
+    """Negative control: drop the HWC -> CHW row permutation and the harness must fail loudly."""
+    monkeypatch.setattr(model_mapping, "hwc_index_of_chw", lambda h, w, c: np.arange(h * w * c))
+    keras_model, torch_model = build_pair(RECT, "keras_to_torch", seed=1)
+    with pytest.raises(AssertionError, match="parity over tolerance") as info:
+        assert_parity(keras_model, torch_model, random_inputs(RECT, np.random.default_rng(2), batch=3))
+    assert "NO" in str(info.value)
+
+
+def test_nan_is_never_within_tolerance():
+    report = compare({"y": np.zeros((2, 1), np.float32)}, {"y": np.full((2, 1), np.nan, np.float32)}, atol=1e-5)
+    assert not report.ok
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(AssertionError, match="shape"):
+        compare({"y": np.zeros((2, 1), np.float32)}, {"y": np.zeros((1, 2), np.float32)}, atol=1e-5)

@@ -1,0 +1,76 @@
+"""The command line: help, presets, spec, usage errors, and the demo end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lstm2d.cli import EXIT_USAGE, main
+from lstm2d.presets import get_preset, preset_names
+from lstm2d.spec import ModelSpec
+
+
+def test_help_lists_every_command_with_a_description():
+    done = subprocess.run([sys.executable, "-m", "lstm2d", "--help"], capture_output=True, text=True, check=True)
+    for command in ("verify", "demo", "presets", "spec"):
+        line = next(line for line in done.stdout.splitlines() if line.strip().startswith(command))
+        assert len(line.split()) > 2, f"{command} has no description: {line!r}"
+
+
+def test_presets_lists_all(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name in preset_names():
+        assert name in out
+    assert "Conv2D(32, 3x3, relu) -> MaxPool(2x2) -> LSTM(64) -> Dense(1)" in out
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_spec_prints_the_preset_as_json(capsys, name):
+    assert main(["spec", name]) == 0
+    assert ModelSpec.from_json(capsys.readouterr().out) == get_preset(name)
+
+
+def test_verify_without_models_is_a_usage_error(capsys):
+    assert main(["verify"]) == EXIT_USAGE
+    assert "give --preset NAME or --spec FILE" in capsys.readouterr().err
+
+
+def test_verify_with_a_broken_spec_file_names_the_problem(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {"input": {"timesteps": 5, "height": 4, "width": 4}, "frontend": [{"kind": "conv2d", "filters": 2, "kernel_size": 5}]}
+        )
+    )
+    assert main(["verify", "--spec", str(bad)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "conv2d_1 shrinks the frame below 1x1" in err
+    assert "(4, 4, 1)" in err
+
+
+def test_verify_with_a_missing_spec_file(tmp_path, capsys):
+    assert main(["verify", "--spec", str(tmp_path / "nope.json")]) == EXIT_USAGE
+    assert "cannot read spec file" in capsys.readouterr().err
+
+
+def test_unknown_preset_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["verify", "--preset", "seed-nope"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_end_to_end():
+    pytest.importorskip("keras")
+    done = subprocess.run([sys.executable, "-m", "lstm2d", "demo"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for preset in ("seed-flat", "seed-cnn", "seed-cnn-rgb"):
+        rows = [line for line in done.stdout.splitlines() if line.strip().startswith(preset + " ")]
+        assert len(rows) == 2, done.stdout
+        assert all(row.count(" ok") == 3 for row in rows), done.stdout
+    assert "every check within tolerance" in done.stdout

@@ -99,10 +99,11 @@ def keras_outputs(model: keras.Model, inputs: np.ndarray) -> dict[str, np.ndarra
 
 
 def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """Inference outputs of a torch model on ``inputs`` given in Keras layout ``(B, T, H, W, C)``."""
+    """Inference outputs of a torch model on ``inputs`` given in Keras layout ``(B, T, H, W, C)``, on the model's device."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(inputs))
+    device = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(inputs)).to(device)
     if model.input_layout == "channels_first":
         x = x.permute(0, 1, 4, 2, 3).contiguous()  # (B, T, C, H, W)
     was_training = model.training

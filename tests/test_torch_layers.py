@@ -1,0 +1,112 @@
+"""Torch layers with Keras semantics, against independent slow references written here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lstm2d.spec import Conv2D, Dense, Pool2D
+from torch_impl.layers import DenseLayer, FrameConv2d, FramePool2d
+
+
+def tf_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's rule, written out again here so the test does not trust the library's copy."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+CONV_CASES = [
+    # (height, width, channels, kernel, strides, padding)
+    (10, 10, 1, (3, 3), (1, 1), "same"),
+    (10, 9, 2, (4, 2), (1, 1), "same"),  # even kernel: asymmetric
+    (9, 8, 3, (3, 3), (2, 2), "same"),  # stride 2: asymmetric on the even side
+    (11, 7, 2, (5, 3), (3, 2), "same"),
+    (8, 8, 1, (2, 2), (2, 2), "same"),
+    (10, 9, 2, (4, 2), (1, 1), "valid"),
+    (11, 10, 3, (3, 3), (2, 2), "valid"),
+]
+
+
+@pytest.mark.parametrize(("h", "w", "c", "kernel", "strides", "padding"), CONV_CASES)
+def test_conv_matches_explicit_tensorflow_padding(h, w, c, kernel, strides, padding):
+    layer = Conv2D(4, kernel, strides=strides, padding=padding, activation="tanh")
+    conv = FrameConv2d(layer, (h, w, c))
+    x = torch.randn(5, c, h, w, generator=torch.Generator().manual_seed(0))
+    out = conv(x)
+    assert tuple(out.shape) == (5, *[layer.output_shape((h, w, c))[i] for i in (2, 0, 1)])
+    if padding == "same":
+        (top, bottom), (left, right) = tf_same_pads(h, kernel[0], strides[0]), tf_same_pads(w, kernel[1], strides[1])
+        x = F.pad(x, (left, right, top, bottom))
+    expected = torch.tanh(F.conv2d(x, conv.weight, conv.bias, stride=strides))
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+
+
+def test_symmetric_same_padding_needs_no_copy():
+    assert FrameConv2d(Conv2D(4, 3, padding="same"), (10, 10, 1)).explicit_pad is None
+    assert FrameConv2d(Conv2D(4, 4, padding="same"), (10, 10, 1)).explicit_pad == (1, 2, 1, 2)
+
+
+def reference_pool(x: np.ndarray, mode: str, kernel, strides, padding) -> np.ndarray:
+    """Slow TensorFlow pooling on (N, C, H, W): padded cells never count, for max or for the average."""
+    n, c, h, w = x.shape
+    if padding == "same":
+        out_h, out_w = math.ceil(h / strides[0]), math.ceil(w / strides[1])
+        top, left = tf_same_pads(h, kernel[0], strides[0])[0], tf_same_pads(w, kernel[1], strides[1])[0]
+    else:
+        out_h, out_w = (h - kernel[0]) // strides[0] + 1, (w - kernel[1]) // strides[1] + 1
+        top = left = 0
+    out = np.zeros((n, c, out_h, out_w), np.float64)
+    for i in range(out_h):
+        for j in range(out_w):
+            r0, c0 = i * strides[0] - top, j * strides[1] - left
+            window = x[:, :, max(r0, 0) : min(r0 + kernel[0], h), max(c0, 0) : min(c0 + kernel[1], w)]
+            out[:, :, i, j] = window.max(axis=(2, 3)) if mode == "max" else window.mean(axis=(2, 3))
+    return out
+
+
+POOL_CASES = [
+    # (height, width, pool, strides, padding)
+    (8, 8, (2, 2), None, "valid"),
+    (9, 7, (2, 2), None, "valid"),
+    (9, 7, (2, 2), None, "same"),  # odd sizes: the last window hangs over
+    (8, 8, (3, 3), (2, 2), "same"),  # asymmetric: one padded row/column after
+    (10, 9, (3, 3), (1, 1), "same"),  # symmetric
+    (10, 9, (2, 3), (1, 1), "same"),  # even pool, stride 1: asymmetric on one axis
+    (7, 11, (3, 2), (2, 3), "same"),
+    (12, 8, (3, 3), (2, 1), "valid"),
+]
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize(("h", "w", "pool", "strides", "padding"), POOL_CASES)
+def test_pooling_matches_tensorflow_semantics(mode, h, w, pool, strides, padding):
+    layer = Pool2D(mode, pool, strides=strides, padding=padding)
+    x = (
+        np.random.default_rng(1).standard_normal((3, 2, h, w)).astype(np.float32) - 2.0
+    )  # mostly negative: a 0 pad would win a max
+    out = FramePool2d(layer, (h, w, 2))(torch.from_numpy(x)).numpy()
+    expected = reference_pool(x.astype(np.float64), mode, pool, layer.effective_strides, padding)
+    assert out.shape == expected.shape
+    assert out.shape[2:] == layer.output_shape((h, w, 2))[:2]
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+
+
+def test_pooling_moves_its_valid_counts_with_the_module():
+    pool = FramePool2d(Pool2D("avg", 3, strides=2, padding="same"), (8, 8, 1))
+    assert pool.valid_counts is not None
+    assert "valid_counts" not in pool.state_dict()  # derived from the shape, never a checkpoint entry
+    assert pool.to(torch.float64).valid_counts.dtype == torch.float64
+
+
+def test_conv_softmax_is_over_channels_and_dense_softmax_over_the_last_axis():
+    conv = FrameConv2d(Conv2D(4, 1, activation="softmax"), (3, 3, 2))
+    out = conv(torch.randn(2, 2, 3, 3))
+    torch.testing.assert_close(out.sum(dim=1), torch.ones(2, 3, 3))
+    dense = DenseLayer(Dense(5, activation="softmax"), 4)
+    out = dense(torch.randn(2, 3, 4))
+    torch.testing.assert_close(out.sum(dim=-1), torch.ones(2, 3))

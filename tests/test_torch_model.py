@@ -1,0 +1,130 @@
+"""The torch model: shapes, both input layouts, input errors with hints, state keys, no loop over time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+import torch_impl
+from lstm2d.presets import get_preset, preset_names
+from lstm2d.spec import LSTM, Conv2D, Dense, InputSpec, ModelSpec, Pool2D
+
+AWKWARD = {
+    "rect-c3-stride2": ModelSpec(
+        InputSpec(4, 11, 8, 3), frontend=(Conv2D(4, 3, strides=2, activation="relu"),), head=(Dense(2),)
+    ),
+    "same-even": ModelSpec(InputSpec(3, 10, 9, 2), frontend=(Conv2D(4, (4, 2), padding="same"), Pool2D("avg", 3, 2, "same"))),
+    "stacked-sequences": ModelSpec(
+        InputSpec(5, 6, 7, 1),
+        frontend=(Pool2D("max", 2),),
+        recurrent=(LSTM(6, return_sequences=True), LSTM(4, return_sequences=True)),
+        head=(Dense(3, activation="softmax"),),
+    ),
+    "one-step": ModelSpec(InputSpec(1, 5, 5, 2), frontend=(Conv2D(2, 5),)),
+}
+SPECS = {name: get_preset(name) for name in preset_names()} | AWKWARD
+
+
+def _input(spec: ModelSpec, batch: int = 2, timesteps: int | None = None, layout: str = "channels_first") -> torch.Tensor:
+    inp = spec.input
+    t = timesteps or inp.timesteps
+    shape = (
+        (batch, t, inp.channels, inp.height, inp.width)
+        if layout == "channels_first"
+        else (batch, t, inp.height, inp.width, inp.channels)
+    )
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("name", SPECS)
+def test_output_shape_and_layouts_agree(name, batch):
+    spec = SPECS[name]
+    first = torch_impl.build_model(spec).eval()
+    last = torch_impl.build_model(spec, input_layout="channels_last").eval()
+    torch_impl.load_state(last, torch_impl.state_as_numpy(first))
+    x = _input(spec, batch)
+    with torch.no_grad():
+        out_first = first(x)
+        out_last = last(x.permute(0, 1, 3, 4, 2))
+    t = spec.input.timesteps
+    assert tuple(out_first.shape) == ((batch, t, spec.head[-1].units) if spec.returns_sequences else (batch, spec.head[-1].units))
+    torch.testing.assert_close(out_first, out_last, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("timesteps", [1, 4, 9])
+def test_open_timesteps(timesteps):
+    spec = ModelSpec(InputSpec(None, 6, 6, 1), frontend=(Conv2D(2, 3),), recurrent=(LSTM(3, return_sequences=True),))
+    assert tuple(torch_impl.build_model(spec)(_input(spec, 2, timesteps)).shape) == (2, timesteps, 1)
+
+
+@pytest.mark.parametrize(
+    ("layout", "shape", "message"),
+    [
+        ("channels_last", (100, 10, 10, 1), r"got \(100, 10, 10, 1\); this is a batch of single frames.*unsqueeze\(0\)"),
+        ("channels_first", (100, 1, 10, 10), r"batch of single frames"),
+        (
+            "channels_first",
+            (2, 100, 10, 10, 1),
+            r"the frames look channels_last: build the model with input_layout='channels_last'",
+        ),
+        ("channels_last", (2, 100, 1, 10, 10), r"the frames look channels_first"),
+        ("channels_first", (2, 50, 1, 10, 10), r"built for 100 timesteps"),
+        ("channels_first", (2, 100, 100), r"already flattened"),
+        (
+            "channels_first",
+            (2, 100, 3, 10, 10),
+            r"expected input \(batch, time, channels, height, width\) = \(\*, 100, 1, 10, 10\), got \(2, 100, 3, 10, 10\)",
+        ),
+        ("channels_first", (0, 100, 1, 10, 10), r"got \(0, 100, 1, 10, 10\)"),
+    ],
+)
+def test_wrong_inputs_say_what_was_expected(layout, shape, message):
+    model = torch_impl.build_model(get_preset("seed-cnn"), input_layout=layout)
+    with pytest.raises(ValueError, match=message):
+        model(torch.zeros(shape))
+
+
+def test_integer_input_is_refused():
+    with pytest.raises(ValueError, match=r"expected a floating-point input, got dtype torch\.int64"):
+        torch_impl.build_model(get_preset("seed-flat"))(torch.zeros(1, 100, 1, 10, 10, dtype=torch.long))
+
+
+def test_unknown_layout_is_refused():
+    with pytest.raises(ValueError, match=r"input_layout: expected one of .*'nhwc'"):
+        torch_impl.build_model(get_preset("seed-flat"), input_layout="nhwc")
+
+
+def test_state_dict_keys_name_the_spec_layers():
+    assert list(torch_impl.build_model(get_preset("seed-cnn")).state_dict()) == [
+        "frontend.conv2d_1.weight", "frontend.conv2d_1.bias",
+        "recurrent.lstm_1.weight_ih_l0", "recurrent.lstm_1.weight_hh_l0",
+        "recurrent.lstm_1.bias_ih_l0", "recurrent.lstm_1.bias_hh_l0",
+        "head.dense_1.weight", "head.dense_1.bias",
+    ]  # fmt: skip
+
+
+def _op_counts(model: torch.nn.Module, x: torch.Tensor) -> dict[str, int]:
+    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        model(x)
+    counts = {event.key: event.count for event in prof.key_averages()}
+    return {op: counts.get(op, 0) for op in ("aten::conv2d", "aten::lstm", "aten::max_pool2d", "aten::linear")}
+
+
+def test_one_kernel_call_per_layer_whatever_the_sequence_length():
+    """Frames go through the CNN as one batch of batch*time frames; the LSTM is one fused call."""
+    spec = get_preset("seed-cnn").with_input(timesteps=None)
+    model = torch_impl.build_model(spec).eval()
+    short, long = _op_counts(model, _input(spec, 2, 1)), _op_counts(model, _input(spec, 2, 40))
+    assert short == long == {"aten::conv2d": 1, "aten::lstm": 1, "aten::max_pool2d": 1, "aten::linear": 1}
+
+
+@pytest.mark.parametrize("name", ["seed-cnn", "stacked-sequences"])
+def test_gradients_reach_every_parameter(name):
+    spec = SPECS[name]
+    model = torch_impl.build_model(spec)
+    model(_input(spec)).square().mean().backward()
+    for key, param in model.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), key
+        assert param.grad.abs().sum() > 0, key

@@ -43,9 +43,8 @@ def set_weights(model: keras.Model, spec: ModelSpec, weights: Mapping[str, Mappi
 
 def _variables(model: keras.Model, layer_name: str) -> dict[str, keras.Variable]:
     """The layer's variables by short name; a TimeDistributed wrapper contributes its inner layer's."""
-    variables = {v.name: v for v in model.get_layer(layer_name).weights}
-    if len(variables) != len(model.get_layer(layer_name).weights):
-        raise ValueError(
-            f"Keras layer {layer_name!r} has two variables with one name: {[v.path for v in model.get_layer(layer_name).weights]}"
-        )
+    weights = model.get_layer(layer_name).weights
+    variables = {v.name: v for v in weights}
+    if len(variables) != len(weights):
+        raise ValueError(f"Keras layer {layer_name!r} has two variables with one name: {[v.path for v in weights]}")
     return variables

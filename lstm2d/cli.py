@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lstm2d.presets import get_preset, preset_names
-from lstm2d.spec import ModelSpec, SpecError
+from lstm2d.spec import Conv2D, FrontendLayer, ModelSpec, SpecError
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -127,9 +127,7 @@ def _select_keras_backend(requested: str | None) -> str:
     backend = requested or os.environ.get("KERAS_BACKEND") or "tensorflow"
     if backend not in BACKENDS:
         raise CliError(f"Keras backend {backend!r} is not supported; expected one of {', '.join(BACKENDS)}")
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
-    if importlib.util.find_spec("keras") is None or importlib.util.find_spec(module) is None:
-        raise CliError(f"the Keras side with the {backend} backend is not installed: pip install 'lstm2d[keras]'")
+    _require_keras_backend(backend)
     if "keras" in sys.modules:
         active = sys.modules["keras"].backend.backend()
         if active != backend:
@@ -137,6 +135,12 @@ def _select_keras_backend(requested: str | None) -> str:
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return backend
+
+
+def _require_keras_backend(backend: str) -> None:
+    """Keras and the backend's own package (named like the backend) must be installed."""
+    if importlib.util.find_spec("keras") is None or importlib.util.find_spec(backend) is None:
+        raise CliError(f"the Keras side with the {backend} backend is not installed: pip install 'lstm2d[keras]'")
 
 
 # -- demo -------------------------------------------------------------------------------
@@ -186,7 +190,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _verify_in_subprocess(backend: str) -> dict | str:
     """``lstm2d verify --json`` on the demo presets with one Keras backend; a short reason string on failure."""
     try:
-        _select_module_available(backend)
+        _require_keras_backend(backend)
     except CliError:
         return "not installed"
     command = [sys.executable, "-m", "lstm2d", "verify", "--json", "--backend", backend]
@@ -199,11 +203,6 @@ def _verify_in_subprocess(backend: str) -> dict | str:
         print(f"\n    {backend}: verify failed: {tail}", end="")
         return "error"
     return json.loads(lines[-1])
-
-
-def _select_module_available(backend: str) -> None:
-    if importlib.util.find_spec("keras") is None or importlib.util.find_spec(backend) is None:
-        raise CliError(f"{backend} not installed")
 
 
 # -- presets / spec ---------------------------------------------------------------------
@@ -220,9 +219,7 @@ def _run_presets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _describe_layer(layer: object) -> str:
-    from lstm2d.spec import Conv2D
-
+def _describe_layer(layer: FrontendLayer) -> str:
     if isinstance(layer, Conv2D):
         return f"Conv2D({layer.filters}, {layer.kernel_size[0]}x{layer.kernel_size[1]}, {layer.activation})"
     return f"{layer.mode.capitalize()}Pool({layer.pool_size[0]}x{layer.pool_size[1]})"

@@ -95,7 +95,8 @@ def keras_outputs(model: keras.Model, inputs: np.ndarray) -> dict[str, np.ndarra
 
     outputs = model(inputs, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {name: keras.ops.convert_to_numpy(out) for name, out in zip(model.output_names, outputs, strict=True)}
+    names = getattr(model, "output_names", None) or [model.layers[-1].name]  # a Sequential has no output_names
+    return {name: keras.ops.convert_to_numpy(out) for name, out in zip(names, outputs, strict=True)}
 
 
 def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:

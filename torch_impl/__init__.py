@@ -1,19 +1,36 @@
 """Native PyTorch models for sequences of 2D grids, and conversion from/to Keras weights.
 
-Imports torch and numpy only: never keras or tensorflow, so a CUDA training box needs neither.
+Imports torch, numpy, h5py and safetensors only: never keras or tensorflow, so a CUDA training box
+needs neither, and reading a Keras file never runs code from it.
 """
 
 from torch_impl.convert import WeightMismatchError
+from torch_impl.files import (
+    ModelFileError,
+    UnsafeFileError,
+    UnsupportedModelError,
+    from_keras,
+    load_safetensors,
+    save_safetensors,
+    to_keras,
+)
 from torch_impl.model import INPUT_LAYOUTS, Lstm2dNet, build_model
 from torch_impl.weights import export_keras_weights, load_keras_weights, load_state, state_as_numpy
 
 __all__ = [
     "INPUT_LAYOUTS",
     "Lstm2dNet",
+    "ModelFileError",
+    "UnsafeFileError",
+    "UnsupportedModelError",
     "WeightMismatchError",
     "build_model",
     "export_keras_weights",
+    "from_keras",
     "load_keras_weights",
+    "load_safetensors",
     "load_state",
+    "save_safetensors",
     "state_as_numpy",
+    "to_keras",
 ]

@@ -1,0 +1,77 @@
+"""The allowlist every model config passes before anything reads it as a model.
+
+A Keras config names Python objects by ``module`` / ``class_name`` / ``registered_name``; Keras'
+own loader imports and calls them, which is how its safe-mode bypasses worked (CVE-2024-3660,
+CVE-2025-1550, CVE-2025-8747, CVE-2025-9905/9906). lstm2d never imports or calls anything named in
+a file, and refuses a file that names anything outside this list, at any depth (TimeDistributed,
+Bidirectional, nested models, initializers, activations given as objects).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch_impl.files.errors import UnsafeFileError
+
+ALLOWED_CLASSES = frozenset(
+    {
+        # models and their plumbing
+        "Sequential", "Functional", "Model", "__keras_tensor__", "DTypePolicy", "FloatDTypePolicy", "Policy",
+        # layers lstm2d reads (or recognises to name them as unsupported)
+        "InputLayer", "TimeDistributed", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dense",
+        "Dropout", "Reshape", "LSTM", "LSTMCell", "GRU", "SimpleRNN", "Bidirectional", "ConvLSTM2D",
+        "BatchNormalization", "Masking", "GlobalAveragePooling2D", "Activation", "Conv3D",
+        # initializers, regularizers, constraints (data: never called by lstm2d)
+        "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal",
+        "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling",
+        "Identity", "L1", "L2", "L1L2", "OrthogonalRegularizer", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm",
+    }
+)  # fmt: skip
+ALLOWED_MODULES = frozenset(
+    {
+        "keras", "keras.layers", "keras.initializers", "keras.regularizers", "keras.constraints", "keras.models",
+        "keras.src.models.functional", "keras.src.models.sequential", "keras.src.models.model",
+    }
+)  # fmt: skip
+CODE_CLASSES = frozenset({"Lambda", "function", "TFOpLambda", "SlicingOpLambda"})
+
+
+def check_config_safety(config: Any, where: str) -> None:
+    """Raise :class:`UnsafeFileError` if any object in ``config`` is outside the allowlist."""
+    stack: list[tuple[Any, str]] = [(config, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        _check_object(node, path or "/", where)
+        stack.extend((child, f"{path}/{key}") for key, child in node.items())
+
+
+def _check_object(node: dict[str, Any], path: str, where: str) -> None:
+    class_name = node.get("class_name")
+    layer = _layer_name(node)
+    if class_name in CODE_CLASSES:
+        raise UnsafeFileError(
+            f"{where}: layer {layer!r} at {path} is a {class_name}: it carries Python code, and lstm2d never runs "
+            "code from a file; rewrite it as supported layers"
+        )
+    if "class_name" in node and class_name not in ALLOWED_CLASSES:
+        raise UnsafeFileError(
+            f"{where}: object {class_name!r} (layer {layer!r}, at {path}) is not a Keras built-in lstm2d knows; "
+            "custom and registered objects are refused"
+        )
+    if "module" in node and node["module"] not in ALLOWED_MODULES:
+        raise UnsafeFileError(f"{where}: object {class_name!r} at {path} names module {node['module']!r}, not one of Keras' own")
+    if node.get("registered_name") not in (None, class_name):  # Keras registers its own Functional as "Functional"
+        raise UnsafeFileError(
+            f"{where}: object {class_name!r} at {path} has registered_name {node['registered_name']!r}: "
+            "registered (custom) objects are refused"
+        )
+
+
+def _layer_name(node: dict[str, Any]) -> str | None:
+    config = node.get("config")
+    return config.get("name") if isinstance(config, dict) else node.get("name")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -53,8 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         "verify",
         help="check Keras <-> torch parity for presets or spec files and print the error table",
         description="Build the Keras and the torch model from one description, copy random non-zero weights "
-        "each way, run both on seeded inputs and print the max abs / rel error per output. "
+        "each way, run both on seeded inputs and print the max abs / rel error per output. With FILE: read the "
+        "file with lstm2d (vetted, no Keras) and with Keras, and compare the two on seeded input. "
         f"Exits {EXIT_OVER_TOLERANCE} if any error is over the tolerance.",
+    )
+    verify.add_argument(
+        "file", nargs="?", type=Path, help="a Keras model file (.keras or legacy .h5) to check instead of presets"
     )
     verify.add_argument("--preset", action="append", default=[], choices=preset_names(), help="a named preset (repeatable)")
     verify.add_argument("--spec", action="append", default=[], type=Path, help="a ModelSpec JSON file (repeatable)")
@@ -74,6 +79,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=_run_demo)
 
+    convert = commands.add_parser(
+        "convert",
+        help="convert a Keras file to torch safetensors, or safetensors to a .keras file",
+        description="IN .keras/.h5 -> OUT .safetensors (weights-only .weights.h5 need --spec); "
+        "IN .safetensors -> OUT .keras. Files are read without Keras and never run code.",
+    )
+    convert.add_argument("input", type=Path)
+    convert.add_argument("output", type=Path)
+    convert.add_argument("--spec", help="for .weights.h5 input: a preset name or a spec JSON file")
+    convert.add_argument("--allow-nonfinite", action="store_true", help="accept NaN/Inf weights")
+    convert.set_defaults(run=_run_convert)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="list a model file's layers, shapes, parameters and what lstm2d supports, loading nothing executable",
+    )
+    inspect.add_argument("file", type=Path)
+    inspect.set_defaults(run=_run_inspect)
+
     presets = commands.add_parser("presets", help="list the named presets")
     presets.set_defaults(run=_run_presets)
 
@@ -87,9 +111,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        if args.preset or args.spec:
+            raise CliError("give either FILE or --preset/--spec, not both")
+        return _verify_file(args)
     specs = [get_preset(name) for name in args.preset] + [_read_spec(path) for path in args.spec]
     if not specs:
-        raise CliError("nothing to verify: give --preset NAME or --spec FILE")
+        raise CliError("nothing to verify: give FILE, --preset NAME or --spec FILE")
     if args.batch < 1:
         raise CliError(f"--batch: expected a positive int, got {args.batch}")
     backend = _select_keras_backend(args.backend)
@@ -101,8 +129,12 @@ def _run_verify(args: argparse.Namespace) -> int:
         timesteps = None if spec.input.timesteps is not None else (args.timesteps or 8)
         for direction in directions:
             reports.append(check_spec(spec, direction, seed=args.seed, batch=args.batch, timesteps=timesteps))
+    return _print_reports(backend, reports, args.json)
+
+
+def _print_reports(backend: str, reports: list, as_json: bool) -> int:
     ok = all(report.ok for report in reports)
-    if args.json:
+    if as_json:
         import keras
 
         print(json.dumps({"backend": backend, "keras": keras.__version__, "ok": ok, "reports": [r.to_dict() for r in reports]}))
@@ -112,6 +144,36 @@ def _run_verify(args: argparse.Namespace) -> int:
             print(report.table())
         print("all outputs within tolerance" if ok else "OVER TOLERANCE: see the rows marked NO")
     return EXIT_OK if ok else EXIT_OVER_TOLERANCE
+
+
+def _verify_file(args: argparse.Namespace) -> int:
+    """lstm2d's reading of a Keras file against Keras' own, on seeded input."""
+    import numpy as np
+
+    from torch_impl.files import ModelFileError, from_keras
+
+    try:
+        torch_model = from_keras(args.file)  # vets the file: nothing in it runs
+    except ModelFileError as exc:
+        raise CliError(str(exc)) from None
+    backend = _select_keras_backend(args.backend)
+    import keras_ref
+    from lstm2d.parity import compare, keras_outputs, random_inputs, torch_outputs
+
+    try:
+        keras_model = keras_ref.load_vetted_model(args.file)
+    except keras_ref.KerasLoadError as exc:
+        raise CliError(str(exc)) from None
+    timesteps = None if torch_model.spec.input.timesteps is not None else (args.timesteps or 8)
+    inputs = random_inputs(torch_model.spec, np.random.default_rng(args.seed), batch=args.batch, timesteps=timesteps)
+    reference = keras_outputs(keras_model, inputs)
+    report = compare(
+        reference,
+        torch_outputs(torch_model, inputs, list(reference)),
+        atol=FP32_CPU_FORWARD_ATOL,
+        label=f"{args.file}: {type(keras_model).__module__.split('.')[0]} vs lstm2d",
+    )
+    return _print_reports(backend, [report], args.json)
 
 
 def _read_spec(path: Path) -> ModelSpec:
@@ -170,9 +232,7 @@ def _run_demo(args: argparse.Namespace) -> int:
                 error = max(o["max_abs"] for o in report["outputs"])
                 cells.append(f"{error:.1e} {'ok' if report['ok'] else 'OVER'}")
             rows.append((preset, arrow, *cells))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    _print_rows(rows)
     ran = [r for r in results.values() if isinstance(r, dict)]
     failed = [name for name, r in results.items() if isinstance(r, str) and r != "not installed"]
     ok = bool(ran) and not failed and all(r["ok"] for r in ran)
@@ -203,6 +263,100 @@ def _verify_in_subprocess(backend: str) -> dict | str:
         print(f"\n    {backend}: verify failed: {tail}", end="")
         return "error"
     return json.loads(lines[-1])
+
+
+# -- convert / inspect -----------------------------------------------------------------
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from torch_impl.files import ModelFileError, from_keras, load_safetensors, save_safetensors, to_keras
+
+    source, target = args.input, args.output
+    try:
+        if target.suffix == ".safetensors" and source.suffix in (".keras", ".h5"):
+            model = from_keras(source, spec=args.spec, allow_nonfinite=args.allow_nonfinite)
+            save_safetensors(model, target)
+        elif target.suffix == ".keras" and source.suffix == ".safetensors":
+            if args.spec:
+                raise CliError("--spec is only for .weights.h5 input; a .safetensors file from lstm2d carries its spec")
+            model = load_safetensors(source, allow_nonfinite=args.allow_nonfinite)
+            to_keras(model, target)
+        else:
+            raise CliError(
+                f"cannot convert {source.suffix or 'no extension'} to {target.suffix or 'no extension'}: "
+                "expected .keras/.h5 -> .safetensors or .safetensors -> .keras"
+            )
+    except ModelFileError as exc:
+        raise CliError(str(exc)) from None
+    print(f"wrote {target}: model {model.spec.name!r}, {len(model.state_dict())} tensors")
+    return EXIT_OK
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    from torch_impl.files import ModelFileError, describe_keras_file, load_safetensors
+
+    path: Path = args.file
+    try:
+        if path.suffix == ".safetensors":
+            model = load_safetensors(path)
+            print(f"{path}: lstm2d safetensors, spec {model.spec.name!r}")
+            _print_spec_layers(model.spec)
+            return EXIT_OK
+        kind, layers = describe_keras_file(path)
+    except ModelFileError as exc:
+        raise CliError(str(exc)) from None
+    print(f"{path}: {kind}")
+    rows = [("layer", "class", "lstm2d", "status")]
+    for layer in layers:
+        becomes = {"dropout": "dropped (identity at inference)", "input": "input", "flatten": "per-frame flatten"}.get(
+            layer.role, f"{layer.role} {layer.spec_name or ''}".strip()
+        )
+        rows.append(
+            (
+                layer.name,
+                layer.class_name,
+                becomes,
+                "supported" if layer.supported else "NOT SUPPORTED: " + "; ".join(layer.problems),
+            )
+        )
+    _print_rows(rows)
+    if all(layer.supported for layer in layers):
+        from torch_impl.files import read_keras_file
+
+        try:
+            _print_spec_layers(read_keras_file(path).spec)
+        except ModelFileError as exc:
+            raise CliError(str(exc)) from None
+        return EXIT_OK
+    return EXIT_OVER_TOLERANCE
+
+
+def _print_spec_layers(spec: ModelSpec) -> None:
+    from torch_impl.convert import weight_table
+
+    params = {entry.name: sum(math.prod(shape) for shape in entry.keras_shapes.values()) for entry in weight_table(spec)}
+    shapes = spec.frame_shapes()
+    inp = spec.input
+    rows = [("spec layer", "output per sample", "parameters")]
+    rows.append(("input", f"({inp.timesteps}, {inp.height}, {inp.width}, {inp.channels})", "0"))
+    for layer, shape in zip(spec.frontend, shapes[1:], strict=True):
+        rows.append((layer.name, f"({inp.timesteps}, {shape[0]}, {shape[1]}, {shape[2]})", f"{params.get(layer.name, 0):,}"))
+    rows.append(("flatten", f"({inp.timesteps}, {spec.features})", "0"))
+    for layer in spec.recurrent:
+        out = f"({inp.timesteps}, {layer.units})" if layer.return_sequences else f"({layer.units},)"
+        rows.append((layer.name, out, f"{params[layer.name]:,}"))
+    for layer in spec.head:
+        out = f"({inp.timesteps}, {layer.units})" if spec.returns_sequences else f"({layer.units},)"
+        rows.append((layer.name, out, f"{params[layer.name]:,}"))
+    print()
+    _print_rows(rows)
+    print(f"total parameters: {sum(params.values()):,}")
+
+
+def _print_rows(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 # -- presets / spec ---------------------------------------------------------------------

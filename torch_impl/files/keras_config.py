@@ -277,13 +277,13 @@ class _SpecBuilder:
             return
         _expect(
             layer, config, activation="tanh", recurrent_activation="sigmoid", use_bias=True, go_backwards=False,
-            stateful=False, return_state=False, time_major=None,
+            stateful=False, return_state=False, time_major=False,
         )  # fmt: skip
         built = _build(layer, lambda: LSTM(config.get("units"), bool(config.get("return_sequences", False)), self._name(layer)))
+        self.stage = "recurrent"  # even when this layer has problems, so the next ones are judged in place
         if built is not None and not layer.problems:
             self.recurrent.append(built)
             layer.spec_name = built.name
-            self.stage = "recurrent"
 
     def _dense(self, layer: FileLayer, config: dict[str, Any]) -> None:
         layer.role = "dense"
@@ -293,10 +293,10 @@ class _SpecBuilder:
         _expect(layer, config, use_bias=True)
         activation = _activation(layer, config)
         built = _build(layer, lambda: Dense(config.get("units"), activation, self._name(layer)))
+        self.stage = "head"
         if built is not None and not layer.problems:
             self.head.append(built)
             layer.spec_name = built.name
-            self.stage = "head"
 
     def _name(self, layer: FileLayer) -> str:
         """The file's layer name as a spec name: an identifier, unique, never 'flatten'."""

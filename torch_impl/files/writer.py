@@ -13,8 +13,7 @@ import json
 import os
 import time
 import zipfile
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import h5py
 import numpy as np
@@ -29,11 +28,11 @@ from torch_impl.weights import export_keras_weights
 KERAS_FORMAT_VERSION = "3.8.0"  # the oldest Keras whose .keras format this config matches
 
 
-def write_keras_archive(path: str | os.PathLike[str], spec: ModelSpec, weights: KerasWeights) -> None:
+def write_keras_archive(path: str | os.PathLike[str] | BinaryIO, spec: ModelSpec, weights: KerasWeights) -> None:
     """Write ``spec`` with ``weights`` (``{layer: {variable: array}}``, Keras layout) as a ``.keras`` file."""
     metadata = {"keras_version": KERAS_FORMAT_VERSION, "date_saved": time.strftime("%Y-%m-%d@%H:%M:%S"), "producer": "lstm2d"}
     buffer = io.BytesIO()
-    with zipfile.ZipFile(Path(path), "w", compression=zipfile.ZIP_STORED) as archive:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr(METADATA, json.dumps(metadata))
         archive.writestr(CONFIG, json.dumps(keras_config(spec)))
         archive.writestr(WEIGHTS, _weights_h5(spec, weights, buffer))
@@ -107,6 +106,6 @@ def _weights_h5(spec: ModelSpec, weights: KerasWeights, buffer: io.BytesIO) -> b
     return buffer.getvalue()
 
 
-def to_keras(model: Lstm2dNet, path: str | os.PathLike[str]) -> None:
+def to_keras(model: Lstm2dNet, path: str | os.PathLike[str] | BinaryIO) -> None:
     """Write a torch model as a Keras 3 ``.keras`` file (``keras.saving.load_model`` opens it; no Keras needed here)."""
     write_keras_archive(path, model.spec, export_keras_weights(model))

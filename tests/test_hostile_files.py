@@ -1,0 +1,520 @@
+"""Crafted files that must be refused with a specific error, before anything in them could run.
+
+Every case starts from a valid file (written by lstm2d, or a legacy-format .h5 built with h5py)
+and breaks one thing. Each must raise a ModelFileError subclass whose message names the problem:
+no crash, no hang, no large allocation, no partial model.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import marshal
+import types
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import torch_impl
+from lstm2d.presets import get_preset
+from lstm2d.spec import LSTM, Conv2D, Dense, InputSpec, ModelSpec
+from torch_impl.files import ModelFileError, ReadLimits, UnsafeFileError, UnsupportedModelError, from_keras
+from torch_impl.files.writer import keras_config
+
+SPEC = ModelSpec(InputSpec(4, 6, 6, 1), frontend=(Conv2D(2, 3, activation="relu"),), recurrent=(LSTM(3),), head=(Dense(1),))
+
+
+def _members() -> dict[str, bytes]:
+    """The members of a valid .keras file for SPEC."""
+    buffer = io.BytesIO()
+    torch_impl.to_keras(torch_impl.build_model(SPEC), buffer)
+    with zipfile.ZipFile(buffer) as archive:
+        return {info.filename: archive.read(info) for info in archive.infolist()}
+
+
+def _zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _with_config(path: Path, edit: Callable[[dict], None]) -> Path:
+    members = _members()
+    config = json.loads(members["config.json"])
+    edit(config)
+    members["config.json"] = json.dumps(config).encode()
+    return _zip(path, members)
+
+
+def _with_weights(path: Path, edit: Callable[[h5py.File], None]) -> Path:
+    members = _members()
+    buffer = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(buffer, "r+") as h5:
+        edit(h5)
+    members["model.weights.h5"] = buffer.getvalue()
+    return _zip(path, members)
+
+
+def _layers(config: dict) -> list:
+    return config["config"]["layers"]
+
+
+def _lambda_layer(marker: Path) -> dict:
+    """A Keras 3 Lambda config whose function, if anything ran it, would write ``marker``."""
+
+    def payload(x):
+        open(marker, "w").write("pwned")  # noqa: SIM115
+        return x
+
+    code = base64.b64encode(marshal.dumps(payload.__code__)).decode()
+    return {
+        "module": "keras.layers",
+        "class_name": "Lambda",
+        "config": {
+            "name": "evil",
+            "function": {"class_name": "__lambda__", "config": {"code": code, "defaults": None, "closure": None}},
+        },
+        "registered_name": None,
+    }
+
+
+def _insert(config: dict, layer: dict, index: int = 2) -> None:
+    _layers(config).insert(index, layer)
+
+
+# -- config: code, custom objects, foreign modules ---------------------------------------------
+
+CONFIG_CASES: dict[str, tuple[Callable[[dict, Path], None], type, str]] = {
+    "lambda-top-level": (
+        lambda c, m: _insert(c, _lambda_layer(m)),
+        UnsafeFileError,
+        r"'evil' .* is a Lambda: it carries Python code",
+    ),
+    "lambda-in-time-distributed": (
+        lambda c, m: _insert(
+            c, {"module": "keras.layers", "class_name": "TimeDistributed", "config": {"name": "td", "layer": _lambda_layer(m)}}
+        ),
+        UnsafeFileError,
+        r"is a Lambda",
+    ),
+    "lambda-in-nested-sequential": (
+        lambda c, m: _insert(
+            c, {"module": "keras", "class_name": "Sequential", "config": {"name": "inner", "layers": [_lambda_layer(m)]}}
+        ),
+        UnsafeFileError,
+        r"is a Lambda",
+    ),
+    "lambda-in-bidirectional": (
+        lambda c, m: _insert(
+            c, {"module": "keras.layers", "class_name": "Bidirectional", "config": {"name": "bi", "layer": _lambda_layer(m)}}
+        ),
+        UnsafeFileError,
+        r"is a Lambda",
+    ),
+    "custom-class": (
+        lambda c, m: _insert(c, {"module": "keras.layers", "class_name": "MyAttention", "config": {"name": "att"}}),
+        UnsafeFileError,
+        r"object 'MyAttention' \(layer 'att'.*custom and registered objects are refused",
+    ),
+    "registered-name": (
+        lambda c, m: _layers(c)[-1].update(registered_name="my_package>FancyDense"),
+        UnsafeFileError,
+        r"registered_name 'my_package>FancyDense'",
+    ),
+    "foreign-module": (
+        lambda c, m: _layers(c)[-1].update(module="os"),
+        UnsafeFileError,
+        r"names module 'os', not one of Keras' own",
+    ),
+    "function-as-activation": (
+        lambda c, m: _layers(c)[-1]["config"].update(
+            activation={"module": "builtins", "class_name": "function", "config": "exec", "registered_name": "function"}
+        ),
+        UnsafeFileError,
+        r"is a function: it carries Python code",
+    ),
+    "get-file-initializer": (  # the shape of CVE-2025-8747: a Keras utility that downloads
+        lambda c, m: _layers(c)[-1]["config"].update(
+            kernel_initializer={
+                "module": "keras.src.utils.file_utils",
+                "class_name": "get_file",
+                "config": {"origin": "http://x"},
+            }
+        ),
+        UnsafeFileError,
+        r"object 'get_file'",
+    ),
+    "custom-in-dtype-policy": (
+        lambda c, m: _layers(c)[-1]["config"].update(
+            dtype={"module": "evil", "class_name": "DTypePolicy", "config": {"name": "float32"}}
+        ),
+        UnsafeFileError,
+        r"names module 'evil'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CONFIG_CASES)
+def test_config_that_names_code_is_refused_and_nothing_runs(tmp_path, case):
+    edit, error, message = CONFIG_CASES[case]
+    marker = tmp_path / "written-by-the-file"
+    path = _with_config(tmp_path / "m.keras", lambda config: edit(config, marker))
+    with pytest.raises(error, match=message):
+        from_keras(path)
+    assert not marker.exists()
+
+
+def test_the_lambda_payload_really_writes_when_run(tmp_path):
+    """Control for the cases above: the crafted bytecode does write the marker when something runs it."""
+    marker = tmp_path / "written"
+    code = marshal.loads(base64.b64decode(_lambda_layer(marker)["config"]["function"]["config"]["code"]))
+    payload = types.FunctionType(code, {"open": open}, "payload", None, (types.CellType(marker),))
+    payload(1)
+    assert marker.read_text() == "pwned"
+
+
+@pytest.mark.parametrize(
+    ("members", "error", "message"),
+    [
+        ({"config.json": b"{not json"}, ModelFileError, r"config.json: not valid JSON"),
+        ({"config.json": b"[" * 100_000 + b"]" * 100_000}, UnsafeFileError, r"nested"),
+        ({"config.json": json.dumps([1, 2]).encode()}, ModelFileError, r"must hold JSON objects"),
+    ],
+    ids=["not-json", "deeply-nested-json", "json-array"],
+)
+def test_bad_config_json(tmp_path, members, error, message):
+    with pytest.raises(error, match=message):
+        from_keras(_zip(tmp_path / "m.keras", {**_members(), **members}))
+
+
+# -- zip ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"evil.py": b"import os"}, r"unexpected archive members \['evil.py'\]"),
+        ({"../../outside.txt": b"x"}, r"unexpected archive members \['../../outside.txt'\]"),
+        ({"/tmp/absolute.txt": b"x"}, r"unexpected archive members"),
+        ({"assets/vocab.txt": b"x"}, r"unexpected archive members \['assets/vocab.txt'\]"),
+    ],
+    ids=["extra-member", "path-traversal", "absolute-path", "assets"],
+)
+def test_unexpected_members_are_refused(tmp_path, extra, message):
+    with pytest.raises(UnsafeFileError, match=message):
+        from_keras(_zip(tmp_path / "m.keras", {**_members(), **extra}))
+
+
+def test_zip_bomb_is_refused_before_inflating(tmp_path):
+    members = _members()
+    members["config.json"] = members["config.json"] + b" " * 10_000_000  # valid JSON, 10 MB of spaces: under the size limit
+    path = _zip(tmp_path / "m.keras", members, compression=zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 200_000
+    with pytest.raises(UnsafeFileError, match=r"compression ratio \d+:1 is over the limit"):
+        from_keras(path)
+
+
+def test_declared_size_over_the_limit_is_refused(tmp_path):
+    path = _zip(tmp_path / "m.keras", _members())
+    with pytest.raises(UnsafeFileError, match=r"model.weights.h5: declares \d+ bytes inflated, over the limit of 1000"):
+        from_keras(path, limits=ReadLimits(max_weights_bytes=1000))
+
+
+def test_duplicate_members_are_refused(tmp_path):
+    members = _members()
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        for name, data in members.items():
+            archive.writestr(name, data)
+        archive.writestr("config.json", members["config.json"])
+    with pytest.raises(UnsafeFileError, match=r"appear more than once: \['config.json'\]"):
+        from_keras(path)
+
+
+def test_missing_weights_member(tmp_path):
+    members = _members()
+    del members["model.weights.h5"]
+    with pytest.raises(ModelFileError, match=r"the archive has no model.weights.h5"):
+        from_keras(_zip(tmp_path / "m.keras", members))
+
+
+def test_truncated_archive(tmp_path):
+    data = _zip(tmp_path / "full.keras", _members()).read_bytes()
+    path = tmp_path / "m.keras"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"not a zip archive|corrupt or truncated"):
+        from_keras(path)
+
+
+def test_corrupted_member_fails_its_crc(tmp_path):
+    path = _zip(tmp_path / "m.keras", _members())
+    data = bytearray(path.read_bytes())
+    offset = data.index(b"HDF") + 2000  # inside the stored HDF5 member
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"corrupt or truncated zip archive \(Bad CRC-32"):
+        from_keras(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00\x01garbage" * 100, r"a .keras file must be a zip archive, but this is neither a zip archive nor HDF5"),
+        (b"", r"a .keras file must be a zip archive, but this is an empty file"),
+        (b"\x89HDF\r\n\x1a\n" + b"\x00" * 100, r"a .keras file must be a zip archive, but this is an HDF5 file"),
+    ],
+    ids=["random-bytes", "empty", "hdf5-named-keras"],
+)
+def test_not_a_zip_with_a_keras_name(tmp_path, content, message):
+    path = tmp_path / "m.keras"
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError, match=message):
+        from_keras(path)
+
+
+# -- HDF5 ---------------------------------------------------------------------------------------
+
+KERNEL = "layers/time_distributed/layer/vars/0"
+
+
+def _replace(h5: h5py.File, path: str, **kwargs) -> None:
+    del h5[path]
+    h5.create_dataset(path, **kwargs)
+
+
+def _virtual(h5: h5py.File) -> None:
+    layout = h5py.VirtualLayout(shape=(3, 3, 1, 2), dtype="f4")
+    layout[...] = h5py.VirtualSource("other.h5", "data", shape=(3, 3, 1, 2))
+    del h5[KERNEL]
+    h5.create_virtual_dataset(KERNEL, layout)
+
+
+def _external_storage(h5: h5py.File, tmp: Path) -> None:
+    (tmp / "raw.bin").write_bytes(b"\x00" * 72)
+    _replace(h5, KERNEL, shape=(3, 3, 1, 2), dtype="f4", external=[(str(tmp / "raw.bin"), 0, 72)])
+
+
+def _cycle(h5: h5py.File) -> None:
+    h5["layers/time_distributed/layer/loop"] = h5["layers/time_distributed"]
+
+
+HDF5_CASES: dict[str, tuple[Callable[[h5py.File, Path], None], type, str]] = {
+    "external-link": (
+        lambda h5, tmp: h5.__setitem__("layers/dense/vars/2", h5py.ExternalLink("/etc/passwd", "/")),
+        UnsafeFileError,
+        r"/layers/dense/vars/2 is an external link to /etc/passwd",
+    ),
+    "soft-link-outside": (
+        lambda h5, tmp: (
+            h5.create_dataset("secret", data=np.ones(2, "f4")),
+            h5.__setitem__("layers/dense/vars/2", h5py.SoftLink("/secret")),
+        ),
+        UnsafeFileError,
+        r"soft link to /secret, outside /layers",
+    ),
+    "soft-link-inside": (
+        lambda h5, tmp: h5.__setitem__("layers/dense/vars/2", h5py.SoftLink("/layers/dense/vars/0")),
+        UnsafeFileError,
+        r"weights must be stored, not linked",
+    ),
+    "virtual-dataset": (lambda h5, tmp: _virtual(h5), UnsafeFileError, r"is a virtual dataset"),
+    "external-storage": (_external_storage, UnsafeFileError, r"stores its data in external files"),
+    "link-cycle": (lambda h5, tmp: _cycle(h5), UnsafeFileError, r"reachable twice \(a link cycle\)"),
+    "shape-mismatch": (
+        lambda h5, tmp: _replace(h5, KERNEL, data=np.ones((3, 3, 1, 5), "f4")),
+        ModelFileError,
+        r"vars/0 has shape \(3, 3, 1, 5\); the architecture needs \(3, 3, 1, 2\)",
+    ),
+    "integer-dtype": (
+        lambda h5, tmp: _replace(h5, KERNEL, data=np.ones((3, 3, 1, 2), "i4")),
+        ModelFileError,
+        r"has dtype int32; weights must be float",
+    ),
+    "string-dtype": (
+        lambda h5, tmp: _replace(h5, KERNEL, data=np.array([[[["a", "b"]]] * 3] * 3, dtype=h5py.string_dtype())),
+        ModelFileError,
+        r"has dtype object; weights must be float",
+    ),
+    "nan-weights": (
+        lambda h5, tmp: _replace(h5, KERNEL, data=np.full((3, 3, 1, 2), np.nan, "f4")),
+        ModelFileError,
+        r"holds 18 NaN/Inf values \(pass allow_nonfinite=True",
+    ),
+    "inf-weights": (
+        lambda h5, tmp: _replace(h5, "layers/dense/vars/1", data=np.array([np.inf], "f4")),
+        ModelFileError,
+        r"dense/vars/1 holds 1 NaN/Inf values",
+    ),
+    "missing-weight": (
+        lambda h5, tmp: h5.__delitem__("layers/lstm/cell/vars/1"),
+        ModelFileError,
+        r"missing weight tensor /layers/lstm/cell/vars/1",
+    ),
+    "extra-weight": (
+        lambda h5, tmp: h5.create_dataset("layers/dense/vars/2", data=np.ones(3, "f4")),
+        ModelFileError,
+        r"tensors the architecture does not account for: \['/layers/dense/vars/2'\]",
+    ),
+    "not-hdf5": (None, ModelFileError, r"model.weights.h5: not a readable HDF5 file"),
+}
+
+
+@pytest.mark.parametrize("case", HDF5_CASES)
+def test_hostile_weights_are_refused(tmp_path, case):
+    edit, error, message = HDF5_CASES[case]
+    if edit is None:
+        path = _zip(tmp_path / "m.keras", {**_members(), "model.weights.h5": b"\x89HDF\r\n\x1a\n" + b"\xff" * 500})
+    else:
+        path = _with_weights(tmp_path / "m.keras", lambda h5: edit(h5, tmp_path))
+    with pytest.raises(error, match=message):
+        from_keras(path)
+
+
+def test_nonfinite_weights_load_when_allowed(tmp_path):
+    path = _with_weights(tmp_path / "m.keras", lambda h5: _replace(h5, KERNEL, data=np.full((3, 3, 1, 2), np.nan, "f4")))
+    model = from_keras(path, allow_nonfinite=True)
+    assert model.frontend["conv2d_1"].weight.isnan().all()
+
+
+def test_a_huge_declared_dataset_is_refused_without_allocating(tmp_path):
+    """An architecture that asks for 800 MB and a dataset that declares it, in a file of kilobytes."""
+    big = 50_000_000
+
+    def edit_config(config: dict) -> None:
+        _layers(config)[-1]["config"]["units"] = big
+
+    members = _members()
+    config = json.loads(members["config.json"])
+    edit_config(config)
+    buffer = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(buffer, "r+") as h5:
+        _replace(h5, "layers/dense/vars/0", shape=(3, big), dtype="f4", chunks=(1, 1024))  # no data written
+        _replace(h5, "layers/dense/vars/1", shape=(big,), dtype="f4", chunks=(1024,))
+    path = _zip(
+        tmp_path / "m.keras", {**members, "config.json": json.dumps(config).encode(), "model.weights.h5": buffer.getvalue()}
+    )
+    assert path.stat().st_size < 100_000
+    with pytest.raises(UnsafeFileError, match=r"declares 600000000 bytes of data, more than the whole file"):
+        from_keras(path)
+
+
+# -- legacy .h5 and weights-only files ----------------------------------------------------------
+
+
+def _legacy_h5(path: Path, *, config: dict | None = None, edit: Callable[[h5py.File], None] | None = None) -> Path:
+    """A Keras 2 style full-model .h5 for the seed-flat preset, written with h5py."""
+    spec = get_preset("seed-flat")
+    keras2_config = config or {
+        "class_name": "Sequential",
+        "config": {
+            "name": "legacy",
+            "layers": [
+                {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 100, 10, 10, 1], "name": "in"}},
+                {
+                    "class_name": "TimeDistributed",
+                    "config": {"name": "flat", "layer": {"class_name": "Flatten", "config": {"name": "f"}}},
+                },
+                {"class_name": "LSTM", "config": {"name": "enc", "units": 64, "time_major": False}},
+                {"class_name": "Dense", "config": {"name": "head", "units": 1}},
+            ],
+        },
+    }
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as h5:
+        h5.attrs["keras_version"] = "2.15.0"
+        h5.attrs["model_config"] = json.dumps(keras2_config)
+        weights = h5.create_group("model_weights")
+        for layer, names, shapes in (
+            (
+                "enc",
+                ["enc/lstm_cell/kernel:0", "enc/lstm_cell/recurrent_kernel:0", "enc/lstm_cell/bias:0"],
+                [(100, 256), (64, 256), (256,)],
+            ),
+            ("head", ["head/kernel:0", "head/bias:0"], [(64, 1), (1,)]),
+        ):
+            group = weights.create_group(layer)
+            group.attrs["weight_names"] = names
+            for name, shape in zip(names, shapes, strict=True):
+                group.create_dataset(name, data=rng.uniform(-0.1, 0.1, shape).astype("f4"))
+        if edit:
+            edit(h5)
+    assert spec.features == 100
+    return path
+
+
+def test_legacy_h5_written_by_hand_is_read(tmp_path):
+    model = from_keras(_legacy_h5(tmp_path / "m.h5"))
+    assert [layer.name for layer in model.spec.layers] == ["enc", "head"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {
+                "config": {
+                    "class_name": "Sequential",
+                    "config": {"name": "x", "layers": [{"class_name": "Lambda", "config": {"name": "l", "function": "..."}}]},
+                }
+            },
+            UnsafeFileError,
+            r"'l' .* is a Lambda",
+        ),
+        (
+            {"edit": lambda h5: h5.__setitem__("model_weights/enc/x", h5py.ExternalLink("other.h5", "/"))},
+            UnsafeFileError,
+            r"external link",
+        ),
+        (
+            {"edit": lambda h5: h5["model_weights/head"].attrs.__setitem__("weight_names", ["head/kernel:0"])},
+            ModelFileError,
+            r"lists weights",
+        ),
+        ({"edit": lambda h5: h5.attrs.__setitem__("model_config", "{oops")}, ModelFileError, r"model_config: not valid JSON"),
+    ],
+    ids=["legacy-lambda", "legacy-external-link", "legacy-missing-weight-name", "legacy-bad-config"],
+)
+def test_hostile_legacy_h5(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        from_keras(_legacy_h5(tmp_path / "m.h5", **kwargs))
+
+
+def test_weights_only_file_needs_a_spec(tmp_path):
+    members = _members()
+    path = tmp_path / "m.weights.h5"
+    path.write_bytes(members["model.weights.h5"])
+    with pytest.raises(ModelFileError, match=r"weights-only file .* pass spec="):
+        from_keras(path)
+    with pytest.raises(ModelFileError, match=r"shape"):
+        from_keras(path, spec=get_preset("seed-cnn"))  # the wrong architecture
+    assert from_keras(path, spec=SPEC).spec == SPEC
+
+
+def test_unsupported_layers_are_all_named(tmp_path):
+    def edit(config: dict) -> None:
+        _layers(config)[-2]["config"]["go_backwards"] = True
+        _insert(config, {"module": "keras.layers", "class_name": "GRU", "config": {"name": "gru", "units": 3}}, index=3)
+
+    with pytest.raises(
+        UnsupportedModelError, match=r"(?s)'gru' \(GRU\): GRU is not supported.*'lstm_1' \(LSTM\): go_backwards=True"
+    ) as info:
+        from_keras(_with_config(tmp_path / "m.keras", edit))
+    assert "Supported:" in str(info.value)
+
+
+def test_flatten_outside_time_distributed_gets_the_articles_hint(tmp_path):
+    def edit(config: dict) -> None:
+        _layers(config)[2] = {"module": "keras.layers", "class_name": "Flatten", "config": {"name": "flat"}}
+
+    with pytest.raises(UnsupportedModelError, match=r"wrap per-frame layers in TimeDistributed"):
+        from_keras(_with_config(tmp_path / "m.keras", edit))
+
+
+def test_config_is_what_the_writer_writes():
+    assert keras_config(SPEC)["class_name"] == "Sequential"

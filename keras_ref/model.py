@@ -24,7 +24,7 @@ def build_model(spec: ModelSpec) -> keras.Model:
         x = keras.layers.LSTM(layer.units, return_sequences=layer.return_sequences, name=layer.name)(x)
     for layer in spec.head:
         x = keras.layers.Dense(layer.units, activation=layer.activation, name=layer.name)(x)
-    return keras.Model(inputs, x, name=spec.name.replace("-", "_"))
+    return keras.Model(inputs, x, name=spec.name)
 
 
 def _frame_layer(layer: Conv2D | Pool2D) -> keras.layers.Layer:

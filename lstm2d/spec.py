@@ -134,7 +134,7 @@ class Conv2D:
 class Pool2D:
     """Max or average pooling applied to every frame (Keras ``MaxPooling2D`` / ``AveragePooling2D``).
 
-    ``strides=None`` means "same as ``pool_size``", as in Keras. With ``padding="same"``,
+    ``strides=None`` means "same as ``pool_size``", as in Keras (stored as the pool size). With ``padding="same"``,
     max pooling ignores the padded cells and average pooling averages over the valid
     cells only.
     """
@@ -150,19 +150,15 @@ class Pool2D:
         what = f"pool2d {self.name or '(unnamed)'}"
         _check_choice(self.mode, ("max", "avg"), f"{what} mode")
         object.__setattr__(self, "pool_size", _pair(self.pool_size, f"{what} pool_size"))
-        if self.strides is not None:
-            object.__setattr__(self, "strides", _pair(self.strides, f"{what} strides"))
+        strides = self.pool_size if self.strides is None else _pair(self.strides, f"{what} strides")
+        object.__setattr__(self, "strides", strides)
         _check_choice(self.padding, PADDINGS, f"{what} padding")
         _check_name(self.name)
-
-    @property
-    def effective_strides(self) -> tuple[int, int]:
-        return self.pool_size if self.strides is None else self.strides
 
     def output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
         """``(height, width, channels)`` of one frame after this layer."""
         h, w, c = shape
-        sh, sw = self.effective_strides
+        sh, sw = self.strides
         return (
             output_size(h, self.pool_size[0], sh, self.padding),
             output_size(w, self.pool_size[1], sw, self.padding),

@@ -36,7 +36,7 @@ def test_spec_prints_the_preset_as_json(capsys, name):
 
 def test_verify_without_models_is_a_usage_error(capsys):
     assert main(["verify"]) == EXIT_USAGE
-    assert "give --preset NAME or --spec FILE" in capsys.readouterr().err
+    assert "give FILE, --preset NAME or --spec FILE" in capsys.readouterr().err
 
 
 def test_verify_with_a_broken_spec_file_names_the_problem(tmp_path, capsys):

@@ -82,7 +82,7 @@ def keras_forward_numpy(spec: ModelSpec, weights: dict, x: np.ndarray) -> np.nda
     frames = x.reshape(b * t, *x.shape[2:]).astype(np.float64)  # (N, H, W, C)
     for layer in spec.frontend:
         kh, kw = layer.kernel_size if isinstance(layer, Conv2D) else layer.pool_size
-        sh, sw = layer.strides if isinstance(layer, Conv2D) else layer.effective_strides
+        sh, sw = layer.strides
         n, h, w, c = frames.shape
         if layer.padding == "same":
             oh, ow = -(-h // sh), -(-w // sw)

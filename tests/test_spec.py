@@ -36,7 +36,7 @@ def test_seed_presets_are_the_articles_models():
             "valid",
             "relu",
         )
-        assert (pool.mode, pool.pool_size, pool.effective_strides, pool.padding) == ("max", (2, 2), (2, 2), "valid")
+        assert (pool.mode, pool.pool_size, pool.strides, pool.padding) == ("max", (2, 2), (2, 2), "valid")
         assert spec.frame_shapes() == [(10, 10, channels), (8, 8, 32), (4, 4, 32)]
         assert spec.features == 512
         assert spec.output_shape() == (1,)

@@ -62,7 +62,7 @@ def keras_config(spec: ModelSpec) -> dict[str, Any]:
         layers.append(
             _object("keras.layers", "Dense", {"name": layer.name, "units": layer.units, "activation": layer.activation})
         )
-    config = {"name": spec.name.replace("-", "_"), "layers": layers, "build_input_shape": batch_shape}
+    config = {"name": spec.name, "layers": layers, "build_input_shape": batch_shape}
     return {**_object("keras", "Sequential", config), "build_config": {"input_shape": batch_shape}}
 
 
@@ -84,7 +84,7 @@ def _frame_layer(layer: Conv2D | Pool2D) -> dict[str, Any]:
     class_name = "MaxPooling2D" if layer.mode == "max" else "AveragePooling2D"
     return _object("keras.layers", class_name, {
         "name": f"{layer.name}_inner", "pool_size": list(layer.pool_size),
-        "strides": list(layer.effective_strides), "padding": layer.padding, "data_format": "channels_last",
+        "strides": list(layer.strides), "padding": layer.padding, "data_format": "channels_last",
     })  # fmt: skip
 
 

@@ -24,7 +24,7 @@ class FramePool2d(nn.Module):
         height, width, _ = in_shape
         self.mode = layer.mode
         self.kernel_size = layer.pool_size
-        self.stride = layer.effective_strides
+        self.stride = layer.strides
         if layer.padding == "same":
             pad_h = same_padding(height, self.kernel_size[0], self.stride[0])
             pad_w = same_padding(width, self.kernel_size[1], self.stride[1])

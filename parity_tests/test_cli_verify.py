@@ -11,6 +11,7 @@ import keras
 
 import lstm2d.parity
 from lstm2d.cli import EXIT_OVER_TOLERANCE, main
+from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 
 BACKEND = keras.backend.backend()
 
@@ -34,7 +35,9 @@ def test_verify_json_reports_each_direction(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["backend"] == BACKEND and result["ok"] is True
     assert [r["label"] for r in result["reports"]] == ["seed-flat keras -> torch", "seed-flat torch -> keras"]
-    assert all(0 < o["max_abs"] <= o["atol"] for r in result["reports"] for o in r["outputs"])
+    outputs = [o for r in result["reports"] for o in r["outputs"]]
+    assert [o["shape"] for o in outputs] == [[2, 1], [2, 1]]
+    assert all(0 <= o["max_abs"] <= o["atol"] == FP32_CPU_FORWARD_ATOL for o in outputs)
 
 
 def test_verify_exits_non_zero_over_tolerance(monkeypatch, capsys):

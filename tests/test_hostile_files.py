@@ -150,6 +150,23 @@ CONFIG_CASES: dict[str, tuple[Callable[[dict, Path], None], type, str]] = {
         UnsafeFileError,
         r"object 'get_file'",
     ),
+    "custom-loss-in-compile-config": (
+        lambda c, m: c.update(
+            compile_config={
+                "optimizer": {"module": "keras.optimizers", "class_name": "Adam", "config": {"name": "adam"}},
+                "loss": {"module": "__main__", "class_name": "function", "config": "my_loss", "registered_name": "function"},
+            }
+        ),
+        UnsafeFileError,
+        r"at /compile_config/loss is a function",
+    ),
+    "custom-optimizer-in-compile-config": (
+        lambda c, m: c.update(
+            compile_config={"optimizer": {"module": "my_optim", "class_name": "Adam", "config": {"name": "adam"}}}
+        ),
+        UnsafeFileError,
+        r"object 'Adam' at /compile_config/optimizer names module 'my_optim'",
+    ),
     "custom-in-dtype-policy": (
         lambda c, m: _layers(c)[-1]["config"].update(
             dtype={"module": "evil", "class_name": "DTypePolicy", "config": {"name": "float32"}}
@@ -518,3 +535,14 @@ def test_flatten_outside_time_distributed_gets_the_articles_hint(tmp_path):
 
 def test_config_is_what_the_writer_writes():
     assert keras_config(SPEC)["class_name"] == "Sequential"
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["keras.optimizers", "keras.src.backend.torch.optimizers.torch_adam", "keras.src.backend.tensorflow.optimizers"],
+)
+def test_keras_own_optimizer_modules_pass(tmp_path, module):
+    """A compiled model's optimizer, as each Keras backend names its module, is data lstm2d accepts."""
+    optimizer = {"module": module, "class_name": "Adam", "config": {"name": "adam"}, "registered_name": None}
+    path = _with_config(tmp_path / "m.keras", lambda c: c.update(compile_config={"optimizer": optimizer, "loss": "mse"}))
+    assert from_keras(path).spec == SPEC

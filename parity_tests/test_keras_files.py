@@ -1,0 +1,173 @@
+"""Files made by Keras read into torch, files made by lstm2d opened by Keras, and a real Lambda file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import torch
+
+import keras_ref
+import torch_impl
+from lstm2d.parity import assert_parity, build_pair, keras_outputs, random_inputs
+from parity_tests.known_issues import expected_keras_bug
+from parity_tests.specs import PARITY_SPECS
+from torch_impl.files import UnsafeFileError, from_keras, to_keras
+
+BACKEND = keras.backend.backend()
+SPEC_IDS = [spec.name for spec in PARITY_SPECS]
+
+
+def _inputs(spec, seed: int = 2):
+    return random_inputs(spec, np.random.default_rng(seed), batch=3, timesteps=spec.input.timesteps or 5)
+
+
+def _parity_or_known_bug(keras_model, torch_model, spec, label):
+    known_bug = expected_keras_bug(spec)
+    if known_bug:
+        with pytest.raises(AssertionError, match="parity over tolerance"):
+            assert_parity(keras_model, torch_model, _inputs(spec), label=label)
+        pytest.xfail(known_bug)
+    return assert_parity(keras_model, torch_model, _inputs(spec), label=label)
+
+
+@pytest.mark.parametrize("spec", PARITY_SPECS, ids=SPEC_IDS)
+def test_keras_saved_file_into_torch(tmp_path, spec):
+    keras_model, _ = build_pair(spec, "keras_to_torch", seed=31)
+    keras_model.save(tmp_path / "m.keras")
+    torch_model = from_keras(tmp_path / "m.keras")
+    assert torch_model.spec == spec
+    _parity_or_known_bug(keras_model, torch_model, spec, f"{spec.name} .keras -> torch")
+
+
+@pytest.mark.parametrize("spec", PARITY_SPECS, ids=SPEC_IDS)
+def test_torch_to_file_to_keras_to_file_to_torch(tmp_path, spec):
+    _, torch_model = build_pair(spec, "torch_to_keras", seed=32)
+    to_keras(torch_model, tmp_path / "from_torch.keras")
+    keras_model = keras.saving.load_model(tmp_path / "from_torch.keras")  # our own file, so no vetting needed
+    keras_model.save(tmp_path / "from_keras.keras")
+    back = from_keras(tmp_path / "from_keras.keras")
+    merged = torch_impl.build_model(spec)
+    torch_impl.load_state(merged, torch_impl.state_as_numpy(from_keras(tmp_path / "from_torch.keras")))
+    for key, value in merged.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value), key
+    _parity_or_known_bug(keras_model, torch_model, spec, f"{spec.name} torch -> .keras -> Keras")
+
+
+def test_user_named_sequential_with_dropout_and_repeated_classes(tmp_path):
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((6, 9, 8, 2)),
+            layers.TimeDistributed(layers.Conv2D(4, 3, activation="relu", padding="same"), name="encoder-conv"),
+            layers.TimeDistributed(layers.Conv2D(3, 2, strides=2), name="encoder conv 2"),
+            layers.TimeDistributed(layers.Dropout(0.3), name="frame_dropout"),
+            layers.TimeDistributed(layers.Flatten(), name="frames_flat"),
+            layers.LSTM(7, return_sequences=True, name="enc1"),
+            layers.Dropout(0.2),
+            layers.LSTM(5, name="enc2"),
+            layers.Dense(6, activation="tanh", name="hidden"),
+            layers.Dense(2, activation="softmax", name="probs"),
+        ],
+        name="users_model",
+    )
+    rng = np.random.default_rng(3)
+    model.set_weights([rng.uniform(-0.4, 0.4, w.shape).astype("float32") for w in model.get_weights()])
+    model.save(tmp_path / "m.keras")
+    torch_model = from_keras(tmp_path / "m.keras")
+    assert [layer.name for layer in torch_model.spec.layers] == [
+        "encoder_conv",
+        "encoder_conv_2",
+        "enc1",
+        "enc2",
+        "hidden",
+        "probs",
+    ]
+    x = random_inputs(torch_model.spec, np.random.default_rng(4), batch=3)
+    reference = keras.ops.convert_to_numpy(model(x, training=False))
+    got = torch_model(torch.from_numpy(x).permute(0, 1, 4, 2, 3)).detach().numpy()
+    np.testing.assert_allclose(got, reference, rtol=0, atol=1e-5)
+
+
+def test_compiled_and_trained_model_with_optimizer_state(tmp_path):
+    spec = PARITY_SPECS[3]
+    keras_model, _ = build_pair(spec, "keras_to_torch", seed=5)
+    keras_model.compile(optimizer="adam", loss="mse")
+    x = _inputs(spec)
+    keras_model.fit(x, np.zeros((3, *keras_model.output_shape[1:]), "float32"), epochs=1, verbose=0)
+    keras_model.save(tmp_path / "trained.keras")
+    assert_parity(keras_model, from_keras(tmp_path / "trained.keras"), x, label="trained")
+
+
+def test_keras_made_lambda_file_is_refused_and_its_code_never_runs(tmp_path):
+    marker = tmp_path / "lambda-ran"
+    # A Python lambda: Keras stores its bytecode in the file (a named function would be stored by name only).
+    script = textwrap.dedent(
+        f"""
+        import keras
+        write = lambda t: (__import__("pathlib").Path({str(marker)!r}).write_text("ran"), t)[1]
+        inputs = keras.Input((4, 6, 6, 1))
+        x = keras.layers.Lambda(write, name="evil")(inputs)
+        x = keras.layers.TimeDistributed(keras.layers.Flatten())(x)
+        model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.LSTM(3)(x)))
+        model.save({str(tmp_path / "lambda.keras")!r})
+        """
+    )
+    env = {**os.environ, "KERAS_BACKEND": BACKEND}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True, timeout=300)
+    marker.unlink()  # building the model ran the function once; the file must not run it again
+
+    with pytest.raises(UnsafeFileError, match=r"layer 'evil' .* is a Lambda"):
+        from_keras(tmp_path / "lambda.keras")
+    assert not marker.exists()
+
+    # Control: Keras itself, with safe mode off, does run the code in this file.
+    control = f"import keras; keras.saving.load_model({str(tmp_path / 'lambda.keras')!r}, safe_mode=False)"
+    subprocess.run([sys.executable, "-c", control], env=env, capture_output=True, timeout=300)
+    assert marker.exists(), "the crafted file should be armed: Keras without safe mode ran its Lambda"
+
+
+def test_cli_verify_a_keras_saved_file(tmp_path):
+    spec = PARITY_SPECS[2]
+    keras_model, _ = build_pair(spec, "keras_to_torch", seed=6)
+    keras_model.save(tmp_path / "m.keras")
+    done = subprocess.run(
+        [sys.executable, "-m", "lstm2d", "verify", str(tmp_path / "m.keras"), "--backend", BACKEND],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KERAS_BACKEND": BACKEND},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "keras vs lstm2d" in done.stdout and "all outputs within tolerance" in done.stdout
+
+
+def test_legacy_h5_from_tf_keras(tmp_path):
+    if BACKEND != "tensorflow":
+        pytest.skip("tf-keras runs on TensorFlow; covered in the TensorFlow run")
+    tf_keras = pytest.importorskip("tf_keras")
+    layers = tf_keras.layers
+    model = tf_keras.Sequential(
+        [
+            layers.InputLayer(input_shape=(5, 9, 7, 2)),
+            layers.TimeDistributed(layers.Conv2D(4, 3, activation="relu", padding="same", strides=2), name="enc_conv"),
+            layers.TimeDistributed(layers.AveragePooling2D(2, padding="same")),
+            layers.TimeDistributed(layers.Flatten()),
+            layers.LSTM(8, return_sequences=True, name="enc"),
+            layers.Dropout(0.1),
+            layers.LSTM(4),
+            layers.Dense(3, activation="softmax", name="head"),
+        ]
+    )
+    rng = np.random.default_rng(7)
+    model.set_weights([rng.uniform(-0.5, 0.5, w.shape).astype("float32") for w in model.get_weights()])
+    model.save(tmp_path / "legacy.h5")
+    x = rng.standard_normal((3, 5, 9, 7, 2)).astype("float32")
+    torch_model = from_keras(tmp_path / "legacy.h5", input_layout="channels_last")
+    np.testing.assert_allclose(torch_model(torch.from_numpy(x)).detach().numpy(), model(x).numpy(), rtol=0, atol=1e-5)
+    assert keras_outputs(keras_ref.load_vetted_model(tmp_path / "legacy.h5"), x)  # the CLI's loader opens it too

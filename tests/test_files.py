@@ -1,0 +1,156 @@
+"""Model files without Keras: .keras written and read back, safetensors, the convert and inspect commands."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import torch_impl
+from lstm2d.cli import main
+from lstm2d.parity import random_arrays
+from lstm2d.presets import get_preset
+from parity_tests.specs import PARITY_SPECS
+from torch_impl.convert import weight_table
+from torch_impl.files import ModelFileError, from_keras, load_safetensors, read_keras_file, save_safetensors, to_keras
+
+
+def _random_model(spec, seed: int = 0) -> torch_impl.Lstm2dNet:
+    rng = np.random.default_rng(seed)
+    model = torch_impl.build_model(spec)
+    state = {}
+    for entry in weight_table(spec):
+        state.update({entry.torch_prefix + k: v for k, v in random_arrays(entry.torch_shapes, rng, layout="torch").items()})
+    torch_impl.load_state(model, state)
+    return model.eval()
+
+
+def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return list(a.state_dict()) == list(b.state_dict()) and all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("spec", PARITY_SPECS, ids=lambda spec: spec.name)
+def test_keras_file_round_trip_is_bit_exact(tmp_path, spec):
+    """torch -> .keras -> torch: every tensor back bit for bit (LSTM biases merged once, then exact)."""
+    model = _random_model(spec)
+    to_keras(model, tmp_path / "a.keras")
+    once = from_keras(tmp_path / "a.keras")
+    assert once.spec == spec
+    to_keras(once, tmp_path / "b.keras")
+    assert _states_equal(from_keras(tmp_path / "b.keras"), once)
+    x = torch.randn(2, spec.input.timesteps or 3, spec.input.channels, spec.input.height, spec.input.width)
+    with torch.no_grad():
+        torch.testing.assert_close(once(x), model(x), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", PARITY_SPECS, ids=lambda spec: spec.name)
+def test_safetensors_round_trip_is_bit_exact(tmp_path, spec):
+    model = _random_model(spec, seed=1)
+    save_safetensors(model, tmp_path / "m.safetensors")
+    loaded = load_safetensors(tmp_path / "m.safetensors")
+    assert loaded.spec == spec
+    assert _states_equal(loaded, model)
+
+
+def test_written_archive_holds_exactly_the_keras_members(tmp_path):
+    to_keras(_random_model(get_preset("seed-cnn")), tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        assert sorted(archive.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
+        config = json.loads(archive.read("config.json"))
+    assert [layer["class_name"] for layer in config["config"]["layers"]] == [
+        "InputLayer",
+        "TimeDistributed",
+        "TimeDistributed",
+        "TimeDistributed",
+        "LSTM",
+        "Dense",
+    ]
+
+
+def test_weights_only_file_with_a_preset(tmp_path):
+    spec = get_preset("seed-cnn-rgb")
+    model = _random_model(spec)
+    to_keras(model, tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        (tmp_path / "m.weights.h5").write_bytes(archive.read("model.weights.h5"))
+    (tmp_path / "spec.json").write_text(spec.to_json())
+    by_name = read_keras_file(tmp_path / "m.weights.h5", spec="seed-cnn-rgb")
+    by_file = from_keras(tmp_path / "m.weights.h5", spec=tmp_path / "spec.json")
+    assert by_name.format == "keras3-weights" and by_file.spec == spec
+    with pytest.raises(ModelFileError, match="neither a preset"):
+        from_keras(tmp_path / "m.weights.h5", spec="seed-nope")
+    with pytest.raises(ModelFileError, match="spec= is only for weights-only"):
+        from_keras(tmp_path / "m.keras", spec=spec)
+
+
+def test_safetensors_without_lstm2d_metadata_is_refused(tmp_path):
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ModelFileError, match="not an lstm2d safetensors file"):
+        load_safetensors(tmp_path / "other.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\xff" * 64)
+    with pytest.raises(ModelFileError, match="not a readable safetensors file"):
+        load_safetensors(tmp_path / "junk.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (lambda t: t.pop("head.dense_1.bias"), r"missing \['head.dense_1.bias'\]"),
+        (
+            lambda t: t.__setitem__("head.dense_1.bias", torch.zeros(3)),
+            r"head.dense_1.bias has shape \(3,\), the spec needs \(1,\)",
+        ),
+        (lambda t: t.__setitem__("head.dense_1.bias", torch.zeros(1, dtype=torch.int32)), r"dtype torch.int32"),
+        (lambda t: t.__setitem__("head.dense_1.bias", torch.full((1,), float("nan"))), r"NaN/Inf"),
+    ],
+    ids=["missing", "shape", "dtype", "nan"],
+)
+def test_tampered_safetensors_are_refused(tmp_path, tamper, message):
+    spec = get_preset("seed-cnn")
+    tensors = {k: v.contiguous() for k, v in torch_impl.build_model(spec).state_dict().items()}
+    tamper(tensors)
+    save_file(tensors, str(tmp_path / "m.safetensors"), metadata={"lstm2d.spec": spec.to_json(), "lstm2d.format": "1"})
+    with pytest.raises(ModelFileError, match=message):
+        load_safetensors(tmp_path / "m.safetensors")
+
+
+def test_cli_convert_both_ways_and_inspect(tmp_path, capsys):
+    model = _random_model(get_preset("seed-cnn"))
+    to_keras(model, tmp_path / "m.keras")
+    assert main(["convert", str(tmp_path / "m.keras"), str(tmp_path / "m.safetensors")]) == 0
+    assert main(["convert", str(tmp_path / "m.safetensors"), str(tmp_path / "back.keras")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert _states_equal(from_keras(tmp_path / "back.keras"), load_safetensors(tmp_path / "m.safetensors"))
+    assert main(["inspect", str(tmp_path / "m.keras")]) == 0
+    out = capsys.readouterr().out
+    # conv 3*3*1*32 + 32 = 320; LSTM 512*256 + 64*256 + 256 = 147,712; Dense 64 + 1 = 65
+    assert "TimeDistributed(Conv2D)" in out and "conv2d conv2d_1" in out and "total parameters: 148,097" in out
+
+
+def test_cli_convert_and_inspect_report_problems(tmp_path, capsys):
+    assert main(["convert", str(tmp_path / "a.keras"), str(tmp_path / "b.onnx")]) == 2
+    assert "cannot convert .keras to .onnx" in capsys.readouterr().err
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    assert main(["convert", str(tmp_path / "bad.keras"), str(tmp_path / "b.safetensors")]) == 2
+    assert "must be a zip archive" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "bad.keras")]) == 2
+
+
+def test_inspect_lists_unsupported_layers(tmp_path, capsys):
+    to_keras(_random_model(get_preset("seed-flat")), tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][2]["config"]["go_backwards"] = True
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "u.keras", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert main(["inspect", str(tmp_path / "u.keras")]) == 1
+    assert "NOT SUPPORTED: go_backwards=True is not supported" in capsys.readouterr().out

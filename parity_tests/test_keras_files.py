@@ -17,6 +17,7 @@ import torch_impl
 from lstm2d.parity import assert_parity, build_pair, keras_outputs, random_inputs
 from parity_tests.known_issues import expected_keras_bug
 from parity_tests.specs import PARITY_SPECS
+from tests.blocked_imports import run_with_blocked
 from torch_impl.files import UnsafeFileError, from_keras, to_keras
 
 BACKEND = keras.backend.backend()
@@ -171,3 +172,40 @@ def test_legacy_h5_from_tf_keras(tmp_path):
     torch_model = from_keras(tmp_path / "legacy.h5", input_layout="channels_last")
     np.testing.assert_allclose(torch_model(torch.from_numpy(x)).detach().numpy(), model(x).numpy(), rtol=0, atol=1e-5)
     assert keras_outputs(keras_ref.load_vetted_model(tmp_path / "legacy.h5"), x)  # the CLI's loader opens it too
+
+
+def test_reading_keras_files_needs_no_keras_or_tensorflow(tmp_path):
+    """What a CUDA box without TensorFlow does: read Keras-made files, convert them, in a process where Keras cannot import."""
+    spec = PARITY_SPECS[3]
+    keras_model, _ = build_pair(spec, "keras_to_torch", seed=8)
+    keras_model.save(tmp_path / "m.keras")
+    keras_model.save_weights(tmp_path / "m.weights.h5")
+    x = _inputs(spec)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", keras_outputs(keras_model, x)[keras_model.output_names[0]])
+    done = run_with_blocked(
+        "keras,tensorflow,jax,tf_keras,keras_ref",
+        """
+        import json, sys
+        from pathlib import Path
+        import numpy as np, torch
+        from lstm2d.cli import main
+        from lstm2d.spec import ModelSpec
+        from torch_impl import from_keras, load_safetensors
+
+        folder, spec = Path(sys.argv[2]), ModelSpec.from_json(sys.argv[3])
+        x, y = torch.from_numpy(np.load(folder / "x.npy")), np.load(folder / "y.npy")
+        assert main(["convert", str(folder / "m.keras"), str(folder / "m.safetensors")]) == 0
+        models = [from_keras(folder / "m.keras"), from_keras(folder / "m.weights.h5", spec=spec)]
+        models.append(load_safetensors(folder / "m.safetensors"))
+        for model in models:
+            with torch.no_grad():
+                got = model(x.permute(0, 1, 4, 2, 3)).numpy()
+            assert np.abs(got - y).max() <= 1e-5, np.abs(got - y).max()
+        assert not {"keras", "tensorflow", "jax"} & set(sys.modules)
+        print("ok")
+        """,
+        str(tmp_path),
+        spec.to_json(indent=None),
+    )
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stdout + done.stderr

@@ -2,31 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
-BLOCK_IMPORTS = textwrap.dedent(
-    """
-    import sys
-
-    class Blocker:
-        def __init__(self, blocked):
-            self.blocked = blocked
-
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in self.blocked:
-                raise ImportError(f"{name} is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, Blocker(set(sys.argv[1].split(","))))
-    """
-)
-
-
-def _run_with_blocked(blocked: str, body: str) -> subprocess.CompletedProcess:
-    code = BLOCK_IMPORTS + textwrap.dedent(body)
-    return subprocess.run([sys.executable, "-c", code, blocked], capture_output=True, text=True, timeout=300)
+from tests.blocked_imports import run_with_blocked as _run_with_blocked
 
 
 def test_torch_side_works_without_keras_or_tensorflow():

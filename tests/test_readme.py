@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,30 @@ def test_use_it_examples_run():
         exec(compile(block, str(README), "exec"), namespace)
     assert tuple(namespace["y"].shape) == (32, 1)
     assert namespace["spec"].output_shape() == (3,)
+
+
+def test_model_files_example_runs(tmp_path, monkeypatch):
+    """The "Model files" example, on files lstm2d writes itself (no Keras needed; legacy .h5: tests/test_files.py)."""
+    import torch
+
+    import torch_impl
+    from lstm2d import get_preset
+
+    monkeypatch.chdir(tmp_path)
+    spec = get_preset("seed-cnn")
+    source = torch_impl.build_model(spec)
+    torch_impl.to_keras(source, "model.keras")
+    with zipfile.ZipFile("model.keras") as archive:  # a .weights.h5 is the archive's weights member
+        (tmp_path / "model.weights.h5").write_bytes(archive.read("model.weights.h5"))
+    code = re.findall(r"```python\n(.*?)```", _section("Model files"), flags=re.S)[0]
+    code = "\n".join(line for line in code.splitlines() if '"model.h5"' not in line)
+    namespace: dict = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    back = torch_impl.from_keras("back.keras")
+    assert back.spec == spec
+    for key, value in source.state_dict().items():
+        if "bias_hh" in key:  # torch -> Keras merges the two LSTM biases: bias_ih + bias_hh
+            ih = key.replace("bias_hh", "bias_ih")
+            assert torch.equal(back.state_dict()[ih], source.state_dict()[ih] + value), key
+        elif "bias_ih" not in key:
+            assert torch.equal(back.state_dict()[key], value), key

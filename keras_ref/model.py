@@ -2,40 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
 
-from lstm2d.spec import Conv2D, ModelSpec, Pool2D
+from lstm2d.keras_layers import KerasConfig, keras_layer_config
+from lstm2d.spec import ModelSpec
 
 
 def build_model(spec: ModelSpec) -> keras.Model:
     """A Functional Keras model for ``spec``.
 
-    Input ``(batch, time, height, width, channels)`` (Keras' channels_last layout). The
-    per-timestep layers are each wrapped in ``TimeDistributed``, named after the spec's
-    layer; the per-frame flatten is ``TimeDistributed(Flatten())`` named ``flatten``.
+    Input ``(batch, time, height, width, channels)`` (Keras' channels_last layout), named ``frames``.
+    Each layer is the Keras layer ``lstm2d.keras_layers`` names for it, with the spec layer's name;
+    2D layers on frames are wrapped in ``TimeDistributed``. A final ``Bidirectional(merge_mode=None)``
+    gives a model with two outputs.
     """
     inp = spec.input
     inputs = keras.Input(shape=(inp.timesteps, inp.height, inp.width, inp.channels), name="frames")
     x = inputs
-    for layer in spec.frontend:
-        x = keras.layers.TimeDistributed(_frame_layer(layer), name=layer.name)(x)
-    x = keras.layers.TimeDistributed(keras.layers.Flatten(), name="flatten")(x)
-    for layer in spec.recurrent:
-        x = keras.layers.LSTM(layer.units, return_sequences=layer.return_sequences, name=layer.name)(x)
-    for layer in spec.head:
-        x = keras.layers.Dense(layer.units, activation=layer.activation, name=layer.name)(x)
+    for entry in spec.layer_shapes():
+        x = construct(keras_layer_config(entry.layer, entry.input))(x)
     return keras.Model(inputs, x, name=spec.name)
 
 
-def _frame_layer(layer: Conv2D | Pool2D) -> keras.layers.Layer:
-    if isinstance(layer, Conv2D):
-        return keras.layers.Conv2D(
-            layer.filters,
-            layer.kernel_size,
-            strides=layer.strides,
-            padding=layer.padding,
-            activation=layer.activation,
-            name=f"{layer.name}_inner",
-        )
-    pool = keras.layers.MaxPooling2D if layer.mode == "max" else keras.layers.AveragePooling2D
-    return pool(layer.pool_size, strides=layer.strides, padding=layer.padding, name=f"{layer.name}_inner")
+def construct(config: KerasConfig) -> keras.layers.Layer:
+    """The Keras layer for a config from ``lstm2d.keras_layers`` (the wrapped layer constructed first)."""
+    arguments = dict(config["config"])
+    if "layer" in arguments:
+        arguments["layer"] = construct(arguments["layer"])
+    for key in ("activation", "recurrent_activation"):
+        if key in arguments:
+            arguments[key] = activation(arguments[key])
+    return getattr(keras.layers, config["class_name"])(**arguments)
+
+
+def activation(name: str) -> str | Callable[[Any], Any]:
+    """A Keras activation: its name, or for ``hard_sigmoid_keras2`` (Keras 2's formula, gone from Keras 3) a function."""
+    if name == "hard_sigmoid_keras2":
+        return lambda x: keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
+    return name

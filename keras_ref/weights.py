@@ -1,4 +1,8 @@
-"""Keras model weights as ``{layer name: {variable name: numpy array}}`` (Keras layout)."""
+"""Keras model weights as ``{layer name: {variable name: numpy array}}`` (Keras layout).
+
+Variable names are Keras' own (``kernel``, ``recurrent_kernel``, ``bias``, ``gamma``, ``moving_mean``, ...);
+a ``Bidirectional``'s are prefixed with the direction: ``forward/kernel``, ``backward/bias``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from lstm2d.spec import ModelSpec
 
 
 def get_weights(model: keras.Model, spec: ModelSpec) -> dict[str, dict[str, np.ndarray]]:
-    """Every weight of the spec's layers, keyed by layer and variable name (``kernel``, ``recurrent_kernel``, ``bias``)."""
+    """Every weight of the spec's layers, keyed by layer and variable name."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for layer in spec.layers:
         variables = _variables(model, layer.name)
@@ -42,9 +46,14 @@ def set_weights(model: keras.Model, spec: ModelSpec, weights: Mapping[str, Mappi
 
 
 def _variables(model: keras.Model, layer_name: str) -> dict[str, keras.Variable]:
-    """The layer's variables by short name; a TimeDistributed wrapper contributes its inner layer's."""
-    weights = model.get_layer(layer_name).weights
-    variables = {v.name: v for v in weights}
-    if len(variables) != len(weights):
-        raise ValueError(f"Keras layer {layer_name!r} has two variables with one name: {[v.path for v in weights]}")
+    """The layer's variables by short name (a TimeDistributed contributes its inner layer's; a Bidirectional
+    its two directions', prefixed ``forward/`` and ``backward/``)."""
+    layer = model.get_layer(layer_name)
+    if isinstance(layer, keras.layers.Bidirectional):
+        groups = {"forward/": layer.forward_layer.weights, "backward/": layer.backward_layer.weights}
+    else:
+        groups = {"": layer.weights}
+    variables = {prefix + v.name: v for prefix, weights in groups.items() for v in weights}
+    if len(variables) != sum(len(weights) for weights in groups.values()):
+        raise ValueError(f"Keras layer {layer_name!r} has two variables with one name: {[v.path for v in layer.weights]}")
     return variables

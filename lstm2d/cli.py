@@ -18,7 +18,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lstm2d.presets import get_preset, preset_names
-from lstm2d.spec import Conv2D, FrontendLayer, ModelSpec, SpecError
+from lstm2d.spec import (
+    GRU,
+    LSTM,
+    Activation,
+    Bidirectional,
+    Conv2D,
+    Conv3D,
+    ConvLSTM2D,
+    Dense,
+    Dropout,
+    GlobalPool2D,
+    Layer,
+    ModelSpec,
+    Pool2D,
+    SimpleRNN,
+    SpecError,
+)
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -308,17 +324,15 @@ def _run_inspect(args: argparse.Namespace) -> int:
     print(f"{path}: {kind}")
     rows = [("layer", "class", "lstm2d", "status")]
     for layer in layers:
-        becomes = {"dropout": "dropped (identity at inference)", "input": "input", "flatten": "per-frame flatten"}.get(
-            layer.role, f"{layer.role} {layer.spec_name or ''}".strip()
+        becomes = (
+            describe_layer(layer.spec_layer)
+            if layer.spec_layer is not None
+            else "input"
+            if layer.keras_class == "InputLayer"
+            else "-"
         )
-        rows.append(
-            (
-                layer.name,
-                layer.class_name,
-                becomes,
-                "supported" if layer.supported else "NOT SUPPORTED: " + "; ".join(layer.problems),
-            )
-        )
+        status = "supported" if layer.supported else "NOT SUPPORTED: " + "; ".join(layer.problems)
+        rows.append((layer.name, layer.display, becomes, status))
     _print_rows(rows)
     if all(layer.supported for layer in layers):
         from torch_impl.files import read_keras_file
@@ -335,22 +349,19 @@ def _print_spec_layers(spec: ModelSpec) -> None:
     from torch_impl.convert import weight_table
 
     params = {entry.name: sum(math.prod(shape) for shape in entry.keras_shapes.values()) for entry in weight_table(spec)}
-    shapes = spec.frame_shapes()
     inp = spec.input
-    rows = [("spec layer", "output per sample", "parameters")]
-    rows.append(("input", f"({inp.timesteps}, {inp.height}, {inp.width}, {inp.channels})", "0"))
-    for layer, shape in zip(spec.frontend, shapes[1:], strict=True):
-        rows.append((layer.name, f"({inp.timesteps}, {shape[0]}, {shape[1]}, {shape[2]})", f"{params.get(layer.name, 0):,}"))
-    rows.append(("flatten", f"({inp.timesteps}, {spec.features})", "0"))
-    for layer in spec.recurrent:
-        out = f"({inp.timesteps}, {layer.units})" if layer.return_sequences else f"({layer.units},)"
-        rows.append((layer.name, out, f"{params[layer.name]:,}"))
-    for layer in spec.head:
-        out = f"({inp.timesteps}, {layer.units})" if spec.returns_sequences else f"({layer.units},)"
-        rows.append((layer.name, out, f"{params[layer.name]:,}"))
+    rows = [("spec layer", "kind", "output per sample", "parameters")]
+    rows.append(("input", "frames", _dims((inp.timesteps, inp.height, inp.width, inp.channels)), "0"))
+    for entry in spec.layer_shapes():
+        name = entry.layer.name
+        rows.append((name, describe_layer(entry.layer), _dims(entry.output.dims), f"{params.get(name, 0):,}"))
     print()
     _print_rows(rows)
     print(f"total parameters: {sum(params.values()):,}")
+
+
+def _dims(dims: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("*" if d is None else str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def _print_rows(rows: list[tuple[str, ...]]) -> None:
@@ -366,17 +377,32 @@ def _run_presets(args: argparse.Namespace) -> int:
     for name in preset_names():
         spec = get_preset(name)
         inp = spec.input
-        frontend = " -> ".join(_describe_layer(layer) for layer in spec.frontend) or "flatten"
-        recurrent = " -> ".join(f"LSTM({layer.units})" for layer in spec.recurrent)
-        head = " -> ".join(f"Dense({layer.units})" for layer in spec.head)
-        print(f"{name:14s} T={inp.timesteps} {inp.height}x{inp.width}x{inp.channels}: {frontend} -> {recurrent} -> {head}")
+        layers = " -> ".join(describe_layer(layer) for layer in spec.layers)
+        print(f"{name:14s} T={inp.timesteps} {inp.height}x{inp.width}x{inp.channels}: {layers}")
     return EXIT_OK
 
 
-def _describe_layer(layer: FrontendLayer) -> str:
-    if isinstance(layer, Conv2D):
-        return f"Conv2D({layer.filters}, {layer.kernel_size[0]}x{layer.kernel_size[1]}, {layer.activation})"
-    return f"{layer.mode.capitalize()}Pool({layer.pool_size[0]}x{layer.pool_size[1]})"
+def describe_layer(layer: Layer) -> str:
+    """A short readable form, e.g. ``Conv2D(32, 3x3, relu)``, ``MaxPool(2x2)``, ``Bidirectional(GRU(8), concat)``."""
+    if isinstance(layer, (Conv2D, ConvLSTM2D, Conv3D)):
+        window = "x".join(map(str, layer.kernel_size))
+        extra = "" if layer.activation in ("linear", "tanh") else f", {layer.activation}"
+        return f"{type(layer).__name__}({layer.filters}, {window}{extra})"
+    if isinstance(layer, Pool2D):
+        return f"{layer.mode.capitalize()}Pool({layer.pool_size[0]}x{layer.pool_size[1]})"
+    if isinstance(layer, GlobalPool2D):
+        return f"Global{layer.mode.capitalize()}Pool"
+    if isinstance(layer, Bidirectional):
+        return f"Bidirectional({describe_layer(layer.layer)}, {layer.merge_mode})"
+    if isinstance(layer, (LSTM, GRU, SimpleRNN)):
+        return f"{type(layer).__name__}({layer.units}{', sequences' if layer.return_sequences else ''})"
+    if isinstance(layer, Dense):
+        return f"Dense({layer.units}{'' if layer.activation == 'linear' else ', ' + layer.activation})"
+    if isinstance(layer, Dropout):
+        return f"Dropout({layer.rate})"
+    if isinstance(layer, Activation):
+        return f"Activation({layer.activation})"
+    return type(layer).__name__
 
 
 def _run_spec(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from lstm2d.spec import ModelSpec
+from lstm2d.spec import Frames, Grid, ModelSpec
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dic
     """Inference outputs of a torch model on ``inputs`` given in Keras layout ``(B, T, H, W, C)``, on the model's device."""
     import torch
 
-    device = next(model.parameters()).device
+    device = next(model.parameters(), torch.empty(0)).device
     x = torch.from_numpy(np.ascontiguousarray(inputs)).to(device)
     if model.input_layout == "channels_first":
         x = x.permute(0, 1, 4, 2, 3).contiguous()  # (B, T, C, H, W)
@@ -115,6 +115,8 @@ def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dic
     finally:
         model.train(was_training)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    if model.input_layout == "channels_first" and model.output_kind in (Frames, Grid):
+        outputs = [out.movedim(-3, -1) for out in outputs]  # frames / grids back to Keras' channels-last
     return {name: out.detach().cpu().numpy() for name, out in zip(names, outputs, strict=True)}
 
 
@@ -137,15 +139,22 @@ def assert_parity(
 # -- seeded weights and inputs ------------------------------------------------------
 
 
+POSITIVE_VECTORS = ("moving_variance", "running_var", "gamma", "weight")  # BatchNorm vectors (a 1D "weight" is its scale)
+
+
 def random_arrays(shapes: Mapping[str, tuple[int, ...]], rng: np.random.Generator, *, layout: str) -> dict[str, np.ndarray]:
-    """Non-zero random float32 tensors: kernels uniform in +-1.5/sqrt(fan_in), biases in +-0.5.
+    """Non-zero random float32 tensors: kernels uniform in +-1.5/sqrt(fan_in), biases in +-0.5, and
+    BatchNorm statistics a normaliser could have: variances in [0.5, 1.5], means in +-0.5, scales in [0.5, 1.5].
 
     ``layout`` (``"keras"`` or ``"torch"``) says where a kernel's fan-in axes are:
     every axis but the last (Keras) or every axis but the first (torch).
     """
     out = {}
     for key, shape in shapes.items():
-        if len(shape) == 1:
+        if key in POSITIVE_VECTORS and len(shape) == 1:
+            out[key] = rng.uniform(0.5, 1.5, size=shape).astype(np.float32)
+            continue
+        if len(shape) == 1 or key.endswith("bias"):
             bound = 0.5
         else:
             fan_in = int(np.prod(shape[:-1] if layout == "keras" else shape[1:]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lstm2d.spec import LSTM, Conv2D, Dense, InputSpec, ModelSpec, Pool2D, SpecError
+from lstm2d.spec import LSTM, Conv2D, Dense, Flatten, InputSpec, ModelSpec, Pool2D, SpecError
 
 
 def _seed_flat() -> ModelSpec:
@@ -16,9 +16,7 @@ def _seed_flat() -> ModelSpec:
     return ModelSpec(
         name="seed-flat",
         input=InputSpec(timesteps=100, height=10, width=10, channels=1),
-        frontend=(),
-        recurrent=(LSTM(64),),
-        head=(Dense(1),),
+        layers=(Flatten(), LSTM(64), Dense(1)),
     )
 
 
@@ -27,9 +25,7 @@ def _seed_cnn(channels: int, name: str) -> ModelSpec:
     return ModelSpec(
         name=name,
         input=InputSpec(timesteps=100, height=10, width=10, channels=channels),
-        frontend=(Conv2D(32, (3, 3), activation="relu"), Pool2D("max", (2, 2))),
-        recurrent=(LSTM(64),),
-        head=(Dense(1),),
+        layers=(Conv2D(32, (3, 3), activation="relu"), Pool2D("max", (2, 2)), Flatten(), LSTM(64), Dense(1)),
     )
 
 

@@ -1,18 +1,23 @@
 """The framework-neutral model description.
 
-A :class:`ModelSpec` describes a model for sequences of 2D grids::
+A :class:`ModelSpec` is an input (a sequence of 2D grids) and a linear stack of layers, read
+like a Keras ``Sequential``::
 
-    input (batch, time, height, width, channels)
-      -> per-timestep frontend: Conv2D / pooling layers (possibly none), then a flatten
-      -> recurrent stack: LSTM layers
-      -> head: Dense layers
+    ModelSpec(
+        input=InputSpec(timesteps=100, height=10, width=10, channels=1),
+        layers=(Conv2D(32, 3, activation="relu"), Pool2D("max", 2), Flatten(), LSTM(64), Dense(1)),
+    )
 
-Both builders (``torch_impl.build_model`` and ``keras_ref.build_model``) read it,
-and every layer carries the same name on both sides, so a weight map between them
-reads as a table. This module imports neither torch nor keras.
+Every layer says what it accepts and what it returns, per sample, as one of four shapes:
+:class:`Frames` ``(time, height, width, channels)``, :class:`Grid` ``(height, width, channels)``,
+:class:`Steps` ``(time, features)`` and :class:`Vector` ``(features,)``. A 2D layer (Conv2D,
+pooling, BatchNorm, Flatten, global pooling) given frames runs on every frame, which is Keras'
+``TimeDistributed``; the Keras builder adds the wrapper, the torch model folds time into the batch.
 
-Shapes in this module are per frame and written ``(height, width, channels)``;
-the frameworks choose their own memory layout.
+Both builders (``torch_impl.build_model`` and ``keras_ref.build_model``) read the spec, and every
+layer carries the same name on both sides, so a weight map between them reads as a table. This
+module imports neither torch nor keras. Shapes here are written in Keras' (height, width,
+channels) order; each framework chooses its own memory layout.
 """
 
 from __future__ import annotations
@@ -20,16 +25,23 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence as SequenceABC
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, ClassVar, Literal
 
 Padding = Literal["valid", "same"]
-Activation = Literal["linear", "relu", "tanh", "sigmoid", "softmax"]
-
-ACTIVATIONS: tuple[str, ...] = ("linear", "relu", "tanh", "sigmoid", "softmax")
 PADDINGS: tuple[str, ...] = ("valid", "same")
-SPEC_FORMAT_VERSION = 1
+ACTIVATIONS: tuple[str, ...] = (
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_silu", "hard_swish",
+    "mish", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2", "tanh", "softplus", "softsign", "exponential",
+    "softmax", "log_softmax",
+)  # fmt: skip
+"""Keras 3 activation names (``swish`` = ``silu``, ``hard_swish`` = ``hard_silu``), plus ``hard_sigmoid_keras2``:
+Keras 2's ``clip(0.2 x + 0.5, 0, 1)``, which Keras 3 replaced by ``relu6(x + 3) / 6`` under the same name.
+Legacy files say ``hard_sigmoid`` and mean the Keras 2 formula; the file readers translate."""
+MERGE_MODES: tuple[str | None, ...] = ("concat", "sum", "mul", "ave", None)
+SPEC_FORMAT_VERSION = 2
 
 _NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -38,33 +50,146 @@ class SpecError(ValueError):
     """A model description that cannot be built; the message names the part at fault."""
 
 
-def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
-    """Normalise ``3`` or ``(3, 3)`` to a pair of positive ints."""
+# ---------------------------------------------------------------------------
+# Per-sample shapes
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frames:
+    """A sequence of grids: ``(time, height, width, channels)``; ``time=None`` means any length."""
+
+    time: int | None
+    height: int
+    width: int
+    channels: int
+
+    @property
+    def dims(self) -> tuple[int | None, ...]:
+        return (self.time, self.height, self.width, self.channels)
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.height, self.width, self.channels)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One grid: ``(height, width, channels)`` (a ConvLSTM2D's last state, or a single frame)."""
+
+    height: int
+    width: int
+    channels: int
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return (self.height, self.width, self.channels)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """A sequence of feature vectors: ``(time, features)``."""
+
+    time: int | None
+    features: int
+
+    @property
+    def dims(self) -> tuple[int | None, ...]:
+        return (self.time, self.features)
+
+
+@dataclass(frozen=True)
+class Vector:
+    """One feature vector: ``(features,)``."""
+
+    features: int
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return (self.features,)
+
+
+Shape = Frames | Grid | Steps | Vector
+
+
+def describe_shape(shape: Shape) -> str:
+    """E.g. ``frames (time, height, width, channels) = (100, 8, 8, 32)``."""
+    axes = {
+        Frames: "frames (time, height, width, channels)",
+        Grid: "a grid (height, width, channels)",
+        Steps: "a sequence (time, features)",
+        Vector: "a vector (features,)",
+    }[type(shape)]
+    dims = ", ".join("*" if d is None else str(d) for d in shape.dims)
+    return f"{axes} = ({dims}{',' if len(shape.dims) == 1 else ''})"
+
+
+def _spatial(shape: Shape) -> Grid | None:
+    """The grid a 2D layer works on: each frame of ``Frames``, or the ``Grid`` itself."""
+    if isinstance(shape, Frames):
+        return shape.grid
+    if isinstance(shape, Grid):
+        return shape
+    return None
+
+
+def _with_grid(shape: Frames | Grid, grid: Grid) -> Frames | Grid:
+    return Frames(shape.time, grid.height, grid.width, grid.channels) if isinstance(shape, Frames) else grid
+
+
+# ---------------------------------------------------------------------------
+# Validation helpers
+# ---------------------------------------------------------------------------
+
+
+def _pair(value: int | SequenceABC[int], what: str) -> tuple[int, int]:
+    return _ints(value, 2, what)  # type: ignore[return-value]
+
+
+def _ints(value: int | SequenceABC[int], n: int, what: str) -> tuple[int, ...]:
+    """Normalise ``3`` or ``(3, 3, ...)`` to ``n`` positive ints."""
     if isinstance(value, bool):
-        raise SpecError(f"{what}: expected an int or a pair of ints, got {value!r}")
+        raise SpecError(f"{what}: expected an int or {n} ints, got {value!r}")
     if isinstance(value, int):
-        pair = (value, value)
-    elif isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        pair = (int(value[0]), int(value[1]))
+        out = (value,) * n
+    elif (
+        isinstance(value, SequenceABC) and len(value) == n and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        out = tuple(int(v) for v in value)
     else:
-        raise SpecError(f"{what}: expected an int or a pair of ints, got {value!r}")
-    if min(pair) < 1:
-        raise SpecError(f"{what}: expected positive sizes, got {pair}")
-    return pair
+        raise SpecError(f"{what}: expected an int or {n} ints, got {value!r}")
+    if min(out) < 1:
+        raise SpecError(f"{what}: expected positive sizes, got {out}")
+    return out
 
 
-def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
+def _check_choice(value: Any, choices: tuple[Any, ...], what: str) -> None:
     if value not in choices:
-        raise SpecError(f"{what}: expected one of {', '.join(choices)}, got {value!r}")
+        raise SpecError(f"{what}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
-def _check_positive(value: int, what: str) -> None:
+def _check_positive(value: Any, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError(f"{what}: expected a positive int, got {value!r}")
 
 
-def _check_name(name: str) -> None:
-    if name and not _NAME_PATTERN.match(name):
+def _check_bool(value: Any, what: str) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(f"{what}: expected true or false, got {value!r}")
+
+
+def _check_rate(value: Any, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise SpecError(f"{what}: expected a number in [0, 1), got {value!r}")
+
+
+def _check_number(value: Any, what: str, *, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (positive and value <= 0):
+        raise SpecError(f"{what}: expected a {'positive ' if positive else ''}finite number, got {value!r}")
+
+
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or (name and not _NAME_PATTERN.match(name)):
         raise SpecError(
             f"layer name {name!r}: expected an identifier (letters, digits, underscore; "
             "not starting with a digit), because it names a torch submodule and a Keras layer"
@@ -99,44 +224,88 @@ def output_size(size: int, kernel: int, stride: int, padding: Padding, dilation:
 # ---------------------------------------------------------------------------
 
 
+class _Layer:
+    """What every layer has: a ``kind`` (its JSON tag), a ``name``, and shape inference."""
+
+    kind: ClassVar[str]
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.name or '(unnamed)'}"
+
+    def output_shape(self, shape: Shape) -> Shape:  # pragma: no cover - every layer overrides it
+        raise NotImplementedError
+
+    def _refuse(self, shape: Shape, expected: str, hint: str = "") -> SpecError:
+        return SpecError(f"{self.label} expects {expected}, got {describe_shape(shape)}" + (f"; {hint}" if hint else ""))
+
+
+def _check_window_fits(layer: _Layer, grid: Grid, out: Grid) -> None:
+    if min(out.height, out.width) < 1:
+        raise SpecError(
+            f"{layer.label} shrinks the frame below 1x1: input (height, width, channels) = {grid.dims}, "
+            f"output = {out.dims}; use padding='same', a smaller kernel or stride, or a larger grid"
+        )
+
+
+def _conv_output_grid(layer: Conv2D | ConvLSTM2D, grid: Grid) -> Grid:
+    """The grid a 2D convolution (with its kernel, strides, padding and dilation) makes of ``grid``."""
+    sizes = zip((grid.height, grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, strict=True)
+    out = Grid(*(output_size(size, k, s, layer.padding, d) for size, k, s, d in sizes), layer.filters)
+    _check_window_fits(layer, grid, out)
+    return out
+
+
+_NOT_2D_HINT = "2D layers go before the Flatten (or GlobalPool2D) that turns each frame into features"
+
+
 @dataclass(frozen=True)
-class Conv2D:
-    """A 2D convolution applied to every frame (Keras ``TimeDistributed(Conv2D)``)."""
+class Conv2D(_Layer):
+    """A 2D convolution: on frames, applied to every frame (Keras ``TimeDistributed(Conv2D)``); on a grid, to the grid.
+
+    Keras kernel ``(kh, kw, in, filters)``; torch ``nn.Conv2d`` weight ``(filters, in, kh, kw)``.
+    """
 
     kind: ClassVar[str] = "conv2d"
     filters: int
     kernel_size: tuple[int, int]
     strides: tuple[int, int] = (1, 1)
     padding: Padding = "valid"
-    activation: Activation = "linear"
+    dilation_rate: tuple[int, int] = (1, 1)
+    activation: str = "linear"
+    use_bias: bool = True
     name: str = ""
 
     def __post_init__(self) -> None:
-        what = f"conv2d {self.name or '(unnamed)'}"
-        _check_positive(self.filters, f"{what} filters")
-        object.__setattr__(self, "kernel_size", _pair(self.kernel_size, f"{what} kernel_size"))
-        object.__setattr__(self, "strides", _pair(self.strides, f"{what} strides"))
-        _check_choice(self.padding, PADDINGS, f"{what} padding")
-        _check_choice(self.activation, ACTIVATIONS, f"{what} activation")
+        _check_positive(self.filters, f"{self.label} filters")
+        object.__setattr__(self, "kernel_size", _pair(self.kernel_size, f"{self.label} kernel_size"))
+        object.__setattr__(self, "strides", _pair(self.strides, f"{self.label} strides"))
+        object.__setattr__(self, "dilation_rate", _pair(self.dilation_rate, f"{self.label} dilation_rate"))
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise SpecError(f"{self.label}: strides > 1 with dilation_rate > 1 is not allowed (Keras refuses it too)")
+        _check_choice(self.padding, PADDINGS, f"{self.label} padding")
+        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _check_bool(self.use_bias, f"{self.label} use_bias")
         _check_name(self.name)
 
-    def output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        """``(height, width, channels)`` of one frame after this layer."""
-        h, w, _ = shape
-        return (
-            output_size(h, self.kernel_size[0], self.strides[0], self.padding),
-            output_size(w, self.kernel_size[1], self.strides[1], self.padding),
-            self.filters,
-        )
+    def output_grid(self, grid: Grid) -> Grid:
+        return _conv_output_grid(self, grid)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        grid = _spatial(shape)
+        if grid is None:
+            raise self._refuse(shape, "frames or a grid", _NOT_2D_HINT)
+        return _with_grid(shape, self.output_grid(grid))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
-class Pool2D:
-    """Max or average pooling applied to every frame (Keras ``MaxPooling2D`` / ``AveragePooling2D``).
+class Pool2D(_Layer):
+    """Max or average pooling (Keras ``MaxPooling2D`` / ``AveragePooling2D``), per frame on frames.
 
-    ``strides=None`` means "same as ``pool_size``", as in Keras (stored as the pool size). With ``padding="same"``,
-    max pooling ignores the padded cells and average pooling averages over the valid
-    cells only.
+    ``strides=None`` means "same as ``pool_size``", as in Keras (stored as the pool size). With
+    ``padding="same"``, max pooling ignores the padded cells and average pooling averages over
+    the valid cells only (TensorFlow's semantics, which Keras documents).
     """
 
     kind: ClassVar[str] = "pool2d"
@@ -147,59 +316,419 @@ class Pool2D:
     name: str = ""
 
     def __post_init__(self) -> None:
-        what = f"pool2d {self.name or '(unnamed)'}"
-        _check_choice(self.mode, ("max", "avg"), f"{what} mode")
-        object.__setattr__(self, "pool_size", _pair(self.pool_size, f"{what} pool_size"))
-        strides = self.pool_size if self.strides is None else _pair(self.strides, f"{what} strides")
+        _check_choice(self.mode, ("max", "avg"), f"{self.label} mode")
+        object.__setattr__(self, "pool_size", _pair(self.pool_size, f"{self.label} pool_size"))
+        strides = self.pool_size if self.strides is None else _pair(self.strides, f"{self.label} strides")
         object.__setattr__(self, "strides", strides)
-        _check_choice(self.padding, PADDINGS, f"{what} padding")
+        _check_choice(self.padding, PADDINGS, f"{self.label} padding")
         _check_name(self.name)
 
-    def output_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        """``(height, width, channels)`` of one frame after this layer."""
-        h, w, c = shape
-        sh, sw = self.strides
-        return (
-            output_size(h, self.pool_size[0], sh, self.padding),
-            output_size(w, self.pool_size[1], sw, self.padding),
-            c,
-        )
+    def output_grid(self, grid: Grid) -> Grid:
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        out = Grid(output_size(grid.height, kh, sh, self.padding), output_size(grid.width, kw, sw, self.padding), grid.channels)
+        _check_window_fits(self, grid, out)
+        return out
+
+    def output_shape(self, shape: Shape) -> Shape:
+        grid = _spatial(shape)
+        if grid is None:
+            raise self._refuse(shape, "frames or a grid", _NOT_2D_HINT)
+        return _with_grid(shape, self.output_grid(grid))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
-class LSTM:
-    """An LSTM layer (Keras defaults: tanh / sigmoid, one bias, gates i, f, c, o)."""
+class GlobalPool2D(_Layer):
+    """Average or max over height and width (Keras ``GlobalAveragePooling2D`` / ``GlobalMaxPooling2D``).
 
-    kind: ClassVar[str] = "lstm"
-    units: int
-    return_sequences: bool = False
+    Frames ``(T, H, W, C)`` -> steps ``(T, C)``; a grid ``(H, W, C)`` -> a vector ``(C,)``.
+    """
+
+    kind: ClassVar[str] = "global_pool2d"
+    mode: Literal["avg", "max"] = "avg"
     name: str = ""
 
     def __post_init__(self) -> None:
-        _check_positive(self.units, f"lstm {self.name or '(unnamed)'} units")
-        if not isinstance(self.return_sequences, bool):
-            raise SpecError(f"lstm {self.name}: return_sequences must be a bool, got {self.return_sequences!r}")
+        _check_choice(self.mode, ("avg", "max"), f"{self.label} mode")
         _check_name(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if isinstance(shape, Frames):
+            return Steps(shape.time, shape.channels)
+        if isinstance(shape, Grid):
+            return Vector(shape.channels)
+        raise self._refuse(shape, "frames or a grid")
 
 
 @dataclass(frozen=True)
-class Dense:
-    """A fully connected layer on the last axis."""
+class Flatten(_Layer):
+    """Flatten each frame into features (Keras ``TimeDistributed(Flatten())``), or a grid into a vector.
+
+    Keras flattens ``(H, W, C)``, torch ``(C, H, W)``: the converter permutes the next weighted
+    layer's input rows once, so the torch model flattens in its natural order.
+    """
+
+    kind: ClassVar[str] = "flatten"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_name(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if isinstance(shape, Frames):
+            return Steps(shape.time, shape.height * shape.width * shape.channels)
+        if isinstance(shape, Grid):
+            return Vector(shape.height * shape.width * shape.channels)
+        raise self._refuse(shape, "frames or a grid", "it is already flat")
+
+
+@dataclass(frozen=True)
+class BatchNorm(_Layer):
+    """Keras ``BatchNormalization`` over the last (channel / feature) axis, Keras' defaults and update rule.
+
+    ``per_timestep=True`` is Keras' ``TimeDistributed(BatchNormalization())``: in training each
+    timestep is normalised with its own batch statistics and the moving averages are updated once
+    per timestep, in time order. ``per_timestep=False`` is ``BatchNormalization()`` on the whole
+    sequence (statistics over batch and time together, one update). At inference both use the moving
+    averages and compute the same function.
+    """
+
+    kind: ClassVar[str] = "batch_norm"
+    epsilon: float = 1e-3
+    momentum: float = 0.99
+    center: bool = True
+    scale: bool = True
+    per_timestep: bool = False
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_number(self.epsilon, f"{self.label} epsilon", positive=True)
+        _check_rate(self.momentum, f"{self.label} momentum")
+        for attribute in ("center", "scale", "per_timestep"):
+            _check_bool(getattr(self, attribute), f"{self.label} {attribute}")
+        _check_name(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if self.per_timestep and not isinstance(shape, (Frames, Steps)):
+            raise self._refuse(shape, "frames or a sequence (per_timestep=True needs a time axis)")
+        return shape
+
+    def features(self, shape: Shape) -> int:
+        """Length of the normalised (last) axis."""
+        return shape.channels if isinstance(shape, (Frames, Grid)) else shape.features
+
+
+@dataclass(frozen=True)
+class Dropout(_Layer):
+    """Keras ``Dropout``: identity at inference; in training, zero with probability ``rate`` and scale by 1/(1 - rate)."""
+
+    kind: ClassVar[str] = "dropout"
+    rate: float = 0.5
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_rate(self.rate, f"{self.label} rate")
+        _check_name(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+
+@dataclass(frozen=True)
+class Activation(_Layer):
+    """Keras ``Activation``: an element-wise function (softmax over the last axis in Keras layout)."""
+
+    kind: ClassVar[str] = "activation"
+    activation: str = "linear"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _check_name(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+
+@dataclass(frozen=True)
+class Masking(_Layer):
+    """Keras ``Masking``: a timestep whose features all equal ``mask_value`` is skipped by the recurrent layers.
+
+    Skipped means Keras' semantics: the state is carried through the step unchanged and, with
+    ``return_sequences``, the previous output is repeated there.
+    """
+
+    kind: ClassVar[str] = "masking"
+    mask_value: float = 0.0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_number(self.mask_value, f"{self.label} mask_value")
+        _check_name(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if not isinstance(shape, Steps):
+            raise self._refuse(shape, "a sequence (time, features)", "put Masking after the per-frame Flatten")
+        return shape
+
+
+@dataclass(frozen=True)
+class Dense(_Layer):
+    """A fully connected layer on the last axis (per timestep on a sequence, like Keras)."""
 
     kind: ClassVar[str] = "dense"
     units: int
-    activation: Activation = "linear"
+    activation: str = "linear"
+    use_bias: bool = True
     name: str = ""
 
     def __post_init__(self) -> None:
-        _check_positive(self.units, f"dense {self.name or '(unnamed)'} units")
-        _check_choice(self.activation, ACTIVATIONS, f"dense {self.name} activation")
+        _check_positive(self.units, f"{self.label} units")
+        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _check_bool(self.use_bias, f"{self.label} use_bias")
         _check_name(self.name)
 
+    def output_shape(self, shape: Shape) -> Shape:
+        if isinstance(shape, Steps):
+            return Steps(shape.time, self.units)
+        if isinstance(shape, Vector):
+            return Vector(self.units)
+        raise self._refuse(shape, "a sequence or a vector", "flatten each frame first (Flatten or GlobalPool2D)")
 
-FrontendLayer = Conv2D | Pool2D
-Layer = Conv2D | Pool2D | LSTM | Dense
-LAYER_KINDS: dict[str, type] = {cls.kind: cls for cls in (Conv2D, Pool2D, LSTM, Dense)}
+
+# -- recurrent layers -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Recurrent(_Layer):
+    """Options shared by the recurrent layers (Keras names and defaults)."""
+
+    units: int
+    return_sequences: bool = False
+    go_backwards: bool = False
+    activation: str = "tanh"
+    use_bias: bool = True
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    name: str = ""
+
+    gates: ClassVar[int]
+
+    def __post_init__(self) -> None:
+        _check_positive(self.units, f"{self.label} units")
+        for attribute in ("return_sequences", "go_backwards", "use_bias"):
+            _check_bool(getattr(self, attribute), f"{self.label} {attribute}")
+        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _check_rate(self.dropout, f"{self.label} dropout")
+        _check_rate(self.recurrent_dropout, f"{self.label} recurrent_dropout")
+        _check_name(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if not isinstance(shape, Steps):
+            hint = (
+                "flatten each frame first (Flatten); in Keras, an LSTM after a Conv2D without "
+                "TimeDistributed(Flatten()) fails with 'expected ndim=3, found ndim=2'"
+                if isinstance(shape, (Frames, Grid))
+                else "the previous recurrent layer must return sequences (return_sequences=True)"
+            )
+            raise self._refuse(shape, "a sequence (time, features)", hint)
+        return Steps(shape.time, self.units) if self.return_sequences else Vector(self.units)
+
+
+@dataclass(frozen=True)
+class LSTM(_Recurrent):
+    """Keras ``LSTM``: gates i, f, c, o; one bias. Non-default activations run on lstm2d's exact (slower) cell."""
+
+    kind: ClassVar[str] = "lstm"
+    gates: ClassVar[int] = 4
+    recurrent_activation: str = "sigmoid"
+    unit_forget_bias: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice(self.recurrent_activation, ACTIVATIONS, f"{self.label} recurrent_activation")
+        _check_bool(self.unit_forget_bias, f"{self.label} unit_forget_bias")
+
+
+@dataclass(frozen=True)
+class GRU(_Recurrent):
+    """Keras ``GRU``: gates z, r, h. ``reset_after=True`` (Keras 3's default) has an input and a recurrent bias
+    and is torch's ``nn.GRU``; ``reset_after=False`` (Keras 2's default) applies the reset gate before the
+    recurrent matmul and has one bias: lstm2d runs it on an exact cell of its own."""
+
+    kind: ClassVar[str] = "gru"
+    gates: ClassVar[int] = 3
+    recurrent_activation: str = "sigmoid"
+    reset_after: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice(self.recurrent_activation, ACTIVATIONS, f"{self.label} recurrent_activation")
+        _check_bool(self.reset_after, f"{self.label} reset_after")
+
+
+@dataclass(frozen=True)
+class SimpleRNN(_Recurrent):
+    """Keras ``SimpleRNN``: ``h = activation(x W + h U + b)``; ``nn.RNN`` for tanh and relu."""
+
+    kind: ClassVar[str] = "simple_rnn"
+    gates: ClassVar[int] = 1
+
+
+RecurrentLayer = LSTM | GRU | SimpleRNN
+RECURRENT_KINDS: dict[str, type] = {cls.kind: cls for cls in (LSTM, GRU, SimpleRNN)}
+
+
+@dataclass(frozen=True)
+class Bidirectional(_Layer):
+    """Keras ``Bidirectional``: the layer forwards and a copy backwards, the backward output flipped back to
+    forward time, then merged (``concat``, ``sum``, ``mul``, ``ave``; ``None``: two outputs, last layer only).
+
+    The wrapped layer's ``return_sequences`` decides the output; its own name is not used (Keras names
+    the directions ``forward_<name>`` / ``backward_<name>``).
+    """
+
+    kind: ClassVar[str] = "bidirectional"
+    layer: RecurrentLayer
+    merge_mode: str | None = "concat"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.layer, Mapping):  # from JSON
+            object.__setattr__(self, "layer", _layer_from_dict(self.layer, f"{self.label} layer", RECURRENT_KINDS))
+        if not isinstance(self.layer, (LSTM, GRU, SimpleRNN)):
+            raise SpecError(f"{self.label} layer: expected an LSTM, GRU or SimpleRNN, got {self.layer!r}")
+        if self.layer.go_backwards:
+            raise SpecError(f"{self.label}: the wrapped layer must not go backwards (the wrapper runs both directions)")
+        _check_choice(self.merge_mode, MERGE_MODES, f"{self.label} merge_mode")
+        _check_name(self.name)
+
+    @property
+    def outputs(self) -> int:
+        return 1 if self.merge_mode is not None else 2
+
+    def output_shape(self, shape: Shape) -> Shape:
+        single = self.layer.output_shape(shape)
+        if self.merge_mode != "concat":
+            return single
+        return Steps(single.time, 2 * single.features) if isinstance(single, Steps) else Vector(2 * single.features)
+
+
+# -- layers that keep the grid through time ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConvLSTM2D(_Layer):
+    """Keras ``ConvLSTM2D``: an LSTM whose matmuls are convolutions, so the state stays a grid.
+
+    Gates i, f, c, o; the input convolution uses the layer's kernel, strides, padding and dilation;
+    the recurrent one is always ``same``, stride 1, no bias. Frames in; frames out with
+    ``return_sequences``, else the last state as a grid.
+    """
+
+    kind: ClassVar[str] = "conv_lstm2d"
+    filters: int
+    kernel_size: tuple[int, int]
+    strides: tuple[int, int] = (1, 1)
+    padding: Padding = "valid"
+    dilation_rate: tuple[int, int] = (1, 1)
+    activation: str = "tanh"
+    recurrent_activation: str = "sigmoid"
+    use_bias: bool = True
+    unit_forget_bias: bool = True
+    return_sequences: bool = False
+    go_backwards: bool = False
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_positive(self.filters, f"{self.label} filters")
+        object.__setattr__(self, "kernel_size", _pair(self.kernel_size, f"{self.label} kernel_size"))
+        object.__setattr__(self, "strides", _pair(self.strides, f"{self.label} strides"))
+        object.__setattr__(self, "dilation_rate", _pair(self.dilation_rate, f"{self.label} dilation_rate"))
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise SpecError(f"{self.label}: strides > 1 with dilation_rate > 1 is not allowed (Keras refuses it too)")
+        _check_choice(self.padding, PADDINGS, f"{self.label} padding")
+        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _check_choice(self.recurrent_activation, ACTIVATIONS, f"{self.label} recurrent_activation")
+        for attribute in ("use_bias", "unit_forget_bias", "return_sequences", "go_backwards"):
+            _check_bool(getattr(self, attribute), f"{self.label} {attribute}")
+        _check_rate(self.dropout, f"{self.label} dropout")
+        _check_rate(self.recurrent_dropout, f"{self.label} recurrent_dropout")
+        _check_name(self.name)
+
+    def output_grid(self, grid: Grid) -> Grid:
+        return _conv_output_grid(self, grid)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if not isinstance(shape, Frames):
+            raise self._refuse(shape, "frames (time, height, width, channels)")
+        grid = self.output_grid(shape.grid)
+        return _with_grid(shape, grid) if self.return_sequences else grid
+
+
+@dataclass(frozen=True)
+class Conv3D(_Layer):
+    """Keras ``Conv3D`` over (time, height, width) of frames, e.g. a next-frame head. Kernel ``(kt, kh, kw)``."""
+
+    kind: ClassVar[str] = "conv3d"
+    filters: int
+    kernel_size: tuple[int, int, int]
+    strides: tuple[int, int, int] = (1, 1, 1)
+    padding: Padding = "valid"
+    dilation_rate: tuple[int, int, int] = (1, 1, 1)
+    activation: str = "linear"
+    use_bias: bool = True
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _check_positive(self.filters, f"{self.label} filters")
+        object.__setattr__(self, "kernel_size", _ints(self.kernel_size, 3, f"{self.label} kernel_size"))
+        object.__setattr__(self, "strides", _ints(self.strides, 3, f"{self.label} strides"))
+        object.__setattr__(self, "dilation_rate", _ints(self.dilation_rate, 3, f"{self.label} dilation_rate"))
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise SpecError(f"{self.label}: strides > 1 with dilation_rate > 1 is not allowed (Keras refuses it too)")
+        _check_choice(self.padding, PADDINGS, f"{self.label} padding")
+        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _check_bool(self.use_bias, f"{self.label} use_bias")
+        _check_name(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if not isinstance(shape, Frames):
+            raise self._refuse(shape, "frames (time, height, width, channels)")
+        if shape.time is None and (self.strides[0] > 1 or (self.padding == "valid" and self.kernel_size[0] > 1)):
+            raise SpecError(
+                f"{self.label}: with any number of timesteps (time=None), the time axis needs stride 1 and, "
+                "for a time kernel over 1, padding='same'"
+            )
+        sizes = [
+            None if size is None else output_size(size, k, s, self.padding, d)
+            for size, k, s, d in zip(
+                (shape.time, shape.height, shape.width), self.kernel_size, self.strides, self.dilation_rate, strict=True
+            )
+        ]
+        if min(s for s in sizes if s is not None) < 1:
+            raise SpecError(
+                f"{self.label} shrinks the input below one cell: input (time, height, width) = "
+                f"{(shape.time, shape.height, shape.width)}, output = {tuple(sizes)}"
+            )
+        return Frames(sizes[0], sizes[1], sizes[2], self.filters)  # type: ignore[arg-type]
+
+
+Layer = (
+    Conv2D | Pool2D | GlobalPool2D | Flatten | BatchNorm | Dropout | Activation | Masking | Dense
+    | LSTM | GRU | SimpleRNN | Bidirectional | ConvLSTM2D | Conv3D
+)  # fmt: skip
+LAYER_KINDS: dict[str, type] = {
+    cls.kind: cls
+    for cls in (
+        Conv2D, Pool2D, GlobalPool2D, Flatten, BatchNorm, Dropout, Activation, Masking, Dense,
+        LSTM, GRU, SimpleRNN, Bidirectional, ConvLSTM2D, Conv3D,
+    )
+}  # fmt: skip
+WEIGHTED_KINDS = ("conv2d", "batch_norm", "dense", "lstm", "gru", "simple_rnn", "bidirectional", "conv_lstm2d", "conv3d")
+RECURRENT_TYPES = (LSTM, GRU, SimpleRNN, Bidirectional)
+_PASSES_MASK = (Dropout, Activation, Dense)  # layers a Keras mask flows through unchanged on its way to an RNN
 
 
 # ---------------------------------------------------------------------------
@@ -224,146 +753,134 @@ class InputSpec:
         _check_positive(self.channels, "input channels")
 
     @property
+    def shape(self) -> Frames:
+        return Frames(self.timesteps, self.height, self.width, self.channels)
+
+    @property
     def frame_shape(self) -> tuple[int, int, int]:
         """``(height, width, channels)``."""
         return (self.height, self.width, self.channels)
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A whole model: input, per-timestep frontend (then flatten), LSTM stack, Dense head.
+class LayerShapes:
+    """One layer with the per-sample shape it receives and the one it returns."""
 
-    An empty ``frontend`` means "flatten each frame into a feature vector". Layer names
-    left empty are filled in as ``<kind>_<n>`` (``conv2d_1``, ``pool2d_1``, ``lstm_1``,
-    ``dense_1``, counted per kind from 1); names are unique across the model.
+    layer: Layer
+    input: Shape
+    output: Shape
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A whole model: an input of frames and a linear stack of layers.
+
+    Layer names left empty are filled in as ``<kind>_<n>`` (``conv2d_1``, ``pool2d_1``, ``flatten_1``,
+    ``lstm_1``, ``dense_1``, counted per kind from 1); names are unique across the model. Validation
+    walks the shapes layer by layer and names the first layer that cannot take its input.
     """
 
     input: InputSpec
-    frontend: tuple[FrontendLayer, ...] = ()
-    recurrent: tuple[LSTM, ...] = (LSTM(64),)
-    head: tuple[Dense, ...] = (Dense(1),)
+    layers: tuple[Layer, ...]
     name: str = "lstm2d"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "frontend", tuple(self.frontend))
-        object.__setattr__(self, "recurrent", tuple(self.recurrent))
-        object.__setattr__(self, "head", tuple(self.head))
-        for part, allowed in (("frontend", (Conv2D, Pool2D)), ("recurrent", (LSTM,)), ("head", (Dense,))):
-            for layer in getattr(self, part):
-                if not isinstance(layer, allowed):
-                    expected = " or ".join(cls.__name__ for cls in allowed)
-                    raise SpecError(f"{part}: expected {expected} layers, got {layer!r}")
+        if not isinstance(self.input, InputSpec):
+            raise SpecError(f"input: expected an InputSpec, got {self.input!r}")
+        object.__setattr__(self, "layers", tuple(self.layers))
+        for layer in self.layers:
+            if not isinstance(layer, tuple(LAYER_KINDS.values())):
+                raise SpecError(f"layers: expected lstm2d.spec layers, got {layer!r}")
+        if not self.layers:
+            raise SpecError("layers: expected at least one layer, got none")
         self._assign_names()
-        self._check_structure()
-
-    # -- construction helpers -------------------------------------------------
+        shapes = self.layer_shapes()  # raises, naming the layer, if any layer cannot take its input
+        self._check_masks()
+        for entry in shapes[:-1]:
+            if isinstance(entry.layer, Bidirectional) and entry.layer.outputs == 2:
+                raise SpecError(f"{entry.layer.label}: merge_mode=None gives two outputs, so it must be the last layer")
 
     def _assign_names(self) -> None:
         counters: dict[str, int] = {}
         taken = {layer.name for layer in self.layers if layer.name}
-
-        def named(layer: Layer) -> Layer:
-            if layer.name:
-                return layer
-            while True:
-                counters[layer.kind] = counters.get(layer.kind, 0) + 1
-                candidate = f"{layer.kind}_{counters[layer.kind]}"
-                if candidate not in taken:
-                    taken.add(candidate)
-                    return replace(layer, name=candidate)
-
-        for part in ("frontend", "recurrent", "head"):
-            object.__setattr__(self, part, tuple(named(layer) for layer in getattr(self, part)))
+        named: list[Layer] = []
+        for layer in self.layers:
+            if not layer.name:
+                while True:
+                    counters[layer.kind] = counters.get(layer.kind, 0) + 1
+                    candidate = f"{layer.kind}_{counters[layer.kind]}"
+                    if candidate not in taken:
+                        taken.add(candidate)
+                        layer = replace(layer, name=candidate)
+                        break
+            named.append(layer)
+        object.__setattr__(self, "layers", tuple(named))
         seen: set[str] = set()
         for layer in self.layers:
             if layer.name in seen:
                 raise SpecError(f"layer name {layer.name!r} is used twice; names must be unique")
             seen.add(layer.name)
-        if "flatten" in seen:
-            raise SpecError("layer name 'flatten' is reserved for the per-timestep flatten")
 
-    def _check_structure(self) -> None:
-        if not self.recurrent:
-            raise SpecError("recurrent: expected at least one LSTM layer, got none")
-        for layer in self.recurrent[:-1]:
-            if not layer.return_sequences:
+    def _check_masks(self) -> None:
+        """A mask must reach a recurrent layer through layers that pass it unchanged, as in Keras."""
+        masked_by: Masking | None = None
+        for layer in self.layers:
+            if isinstance(layer, Masking):
+                if masked_by is not None:
+                    raise SpecError(f"{layer.label}: the sequence is already masked by {masked_by.name}")
+                masked_by = layer
+            elif masked_by is None or isinstance(layer, _PASSES_MASK):
+                continue
+            elif isinstance(layer, RECURRENT_TYPES):
+                inner = layer.layer if isinstance(layer, Bidirectional) else layer
+                if not inner.return_sequences:
+                    masked_by = None
+            else:
                 raise SpecError(
-                    f"lstm {layer.name} feeds another LSTM, so it must return sequences "
-                    "(return_sequences=True); otherwise the next LSTM gets a 2-D input "
-                    "and Keras fails with 'expected ndim=3, found ndim=2'"
+                    f"{layer.label} after {masked_by.label}: only Dropout, Activation, Dense and recurrent layers "
+                    "may sit between a Masking layer and the recurrent layer that uses the mask"
                 )
-        self.frame_shapes()  # raises if the frontend shrinks a frame below 1x1
 
-    # -- derived shapes ---------------------------------------------------------
+    # -- derived shapes -------------------------------------------------------------
 
-    @property
-    def layers(self) -> tuple[Layer, ...]:
-        """All layers in model order."""
-        return (*self.frontend, *self.recurrent, *self.head)
-
-    def frame_shapes(self) -> list[tuple[int, int, int]]:
-        """Frame shape ``(height, width, channels)`` before the frontend and after each of its layers."""
-        shapes = [self.input.frame_shape]
-        for layer in self.frontend:
-            out = layer.output_shape(shapes[-1])
-            if min(out[:2]) < 1:
-                raise SpecError(
-                    f"{layer.kind} {layer.name} shrinks the frame below 1x1: input (height, width, "
-                    f"channels) = {shapes[-1]}, output = {out}; use padding='same', a smaller kernel "
-                    "or stride, or a larger grid"
-                )
-            shapes.append(out)
+    def layer_shapes(self) -> list[LayerShapes]:
+        """Every layer with its input and output shape per sample, in model order."""
+        shapes: list[LayerShapes] = []
+        shape: Shape = self.input.shape
+        for layer in self.layers:
+            out = layer.output_shape(shape)
+            shapes.append(LayerShapes(layer, shape, out))
+            shape = out
         return shapes
 
-    @property
-    def flat_frame_shape(self) -> tuple[int, int, int]:
-        """``(height, width, channels)`` of one frame as it reaches the flatten."""
-        return self.frame_shapes()[-1]
-
-    @property
-    def features(self) -> int:
-        """Length of the flattened per-timestep feature vector fed to the first LSTM."""
-        return math.prod(self.flat_frame_shape)
-
-    def recurrent_input_sizes(self) -> list[int]:
-        """Input feature size of each LSTM layer, in order."""
-        sizes = [self.features]
-        for layer in self.recurrent[:-1]:
-            sizes.append(layer.units)
-        return sizes
-
-    def head_input_sizes(self) -> list[int]:
-        """Input feature size of each Dense layer, in order."""
-        sizes = [self.recurrent[-1].units]
-        for layer in self.head[:-1]:
-            sizes.append(layer.units)
-        return sizes
-
-    @property
-    def returns_sequences(self) -> bool:
-        """Whether the model output has a time axis: ``(batch, time, units)``, else ``(batch, units)``."""
-        return self.recurrent[-1].return_sequences
-
     def output_shape(self) -> tuple[int | None, ...]:
-        """Shape of the model output for one sample (``None`` for a free time axis)."""
-        units = self.head[-1].units if self.head else self.recurrent[-1].units
-        return (self.input.timesteps, units) if self.returns_sequences else (units,)
+        """Shape of the model output for one sample, Keras layout (``None`` for a free time axis).
 
-    # -- serialisation ------------------------------------------------------------
+        With a final ``Bidirectional(merge_mode=None)`` the model has two outputs of this shape.
+        """
+        return self.layer_shapes()[-1].output.dims
+
+    @property
+    def outputs(self) -> int:
+        """Number of model outputs (2 only for a final ``Bidirectional(merge_mode=None)``)."""
+        last = self.layers[-1]
+        return last.outputs if isinstance(last, Bidirectional) else 1
+
+    def layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer named {name!r}; layers: {[layer.name for layer in self.layers]}")
+
+    # -- serialisation --------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; every layer carries its ``kind``."""
-
-        def layer_dict(layer: Layer) -> dict[str, Any]:
-            return {"kind": layer.kind, **{k: _jsonable(v) for k, v in asdict(layer).items()}}
-
         return {
             "format_version": SPEC_FORMAT_VERSION,
             "name": self.name,
             "input": asdict(self.input),
-            "frontend": [layer_dict(layer) for layer in self.frontend],
-            "recurrent": [layer_dict(layer) for layer in self.recurrent],
-            "head": [layer_dict(layer) for layer in self.head],
+            "layers": [_layer_dict(layer) for layer in self.layers],
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -377,9 +894,10 @@ class ModelSpec:
         version = data.get("format_version", SPEC_FORMAT_VERSION)
         if version != SPEC_FORMAT_VERSION:
             raise SpecError(f"model spec: format_version {version!r} is not supported (expected {SPEC_FORMAT_VERSION})")
-        _check_keys(data, {"format_version", "name", "input", "frontend", "recurrent", "head"}, "model spec")
-        if "input" not in data:
-            raise SpecError("model spec: missing 'input'")
+        _check_keys(data, {"format_version", "name", "input", "layers"}, "model spec")
+        for required in ("input", "layers"):
+            if required not in data:
+                raise SpecError(f"model spec: missing {required!r}")
         input_data = data["input"]
         if not isinstance(input_data, Mapping):
             raise SpecError(f"model spec input: expected an object, got {input_data!r}")
@@ -388,16 +906,11 @@ class ModelSpec:
             input_spec = InputSpec(**input_data)
         except TypeError as exc:
             raise SpecError(f"model spec input: {exc}") from None
-        kwargs: dict[str, Any] = {"input": input_spec}
-        for part in ("frontend", "recurrent", "head"):  # a missing part keeps the dataclass default
-            if part in data:
-                items = data[part]
-                if not isinstance(items, list):
-                    raise SpecError(f"model spec {part}: expected a list of layers, got {items!r}")
-                kwargs[part] = tuple(_layer_from_dict(item, part) for item in items)
-        if "name" in data:
-            kwargs["name"] = str(data["name"])
-        return cls(**kwargs)
+        items = data["layers"]
+        if not isinstance(items, list):
+            raise SpecError(f"model spec layers: expected a list of layers, got {items!r}")
+        layers = tuple(_layer_from_dict(item, f"layers[{i}]", LAYER_KINDS) for i, item in enumerate(items))
+        return cls(input_spec, layers, name=str(data.get("name", "lstm2d")))
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
@@ -412,8 +925,13 @@ class ModelSpec:
         return replace(self, input=replace(self.input, **changes))
 
 
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+def _layer_dict(layer: Layer) -> dict[str, Any]:
+    """``{"kind": ..., <fields>..., "name": ...}``; a wrapped layer nests as its own dict."""
+    out: dict[str, Any] = {"kind": layer.kind}
+    for f in sorted(fields(layer), key=lambda f: f.name == "name"):  # name last, whatever the class hierarchy
+        value = getattr(layer, f.name)
+        out[f.name] = _layer_dict(value) if isinstance(value, _Layer) else list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def _check_keys(data: Mapping[str, Any], allowed: set[str], what: str) -> None:
@@ -422,32 +940,49 @@ def _check_keys(data: Mapping[str, Any], allowed: set[str], what: str) -> None:
         raise SpecError(f"{what}: unknown keys {unknown}; expected some of {sorted(allowed)}")
 
 
-def _layer_from_dict(item: Any, part: str) -> Layer:
+def _layer_from_dict(item: Any, what: str, kinds: Mapping[str, type]) -> Any:
     if not isinstance(item, Mapping) or "kind" not in item:
-        raise SpecError(f"{part}: expected a layer object with a 'kind', got {item!r}")
+        raise SpecError(f"{what}: expected a layer object with a 'kind', got {item!r}")
     kind = item["kind"]
-    if kind not in LAYER_KINDS:
-        raise SpecError(f"{part}: unknown layer kind {kind!r}; expected one of {sorted(LAYER_KINDS)}")
-    cls = LAYER_KINDS[kind]
+    if kind not in kinds:
+        raise SpecError(f"{what}: unknown layer kind {kind!r}; expected one of {sorted(kinds)}")
+    cls = kinds[kind]
     values = {k: v for k, v in item.items() if k != "kind"}
-    _check_keys(values, {f.name for f in fields(cls)}, f"{part} {kind}")
+    _check_keys(values, {f.name for f in fields(cls)}, f"{what} ({kind})")
     try:
         return cls(**values)
     except TypeError as exc:
-        raise SpecError(f"{part} {kind}: {exc}") from None
+        raise SpecError(f"{what} ({kind}): {exc}") from None
 
 
 __all__ = [
     "ACTIVATIONS",
+    "GRU",
     "LSTM",
+    "Activation",
+    "BatchNorm",
+    "Bidirectional",
     "Conv2D",
+    "Conv3D",
+    "ConvLSTM2D",
     "Dense",
-    "FrontendLayer",
+    "Dropout",
+    "Flatten",
+    "Frames",
+    "GlobalPool2D",
+    "Grid",
     "InputSpec",
     "Layer",
+    "LayerShapes",
+    "Masking",
     "ModelSpec",
     "Pool2D",
+    "Shape",
+    "SimpleRNN",
     "SpecError",
+    "Steps",
+    "Vector",
+    "describe_shape",
     "output_size",
     "same_padding",
 ]

@@ -36,8 +36,10 @@ def keras_avg_pool_same_counts_padding() -> bool:
 
 def has_asymmetric_avg_same_pool(spec: ModelSpec) -> bool:
     """Whether ``spec`` has an average pool whose ``same`` padding is asymmetric on its input."""
-    for layer, (height, width, _) in zip(spec.frontend, spec.frame_shapes()[:-1], strict=True):
+    for entry in spec.layer_shapes():
+        layer = entry.layer
         if isinstance(layer, Pool2D) and layer.mode == "avg" and layer.padding == "same":
+            height, width = entry.input.dims[-3:-1]
             (kh, kw), (sh, sw) = layer.pool_size, layer.strides
             pads = (same_padding(height, kh, sh), same_padding(width, kw, sw))
             if any(before != after for before, after in pads):

@@ -70,7 +70,7 @@ def test_user_named_sequential_with_dropout_and_repeated_classes(tmp_path):
             layers.TimeDistributed(layers.Dropout(0.3), name="frame_dropout"),
             layers.TimeDistributed(layers.Flatten(), name="frames_flat"),
             layers.LSTM(7, return_sequences=True, name="enc1"),
-            layers.Dropout(0.2),
+            layers.Dropout(0.2, name="drop"),
             layers.LSTM(5, name="enc2"),
             layers.Dense(6, activation="tanh", name="hidden"),
             layers.Dense(2, activation="softmax", name="probs"),
@@ -81,14 +81,8 @@ def test_user_named_sequential_with_dropout_and_repeated_classes(tmp_path):
     model.set_weights([rng.uniform(-0.4, 0.4, w.shape).astype("float32") for w in model.get_weights()])
     model.save(tmp_path / "m.keras")
     torch_model = from_keras(tmp_path / "m.keras")
-    assert [layer.name for layer in torch_model.spec.layers] == [
-        "encoder_conv",
-        "encoder_conv_2",
-        "enc1",
-        "enc2",
-        "hidden",
-        "probs",
-    ]
+    names = [layer.name for layer in torch_model.spec.layers]
+    assert names == ["encoder_conv", "encoder_conv_2", "frame_dropout", "frames_flat", "enc1", "drop", "enc2", "hidden", "probs"]
     x = random_inputs(torch_model.spec, np.random.default_rng(4), batch=3)
     reference = keras.ops.convert_to_numpy(model(x, training=False))
     got = torch_model(torch.from_numpy(x).permute(0, 1, 4, 2, 3)).detach().numpy()

@@ -25,7 +25,7 @@ def test_presets_lists_all(capsys):
     out = capsys.readouterr().out
     for name in preset_names():
         assert name in out
-    assert "Conv2D(32, 3x3, relu) -> MaxPool(2x2) -> LSTM(64) -> Dense(1)" in out
+    assert "Conv2D(32, 3x3, relu) -> MaxPool(2x2) -> Flatten -> LSTM(64) -> Dense(1)" in out
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -43,7 +43,7 @@ def test_verify_with_a_broken_spec_file_names_the_problem(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text(
         json.dumps(
-            {"input": {"timesteps": 5, "height": 4, "width": 4}, "frontend": [{"kind": "conv2d", "filters": 2, "kernel_size": 5}]}
+            {"input": {"timesteps": 5, "height": 4, "width": 4}, "layers": [{"kind": "conv2d", "filters": 2, "kernel_size": 5}]}
         )
     )
     assert main(["verify", "--spec", str(bad)]) == EXIT_USAGE

@@ -8,56 +8,127 @@ import torch
 
 import torch_impl
 from lstm2d.parity import random_arrays
-from lstm2d.spec import LSTM, Conv2D, Dense, InputSpec, ModelSpec, Pool2D
-from torch_impl.convert import WeightMismatchError, conv2d, dense, keras_to_torch, lstm, torch_to_keras, weight_table
-from torch_impl.convert.layout import chw_index_of_hwc, hwc_index_of_chw
+from lstm2d.spec import (
+    GRU,
+    LSTM,
+    BatchNorm,
+    Bidirectional,
+    Conv2D,
+    Conv3D,
+    ConvLSTM2D,
+    Dense,
+    Dropout,
+    Flatten,
+    InputSpec,
+    ModelSpec,
+    Pool2D,
+    SimpleRNN,
+)
+from torch_impl.convert import (
+    WeightMismatchError,
+    batch_norm,
+    conv,
+    conv_lstm,
+    dense,
+    keras_to_torch,
+    recurrent,
+    torch_to_keras,
+    weight_table,
+)
+from torch_impl.convert.layout import hwc_index_of_chw, rows_from_keras, rows_to_keras
 
 RNG = np.random.default_rng(0)
 
 
+def _random(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
 def test_conv2d_layout_rule_and_inverse():
-    kernel, bias = RNG.standard_normal((3, 2, 4, 5)).astype(np.float32), RNG.standard_normal(5).astype(np.float32)
-    torch_side = conv2d.keras_to_torch(kernel, bias)
+    kernel, bias = _random(3, 2, 4, 5), _random(5)
+    torch_side = conv.keras_to_torch(kernel, bias)
     assert torch_side["weight"].shape == (5, 4, 3, 2)
     assert torch_side["weight"][4, 3, 2, 1] == kernel[2, 1, 3, 4]  # [o, c, i, j] == [i, j, c, o]
-    back = conv2d.torch_to_keras(**torch_side)
+    back = conv.torch_to_keras(**torch_side)
     np.testing.assert_array_equal(back["kernel"], kernel)
     np.testing.assert_array_equal(back["bias"], bias)
 
 
+def test_conv3d_layout_rule_and_inverse():
+    kernel = _random(2, 3, 4, 5, 6)  # (kt, kh, kw, in, out)
+    torch_side = conv.keras_to_torch(kernel)
+    assert torch_side["weight"].shape == (6, 5, 2, 3, 4) and "bias" not in torch_side
+    assert torch_side["weight"][5, 4, 1, 2, 3] == kernel[1, 2, 3, 4, 5]
+    np.testing.assert_array_equal(conv.torch_to_keras(**torch_side)["kernel"], kernel)
+
+
+def test_conv_lstm_layout_rule_and_inverse():
+    kernel, recurrent_kernel, bias = _random(3, 2, 4, 12), _random(3, 2, 3, 12), _random(12)
+    torch_side = conv_lstm.keras_to_torch(kernel, recurrent_kernel, bias)
+    assert torch_side["weight_ih"][11, 3, 2, 1] == kernel[2, 1, 3, 11]
+    assert torch_side["weight_hh"][11, 2, 2, 1] == recurrent_kernel[2, 1, 2, 11]
+    back = conv_lstm.torch_to_keras(**torch_side)
+    for name, value in {"kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias}.items():
+        np.testing.assert_array_equal(back[name], value)
+
+
 def test_dense_layout_rule_and_inverse():
-    kernel, bias = RNG.standard_normal((6, 3)).astype(np.float32), RNG.standard_normal(3).astype(np.float32)
+    kernel, bias = _random(6, 3), _random(3)
     torch_side = dense.keras_to_torch(kernel, bias)
     assert torch_side["weight"][2, 5] == kernel[5, 2]
     back = dense.torch_to_keras(**torch_side)
     np.testing.assert_array_equal(back["kernel"], kernel)
+    assert "bias" not in dense.keras_to_torch(kernel)
 
 
 def test_lstm_bias_goes_to_bias_ih_and_comes_back_summed():
     units, n_in = 3, 5
-    kernel = RNG.standard_normal((n_in, 4 * units)).astype(np.float32)
-    recurrent = RNG.standard_normal((units, 4 * units)).astype(np.float32)
-    bias = RNG.standard_normal(4 * units).astype(np.float32)
-    torch_side = lstm.keras_to_torch(kernel, recurrent, bias)
+    kernel, recurrent_kernel, bias = _random(n_in, 4 * units), _random(units, 4 * units), _random(4 * units)
+    torch_side = recurrent.keras_to_torch(kernel, recurrent_kernel, bias, kind="lstm")
     np.testing.assert_array_equal(torch_side["bias_ih_l0"], bias)
     np.testing.assert_array_equal(torch_side["bias_hh_l0"], np.zeros(4 * units, np.float32))
     np.testing.assert_array_equal(torch_side["weight_ih_l0"], kernel.T)
-    np.testing.assert_array_equal(torch_side["weight_hh_l0"], recurrent.T)
-    back = lstm.torch_to_keras(**torch_side)
-    for name, value in {"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias}.items():
+    np.testing.assert_array_equal(torch_side["weight_hh_l0"], recurrent_kernel.T)
+    back = recurrent.torch_to_keras(**torch_side, kind="lstm")
+    for name, value in {"kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias}.items():
         np.testing.assert_array_equal(back[name], value)
 
-    torch_side["bias_hh_l0"] = RNG.standard_normal(4 * units).astype(np.float32)
-    summed = lstm.torch_to_keras(**torch_side)["bias"]
+    torch_side["bias_hh_l0"] = _random(4 * units)
+    summed = recurrent.torch_to_keras(**torch_side, kind="lstm")["bias"]
     np.testing.assert_array_equal(summed, torch_side["bias_ih_l0"] + torch_side["bias_hh_l0"])
 
 
-def test_lstm_input_order_permutes_kernel_rows_both_ways():
+def test_gru_gate_blocks_are_reordered_and_reset_after_keeps_both_biases():
+    units, n_in = 2, 3
+    kernel, recurrent_kernel, bias = _random(n_in, 3 * units), _random(units, 3 * units), _random(2, 3 * units)
+    torch_side = recurrent.keras_to_torch(kernel, recurrent_kernel, bias, kind="gru")
+    z, r, h = np.split(kernel, 3, axis=1)  # Keras: z, r, h
+    np.testing.assert_array_equal(torch_side["weight_ih_l0"], np.concatenate([r, z, h], axis=1).T)  # torch: r, z, n
+    np.testing.assert_array_equal(
+        torch_side["bias_hh_l0"], np.concatenate([*np.split(bias[1], 3)[1::-1], np.split(bias[1], 3)[2]])
+    )
+    back = recurrent.torch_to_keras(**torch_side, kind="gru", split_bias=True)
+    for name, value in {"kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias}.items():
+        np.testing.assert_array_equal(back[name], value)
+
+
+def test_recurrent_input_order_permutes_kernel_rows_both_ways():
     order = RNG.permutation(6)
-    kernel = RNG.standard_normal((6, 8)).astype(np.float32)
-    torch_side = lstm.keras_to_torch(kernel, np.zeros((2, 8), np.float32), np.zeros(8, np.float32), input_order=order)
+    kernel = _random(6, 8)
+    torch_side = recurrent.keras_to_torch(kernel, _random(2, 8), _random(8), kind="lstm", input_order=order)
     np.testing.assert_array_equal(torch_side["weight_ih_l0"][:, 0], kernel[order[0]])
-    np.testing.assert_array_equal(lstm.torch_to_keras(**torch_side, input_order=order)["kernel"], kernel)
+    np.testing.assert_array_equal(recurrent.torch_to_keras(**torch_side, kind="lstm", input_order=order)["kernel"], kernel)
+
+
+def test_batch_norm_names_and_input_order():
+    order = RNG.permutation(4)
+    keras_side = {name: _random(4) for name in ("gamma", "beta", "moving_mean", "moving_variance")}
+    torch_side = batch_norm.keras_to_torch(**keras_side, input_order=order)
+    assert sorted(torch_side) == ["bias", "running_mean", "running_var", "weight"]
+    np.testing.assert_array_equal(torch_side["running_var"], keras_side["moving_variance"][order])
+    back = batch_norm.torch_to_keras(**torch_side, input_order=order)
+    for name, value in keras_side.items():
+        np.testing.assert_array_equal(back[name], value)
 
 
 @pytest.mark.parametrize(("h", "w", "c"), [(4, 3, 2), (1, 5, 3), (3, 3, 1), (2, 2, 4)])
@@ -65,8 +136,71 @@ def test_flatten_permutation(h, w, c):
     grid = RNG.standard_normal((h, w, c))
     chw = grid.transpose(2, 0, 1).reshape(-1)
     hwc = grid.reshape(-1)
-    np.testing.assert_array_equal(hwc[hwc_index_of_chw(h, w, c)], chw)
-    np.testing.assert_array_equal(chw[chw_index_of_hwc(h, w, c)], hwc)
+    order = hwc_index_of_chw(h, w, c)
+    np.testing.assert_array_equal(rows_from_keras(hwc, order), chw)
+    np.testing.assert_array_equal(rows_to_keras(chw, order), hwc)
+
+
+def test_weight_table_tracks_the_flatten_order_through_batch_norm_and_dropout():
+    """A BatchNorm after the flatten gets its vectors reordered, and the next Dense its rows: the order carries through."""
+    spec = ModelSpec(InputSpec(2, 3, 2, 2), layers=(Flatten(), BatchNorm(), Dropout(0.1), Dense(5), Dense(1)))
+    order = hwc_index_of_chw(3, 2, 2)
+    keras_side = {e.name: random_arrays(e.keras_shapes, RNG, layout="keras") for e in weight_table(spec)}
+    state = keras_to_torch(spec, keras_side)
+    np.testing.assert_array_equal(state["layers.batch_norm_1.running_mean"], keras_side["batch_norm_1"]["moving_mean"][order])
+    np.testing.assert_array_equal(state["layers.dense_1.weight"], keras_side["dense_1"]["kernel"][order].T)
+    np.testing.assert_array_equal(state["layers.dense_2.weight"], keras_side["dense_2"]["kernel"].T)  # after Dense: natural
+
+
+def test_bidirectional_weights_are_two_directions():
+    spec = ModelSpec(InputSpec(3, 2, 2, 1), layers=(Flatten(), Bidirectional(GRU(2, reset_after=False)), Dense(1)))
+    (entry,) = [e for e in weight_table(spec) if e.kind == "bidirectional"]
+    assert entry.keras_shapes == {
+        "forward/kernel": (4, 6), "forward/recurrent_kernel": (2, 6), "forward/bias": (6,),
+        "backward/kernel": (4, 6), "backward/recurrent_kernel": (2, 6), "backward/bias": (6,),
+    }  # fmt: skip
+    assert set(entry.torch_shapes) == {
+        f"{k}{s}" for k in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0") for s in ("", "_reverse")
+    }
+    keras_side = random_arrays(entry.keras_shapes, RNG, layout="keras")
+    back = entry.to_keras(**entry.to_torch(**keras_side))
+    for name, value in keras_side.items():
+        np.testing.assert_array_equal(back[name], value)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        Conv2D(2, 3, use_bias=False),
+        Dense(2, use_bias=False),
+        LSTM(2, use_bias=False),
+        GRU(2, use_bias=False),
+        SimpleRNN(2, use_bias=False),
+    ],
+    ids=lambda layer: layer.kind,
+)
+def test_layers_without_bias_have_no_bias_on_either_side(layer):
+    layers = (layer, Flatten(), LSTM(2)) if isinstance(layer, Conv2D) else (Flatten(), layer)
+    spec = ModelSpec(InputSpec(3, 4, 4, 1), layers=layers)
+    entry = weight_table(spec)[0]
+    assert entry.kind == layer.kind
+    assert not any("bias" in key for key in [*entry.keras_shapes, *entry.torch_shapes])
+    torch_keys = {e.torch_prefix + key for e in weight_table(spec) for key in e.torch_shapes}
+    assert set(torch_impl.build_model(spec).state_dict()) == torch_keys
+
+
+def test_conv3d_and_conv_lstm_shapes_in_the_table():
+    spec = ModelSpec(
+        InputSpec(4, 6, 5, 2),
+        layers=(ConvLSTM2D(3, (3, 2), padding="same", return_sequences=True), Conv3D(1, (2, 3, 3), padding="same")),
+    )
+    conv_lstm_entry, conv3d_entry = weight_table(spec)
+    assert conv_lstm_entry.keras_shapes == {"kernel": (3, 2, 2, 12), "recurrent_kernel": (3, 2, 3, 12), "bias": (12,)}
+    assert conv_lstm_entry.torch_shapes == {"weight_ih": (12, 2, 3, 2), "weight_hh": (12, 3, 3, 2), "bias": (12,)}
+    assert conv3d_entry.keras_shapes == {"kernel": (2, 3, 3, 3, 1), "bias": (1,)}
+    assert set(torch_impl.build_model(spec).state_dict()) == {
+        e.torch_prefix + k for e in (conv_lstm_entry, conv3d_entry) for k in e.torch_shapes
+    }
 
 
 # -- an independent Keras-layout forward pass in numpy -------------------------------------
@@ -79,66 +213,84 @@ def _sigmoid(x):
 def keras_forward_numpy(spec: ModelSpec, weights: dict, x: np.ndarray) -> np.ndarray:
     """Keras semantics in Keras layout, by hand: NHWC frames, TF same padding, (H, W, C) flatten, gates i, f, c, o."""
     b, t = x.shape[:2]
-    frames = x.reshape(b * t, *x.shape[2:]).astype(np.float64)  # (N, H, W, C)
-    for layer in spec.frontend:
-        kh, kw = layer.kernel_size if isinstance(layer, Conv2D) else layer.pool_size
-        sh, sw = layer.strides
-        n, h, w, c = frames.shape
-        if layer.padding == "same":
-            oh, ow = -(-h // sh), -(-w // sw)
-            ph, pw = max((oh - 1) * sh + kh - h, 0), max((ow - 1) * sw + kw - w, 0)
-            top, left = ph // 2, pw // 2
+    out = x.reshape(b * t, *x.shape[2:]).astype(np.float64)  # (N, H, W, C)
+    for layer in spec.layers:
+        if isinstance(layer, (Conv2D, Pool2D)):
+            out = _frame_layer_numpy(layer, weights, out)
+        elif isinstance(layer, Flatten):
+            out = out.reshape(b, t, -1)  # (H, W, C) flatten, as Keras does
+        elif isinstance(layer, LSTM):
+            out = _lstm_numpy(layer, weights[layer.name], out)
         else:
-            oh, ow, top, left = (h - kh) // sh + 1, (w - kw) // sw + 1, 0, 0
-        out = np.zeros((n, oh, ow, layer.filters if isinstance(layer, Conv2D) else c))
-        for i in range(oh):
-            for j in range(ow):
-                r0, c0 = i * sh - top, j * sw - left
-                if isinstance(layer, Conv2D):
-                    for di in range(kh):
-                        for dj in range(kw):
-                            r, cc = r0 + di, c0 + dj
-                            if 0 <= r < h and 0 <= cc < w:
-                                out[:, i, j] += frames[:, r, cc] @ weights[layer.name]["kernel"][di, dj]
-                else:
-                    window = frames[:, max(r0, 0) : r0 + kh, max(c0, 0) : c0 + kw]
-                    out[:, i, j] = window.max(axis=(1, 2)) if layer.mode == "max" else window.mean(axis=(1, 2))
-        if isinstance(layer, Conv2D):
-            out = out + weights[layer.name]["bias"]
-            out = np.maximum(out, 0) if layer.activation == "relu" else out
-        frames = out
-    seq = frames.reshape(b, t, -1)  # (H, W, C) flatten, as Keras does
-    for layer in spec.recurrent:
-        kernel, recurrent, bias = (weights[layer.name][k] for k in ("kernel", "recurrent_kernel", "bias"))
-        h_t = np.zeros((b, layer.units))
-        c_t = np.zeros((b, layer.units))
-        outputs = []
-        for step in range(t):
-            z = seq[:, step] @ kernel + h_t @ recurrent + bias
-            zi, zf, zc, zo = np.split(z, 4, axis=1)
-            c_t = _sigmoid(zf) * c_t + _sigmoid(zi) * np.tanh(zc)
-            h_t = _sigmoid(zo) * np.tanh(c_t)
-            outputs.append(h_t)
-        seq = np.stack(outputs, axis=1)
-    out = seq if spec.returns_sequences else seq[:, -1]
-    for layer in spec.head:
-        out = out @ weights[layer.name]["kernel"] + weights[layer.name]["bias"]
+            out = out @ weights[layer.name]["kernel"] + weights[layer.name]["bias"]
     return out
+
+
+def _frame_layer_numpy(layer: Conv2D | Pool2D, weights: dict, frames: np.ndarray) -> np.ndarray:
+    kh, kw = layer.kernel_size if isinstance(layer, Conv2D) else layer.pool_size
+    sh, sw = layer.strides
+    n, h, w, c = frames.shape
+    if layer.padding == "same":
+        oh, ow = -(-h // sh), -(-w // sw)
+        ph, pw = max((oh - 1) * sh + kh - h, 0), max((ow - 1) * sw + kw - w, 0)
+        top, left = ph // 2, pw // 2
+    else:
+        oh, ow, top, left = (h - kh) // sh + 1, (w - kw) // sw + 1, 0, 0
+    out = np.zeros((n, oh, ow, layer.filters if isinstance(layer, Conv2D) else c))
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * sh - top, j * sw - left
+            if isinstance(layer, Conv2D):
+                for di in range(kh):
+                    for dj in range(kw):
+                        r, cc = r0 + di, c0 + dj
+                        if 0 <= r < h and 0 <= cc < w:
+                            out[:, i, j] += frames[:, r, cc] @ weights[layer.name]["kernel"][di, dj]
+            else:
+                window = frames[:, max(r0, 0) : r0 + kh, max(c0, 0) : c0 + kw]
+                out[:, i, j] = window.max(axis=(1, 2)) if layer.mode == "max" else window.mean(axis=(1, 2))
+    if isinstance(layer, Conv2D):
+        out = out + weights[layer.name]["bias"]
+        out = np.maximum(out, 0) if layer.activation == "relu" else out
+    return out
+
+
+def _lstm_numpy(layer: LSTM, weights: dict, seq: np.ndarray) -> np.ndarray:
+    kernel, recurrent_kernel, bias = (weights[k] for k in ("kernel", "recurrent_kernel", "bias"))
+    b, t = seq.shape[:2]
+    h_t, c_t = np.zeros((b, layer.units)), np.zeros((b, layer.units))
+    outputs = []
+    for step in range(t):
+        z = seq[:, step] @ kernel + h_t @ recurrent_kernel + bias
+        zi, zf, zc, zo = np.split(z, 4, axis=1)
+        c_t = _sigmoid(zf) * c_t + _sigmoid(zi) * np.tanh(zc)
+        h_t = _sigmoid(zo) * np.tanh(c_t)
+        outputs.append(h_t)
+    return np.stack(outputs, axis=1) if layer.return_sequences else h_t
 
 
 SMALL_SPECS = [
     ModelSpec(  # C > 1 at the flatten, H != W: the permutation matters
         InputSpec(3, height=9, width=7, channels=2),
-        frontend=(Conv2D(3, (3, 2), padding="same", activation="relu"), Pool2D("avg", 2, padding="same")),
-        recurrent=(LSTM(4),),
-        head=(Dense(2),),
+        layers=(
+            Conv2D(3, (3, 2), padding="same", activation="relu"),
+            Pool2D("avg", 2, padding="same"),
+            Flatten(),
+            LSTM(4),
+            Dense(2),
+        ),
     ),
-    ModelSpec(InputSpec(4, height=3, width=5, channels=3), recurrent=(LSTM(3, return_sequences=True),), head=(Dense(2),)),
+    ModelSpec(InputSpec(4, height=3, width=5, channels=3), layers=(Flatten(), LSTM(3, return_sequences=True), Dense(2))),
     ModelSpec(
         InputSpec(3, height=8, width=6, channels=1),
-        frontend=(Conv2D(2, 3, strides=2, padding="same"), Pool2D("max", (2, 1))),
-        recurrent=(LSTM(3, return_sequences=True), LSTM(2)),
-        head=(Dense(1),),
+        layers=(
+            Conv2D(2, 3, strides=2, padding="same"),
+            Pool2D("max", (2, 1)),
+            Flatten(),
+            LSTM(3, return_sequences=True),
+            LSTM(2),
+            Dense(1),
+        ),
     ),
 ]
 
@@ -200,12 +352,12 @@ def test_layers_without_weights_may_appear_empty():
 
 def test_torch_to_keras_names_missing_and_extra_keys():
     state = keras_to_torch(SPEC, _keras_weights())
-    extra = {**state, "recurrent.lstm_1.weight_ih_l1": np.zeros((16, 4), np.float32)}
-    with pytest.raises(WeightMismatchError, match=r"does not account for: \['recurrent.lstm_1.weight_ih_l1'\]"):
+    extra = {**state, "layers.lstm_1.weight_ih_l1": np.zeros((16, 4), np.float32)}
+    with pytest.raises(WeightMismatchError, match=r"does not account for: \['layers.lstm_1.weight_ih_l1'\]"):
         torch_to_keras(SPEC, extra)
-    missing = {k: v for k, v in state.items() if k != "head.dense_1.bias"}
+    missing = {k: v for k, v in state.items() if k != "layers.dense_1.bias"}
     with pytest.raises(
-        WeightMismatchError, match=r"missing torch tensors for layer 'dense_1' \(dense\): \['head.dense_1.bias'\]"
+        WeightMismatchError, match=r"missing torch tensors for layer 'dense_1' \(dense\): \['layers.dense_1.bias'\]"
     ):
         torch_to_keras(SPEC, missing)
 
@@ -213,7 +365,7 @@ def test_torch_to_keras_names_missing_and_extra_keys():
 def test_load_state_checks_keys_and_shapes():
     model = torch_impl.build_model(SPEC)
     state = keras_to_torch(SPEC, _keras_weights())
-    with pytest.raises(WeightMismatchError, match=r"head.dense_1.weight: shape \(4, 2\), expected \(2, 4\)"):
-        torch_impl.load_state(model, {**state, "head.dense_1.weight": np.zeros((4, 2), np.float32)})
-    with pytest.raises(WeightMismatchError, match=r"missing \['head.dense_1.bias'\]"):
-        torch_impl.load_state(model, {k: v for k, v in state.items() if k != "head.dense_1.bias"})
+    with pytest.raises(WeightMismatchError, match=r"layers.dense_1.weight: shape \(4, 2\), expected \(2, 4\)"):
+        torch_impl.load_state(model, {**state, "layers.dense_1.weight": np.zeros((4, 2), np.float32)})
+    with pytest.raises(WeightMismatchError, match=r"missing \['layers.dense_1.bias'\]"):
+        torch_impl.load_state(model, {k: v for k, v in state.items() if k != "layers.dense_1.bias"})

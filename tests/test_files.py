@@ -17,6 +17,7 @@ from lstm2d.presets import get_preset
 from parity_tests.specs import PARITY_SPECS
 from torch_impl.convert import weight_table
 from torch_impl.files import ModelFileError, from_keras, load_safetensors, read_keras_file, save_safetensors, to_keras
+from torch_impl.files.safetensors_io import FORMAT_VERSION
 
 
 def _random_model(spec, seed: int = 0) -> torch_impl.Lstm2dNet:
@@ -101,13 +102,13 @@ def test_safetensors_without_lstm2d_metadata_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("tamper", "message"),
     [
-        (lambda t: t.pop("head.dense_1.bias"), r"missing \['head.dense_1.bias'\]"),
+        (lambda t: t.pop("layers.dense_1.bias"), r"missing \['layers.dense_1.bias'\]"),
         (
-            lambda t: t.__setitem__("head.dense_1.bias", torch.zeros(3)),
-            r"head.dense_1.bias has shape \(3,\), the spec needs \(1,\)",
+            lambda t: t.__setitem__("layers.dense_1.bias", torch.zeros(3)),
+            r"layers.dense_1.bias has shape \(3,\), the spec needs \(1,\)",
         ),
-        (lambda t: t.__setitem__("head.dense_1.bias", torch.zeros(1, dtype=torch.int32)), r"dtype torch.int32"),
-        (lambda t: t.__setitem__("head.dense_1.bias", torch.full((1,), float("nan"))), r"NaN/Inf"),
+        (lambda t: t.__setitem__("layers.dense_1.bias", torch.zeros(1, dtype=torch.int32)), r"dtype torch.int32"),
+        (lambda t: t.__setitem__("layers.dense_1.bias", torch.full((1,), float("nan"))), r"NaN/Inf"),
     ],
     ids=["missing", "shape", "dtype", "nan"],
 )
@@ -115,7 +116,7 @@ def test_tampered_safetensors_are_refused(tmp_path, tamper, message):
     spec = get_preset("seed-cnn")
     tensors = {k: v.contiguous() for k, v in torch_impl.build_model(spec).state_dict().items()}
     tamper(tensors)
-    save_file(tensors, str(tmp_path / "m.safetensors"), metadata={"lstm2d.spec": spec.to_json(), "lstm2d.format": "1"})
+    save_file(tensors, str(tmp_path / "m.safetensors"), metadata={"lstm2d.spec": spec.to_json(), "lstm2d.format": FORMAT_VERSION})
     with pytest.raises(ModelFileError, match=message):
         load_safetensors(tmp_path / "m.safetensors")
 
@@ -130,7 +131,7 @@ def test_cli_convert_both_ways_and_inspect(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "m.keras")]) == 0
     out = capsys.readouterr().out
     # conv 3*3*1*32 + 32 = 320; LSTM 512*256 + 64*256 + 256 = 147,712; Dense 64 + 1 = 65
-    assert "TimeDistributed(Conv2D)" in out and "conv2d conv2d_1" in out and "total parameters: 148,097" in out
+    assert "TimeDistributed(Conv2D)" in out and "Conv2D(32, 3x3, relu)" in out and "total parameters: 148,097" in out
 
 
 def test_cli_convert_and_inspect_report_problems(tmp_path, capsys):
@@ -147,10 +148,18 @@ def test_inspect_lists_unsupported_layers(tmp_path, capsys):
     with zipfile.ZipFile(tmp_path / "m.keras") as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     config = json.loads(members["config.json"])
-    config["config"]["layers"][2]["config"]["go_backwards"] = True
+    config["config"]["layers"][2]["config"]["stateful"] = True
     members["config.json"] = json.dumps(config).encode()
     with zipfile.ZipFile(tmp_path / "u.keras", "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     assert main(["inspect", str(tmp_path / "u.keras")]) == 1
-    assert "NOT SUPPORTED: go_backwards=True is not supported" in capsys.readouterr().out
+    assert "NOT SUPPORTED: stateful=True is not supported" in capsys.readouterr().out
+
+
+def test_safetensors_of_another_lstm2d_format_say_so(tmp_path):
+    spec = get_preset("seed-flat")
+    tensors = {k: v.contiguous() for k, v in torch_impl.build_model(spec).state_dict().items()}
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"lstm2d.spec": spec.to_json(), "lstm2d.format": "1"})
+    with pytest.raises(ModelFileError, match=r"lstm2d safetensors format '1'; this version of lstm2d reads format '2'"):
+        load_safetensors(tmp_path / "old.safetensors")

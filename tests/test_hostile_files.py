@@ -22,11 +22,11 @@ import pytest
 
 import torch_impl
 from lstm2d.presets import get_preset
-from lstm2d.spec import LSTM, Conv2D, Dense, InputSpec, ModelSpec
+from lstm2d.spec import LSTM, Conv2D, Dense, Flatten, InputSpec, ModelSpec
 from torch_impl.files import ModelFileError, ReadLimits, UnsafeFileError, UnsupportedModelError, from_keras
 from torch_impl.files.writer import keras_config
 
-SPEC = ModelSpec(InputSpec(4, 6, 6, 1), frontend=(Conv2D(2, 3, activation="relu"),), recurrent=(LSTM(3),), head=(Dense(1),))
+SPEC = ModelSpec(InputSpec(4, 6, 6, 1), layers=(Conv2D(2, 3, activation="relu"), Flatten(), LSTM(3), Dense(1)))
 
 
 def _members() -> dict[str, bytes]:
@@ -396,7 +396,7 @@ def test_hostile_weights_are_refused(tmp_path, case):
 def test_nonfinite_weights_load_when_allowed(tmp_path):
     path = _with_weights(tmp_path / "m.keras", lambda h5: _replace(h5, KERNEL, data=np.full((3, 3, 1, 2), np.nan, "f4")))
     model = from_keras(path, allow_nonfinite=True)
-    assert model.frontend["conv2d_1"].weight.isnan().all()
+    assert model.layers["conv2d_1"].weight.isnan().all()
 
 
 def test_a_huge_declared_dataset_is_refused_without_allocating(tmp_path):
@@ -461,13 +461,13 @@ def _legacy_h5(path: Path, *, config: dict | None = None, edit: Callable[[h5py.F
                 group.create_dataset(name, data=rng.uniform(-0.1, 0.1, shape).astype("f4"))
         if edit:
             edit(h5)
-    assert spec.features == 100
+    assert spec.output_shape() == (1,)
     return path
 
 
 def test_legacy_h5_written_by_hand_is_read(tmp_path):
     model = from_keras(_legacy_h5(tmp_path / "m.h5"))
-    assert [layer.name for layer in model.spec.layers] == ["enc", "head"]
+    assert [layer.name for layer in model.spec.layers] == ["flat", "enc", "head"]
 
 
 @pytest.mark.parametrize(
@@ -515,11 +515,12 @@ def test_weights_only_file_needs_a_spec(tmp_path):
 
 def test_unsupported_layers_are_all_named(tmp_path):
     def edit(config: dict) -> None:
-        _layers(config)[-2]["config"]["go_backwards"] = True
-        _insert(config, {"module": "keras.layers", "class_name": "GRU", "config": {"name": "gru", "units": 3}}, index=3)
+        _layers(config)[1]["config"]["layer"]["config"]["groups"] = 2
+        _layers(config)[-2]["config"]["stateful"] = True
 
     with pytest.raises(
-        UnsupportedModelError, match=r"(?s)'gru' \(GRU\): GRU is not supported.*'lstm_1' \(LSTM\): go_backwards=True"
+        UnsupportedModelError,
+        match=r"(?s)'conv2d_1' \(TimeDistributed\(Conv2D\)\): groups=2 is not supported.*'lstm_1' \(LSTM\): stateful=True",
     ) as info:
         from_keras(_with_config(tmp_path / "m.keras", edit))
     assert "Supported:" in str(info.value)

@@ -1,4 +1,4 @@
-"""The model description: presets, JSON, padding arithmetic, validation messages, naming."""
+"""The model description: presets, JSON, shape inference, padding arithmetic, validation messages, naming."""
 
 from __future__ import annotations
 
@@ -7,28 +7,81 @@ import json
 import pytest
 
 from lstm2d.presets import get_preset, preset_names
-from lstm2d.spec import LSTM, Conv2D, Dense, InputSpec, ModelSpec, Pool2D, SpecError, output_size, same_padding
+from lstm2d.spec import (
+    ACTIVATIONS,
+    GRU,
+    LAYER_KINDS,
+    LSTM,
+    Activation,
+    BatchNorm,
+    Bidirectional,
+    Conv2D,
+    Conv3D,
+    ConvLSTM2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Frames,
+    GlobalPool2D,
+    Grid,
+    InputSpec,
+    Masking,
+    ModelSpec,
+    Pool2D,
+    SimpleRNN,
+    SpecError,
+    Steps,
+    Vector,
+    output_size,
+    same_padding,
+)
 
 FRAME = InputSpec(timesteps=5, height=8, width=8, channels=1)
 
+EVERY_KIND = ModelSpec(  # one of each layer kind, every shape kind on the way
+    InputSpec(6, 10, 9, 2),
+    layers=(
+        Conv2D(4, 3, padding="same", dilation_rate=2, use_bias=False),
+        BatchNorm(per_timestep=True, center=False),
+        Pool2D("avg", 2, padding="same"),
+        Activation("gelu"),
+        ConvLSTM2D(3, (3, 2), padding="same", return_sequences=True, go_backwards=True),
+        BatchNorm(epsilon=1e-5, momentum=0.9),
+        Conv3D(2, (3, 3, 3), padding="same", activation="sigmoid"),
+        Flatten(),
+        Masking(-1.0),
+        Dropout(0.25),
+        Dense(8, activation="swish"),
+        Bidirectional(GRU(4, return_sequences=True, reset_after=False), merge_mode="ave"),
+        SimpleRNN(5, return_sequences=True, activation="relu", recurrent_dropout=0.1),
+        LSTM(3, return_sequences=True, recurrent_activation="hard_sigmoid_keras2", unit_forget_bias=False),
+        Bidirectional(LSTM(2, return_sequences=True), merge_mode=None),
+    ),
+    name="every-kind",
+)
 
-@pytest.mark.parametrize("name", preset_names())
-def test_presets_survive_json(name):
-    spec = get_preset(name)
+
+@pytest.mark.parametrize("spec", [*(get_preset(name) for name in preset_names()), EVERY_KIND], ids=lambda s: s.name)
+def test_specs_survive_json(spec):
     assert ModelSpec.from_json(spec.to_json()) == spec
     assert ModelSpec.from_dict(json.loads(spec.to_json())) == spec
+
+
+def test_every_layer_kind_is_covered_here():
+    wrapped = {layer.layer.kind for layer in EVERY_KIND.layers if isinstance(layer, Bidirectional)}
+    kinds = {layer.kind for layer in EVERY_KIND.layers} | wrapped
+    assert kinds | {"global_pool2d"} == set(LAYER_KINDS)  # global pooling: test_grids_come_from_a_conv_lstm_without_sequences
 
 
 def test_seed_presets_are_the_articles_models():
     flat = get_preset("seed-flat")
     assert flat.input == InputSpec(100, 10, 10, 1)
-    assert flat.frontend == () and flat.features == 100
-    assert [(layer.units, layer.return_sequences) for layer in flat.recurrent] == [(64, False)]
-    assert [(layer.units, layer.activation) for layer in flat.head] == [(1, "linear")]
+    assert [type(layer) for layer in flat.layers] == [Flatten, LSTM, Dense]
+    assert [entry.output for entry in flat.layer_shapes()] == [Steps(100, 100), Vector(64), Vector(1)]
     for name, channels in (("seed-cnn", 1), ("seed-cnn-rgb", 3)):
         spec = get_preset(name)
         assert spec.input == InputSpec(100, 10, 10, channels)
-        conv, pool = spec.frontend
+        conv, pool, _, lstm, dense = spec.layers
         assert (conv.filters, conv.kernel_size, conv.strides, conv.padding, conv.activation) == (
             32,
             (3, 3),
@@ -37,9 +90,32 @@ def test_seed_presets_are_the_articles_models():
             "relu",
         )
         assert (pool.mode, pool.pool_size, pool.strides, pool.padding) == ("max", (2, 2), (2, 2), "valid")
-        assert spec.frame_shapes() == [(10, 10, channels), (8, 8, 32), (4, 4, 32)]
-        assert spec.features == 512
+        assert [entry.output for entry in spec.layer_shapes()] == [
+            Frames(100, 8, 8, 32), Frames(100, 4, 4, 32), Steps(100, 512), Vector(64), Vector(1),
+        ]  # fmt: skip
+        assert (lstm.units, dense.units) == (64, 1)
         assert spec.output_shape() == (1,)
+
+
+def test_shapes_through_every_kind():
+    outputs = [entry.output for entry in EVERY_KIND.layer_shapes()]
+    assert outputs == [
+        Frames(6, 10, 9, 4), Frames(6, 10, 9, 4), Frames(6, 5, 5, 4), Frames(6, 5, 5, 4), Frames(6, 5, 5, 3),
+        Frames(6, 5, 5, 3), Frames(6, 5, 5, 2), Steps(6, 50), Steps(6, 50), Steps(6, 50), Steps(6, 8), Steps(6, 4),
+        Steps(6, 5), Steps(6, 3), Steps(6, 2),
+    ]  # fmt: skip
+    assert EVERY_KIND.outputs == 2 and EVERY_KIND.output_shape() == (6, 2)
+
+
+def test_grids_come_from_a_conv_lstm_without_sequences():
+    spec = ModelSpec(
+        InputSpec(None, 8, 6, 1),
+        layers=(ConvLSTM2D(4, 3), Conv2D(2, 3, padding="same"), Pool2D("max", 2), GlobalPool2D(), Dense(3)),
+    )
+    assert [entry.output for entry in spec.layer_shapes()] == [Grid(6, 4, 4), Grid(6, 4, 2), Grid(3, 2, 2), Vector(2), Vector(3)]
+    assert ModelSpec(FRAME, layers=(GlobalPool2D("max"), LSTM(2))).output_shape() == (2,)
+    assert ModelSpec(FRAME, layers=(ConvLSTM2D(2, 3), Flatten(), Dense(1))).output_shape() == (1,)
+    assert ModelSpec(FRAME, layers=(Flatten(), Bidirectional(SimpleRNN(3)))).output_shape() == (6,)
 
 
 @pytest.mark.parametrize(
@@ -64,44 +140,79 @@ def test_same_padding_matches_tensorflow(size, kernel, stride, dilation, expecte
 
 
 @pytest.mark.parametrize(
-    ("size", "kernel", "stride", "expected"), [(10, 3, 1, 8), (10, 3, 2, 4), (11, 3, 2, 5), (4, 4, 1, 1), (3, 4, 1, 0)]
+    ("size", "kernel", "stride", "dilation", "expected"),
+    [(10, 3, 1, 1, 8), (10, 3, 2, 1, 4), (11, 3, 2, 1, 5), (4, 4, 1, 1, 1), (3, 4, 1, 1, 0), (10, 3, 1, 2, 6)],
 )
-def test_valid_output_size(size, kernel, stride, expected):
-    assert output_size(size, kernel, stride, "valid") == expected
+def test_valid_output_size(size, kernel, stride, dilation, expected):
+    assert output_size(size, kernel, stride, "valid", dilation) == expected
 
 
 @pytest.mark.parametrize(
     ("build", "message"),
     [
         (
-            lambda: ModelSpec(InputSpec(5, 4, 4), frontend=(Conv2D(2, 3, name="c"), Conv2D(2, 3, name="d"))),
+            lambda: ModelSpec(InputSpec(5, 4, 4), layers=(Conv2D(2, 3, name="c"), Conv2D(2, 3, name="d"))),
             r"conv2d d shrinks the frame below 1x1: input .* = \(2, 2, 2\), output = \(0, 0, 2\)",
         ),
-        (lambda: ModelSpec(InputSpec(5, 3, 6), frontend=(Pool2D("max", 4),)), r"pool2d pool2d_1 shrinks the frame below 1x1"),
-        (lambda: Conv2D(2, 3, padding="full"), r"padding: expected one of valid, same, got 'full'"),
-        (
-            lambda: Conv2D(2, 3, activation="mish"),
-            r"activation: expected one of linear, relu, tanh, sigmoid, softmax, got 'mish'",
-        ),
+        (lambda: ModelSpec(InputSpec(5, 3, 6), layers=(Pool2D("max", 4),)), r"pool2d pool2d_1 shrinks the frame below 1x1"),
+        (lambda: Conv2D(2, 3, padding="full"), r"padding: expected one of 'valid', 'same', got 'full'"),
+        (lambda: Conv2D(2, 3, activation="swishy"), r"activation: expected one of 'linear', 'relu', .*got 'swishy'"),
+        (lambda: Conv2D(2, 3, strides=2, dilation_rate=2), r"strides > 1 with dilation_rate > 1 is not allowed"),
         (lambda: Conv2D(0, 3), r"filters: expected a positive int, got 0"),
         (lambda: Conv2D(2, (3, -1)), r"kernel_size: expected positive sizes"),
-        (lambda: Conv2D(2, (3, 3, 3)), r"kernel_size: expected an int or a pair of ints"),
+        (lambda: Conv2D(2, (3, 3, 3)), r"kernel_size: expected an int or 2 ints"),
+        (lambda: Conv3D(2, (3, 3)), r"kernel_size: expected an int or 3 ints"),
         (lambda: Conv2D(True, 3), r"filters: expected a positive int, got True"),
-        (lambda: Pool2D("min"), r"mode: expected one of max, avg, got 'min'"),
+        (lambda: Pool2D("min"), r"mode: expected one of 'max', 'avg', got 'min'"),
         (lambda: InputSpec(5, 10, 10, channels=0), r"input channels: expected a positive int, got 0"),
         (lambda: InputSpec(0, 10, 10), r"input timesteps: expected a positive int, got 0"),
-        (lambda: LSTM(8, return_sequences="yes"), r"return_sequences must be a bool"),
-        (lambda: ModelSpec(FRAME, recurrent=(LSTM(4, name="a"), LSTM(4, name="a"))), r"layer name 'a' is used twice"),
-        (lambda: ModelSpec(FRAME, head=(Dense(1, name="flatten"),)), r"'flatten' is reserved"),
+        (lambda: LSTM(8, return_sequences="yes"), r"return_sequences: expected true or false, got 'yes'"),
+        (lambda: GRU(8, dropout=1.0), r"dropout: expected a number in \[0, 1\), got 1.0"),
+        (lambda: BatchNorm(epsilon=0), r"epsilon: expected a positive finite number"),
+        (lambda: Masking(float("nan")), r"mask_value: expected a finite number"),
+        (lambda: Bidirectional(Dense(3)), r"layer: expected an LSTM, GRU or SimpleRNN"),
+        (lambda: Bidirectional(LSTM(3, go_backwards=True)), r"must not go backwards"),
+        (lambda: Bidirectional(LSTM(3), merge_mode="max"), r"merge_mode: expected one of"),
+        (lambda: ModelSpec(FRAME, layers=(Flatten(), LSTM(4, name="a"), LSTM(4, name="a"))), r"layer name 'a' is used twice"),
         (lambda: Dense(1, name="1head"), r"expected an identifier"),
         (lambda: Dense(1, name="head.out"), r"expected an identifier"),
+        (lambda: ModelSpec(FRAME, layers=()), r"expected at least one layer"),
+        (lambda: ModelSpec(FRAME, layers=("lstm",)), r"expected lstm2d.spec layers, got 'lstm'"),
         (
-            lambda: ModelSpec(FRAME, recurrent=(LSTM(4), LSTM(4))),
-            r"lstm lstm_1 feeds another LSTM, so it must return sequences .*expected ndim=3, found ndim=2",
+            lambda: ModelSpec(FRAME, layers=(Flatten(), LSTM(4), LSTM(4))),
+            r"lstm lstm_2 expects a sequence .*got a vector .*must return sequences",
         ),
-        (lambda: ModelSpec(FRAME, recurrent=()), r"expected at least one LSTM layer"),
-        (lambda: ModelSpec(FRAME, frontend=(LSTM(4),)), r"frontend: expected Conv2D or Pool2D layers"),
-        (lambda: ModelSpec(FRAME, head=(Conv2D(2, 3),)), r"head: expected Dense layers"),
+        (
+            lambda: ModelSpec(FRAME, layers=(Conv2D(2, 3), LSTM(4))),
+            r"lstm lstm_1 expects a sequence .*got frames .*flatten each frame first .*expected ndim=3, found ndim=2",
+        ),
+        (lambda: ModelSpec(FRAME, layers=(Dense(4),)), r"dense dense_1 expects a sequence or a vector, got frames"),
+        (lambda: ModelSpec(FRAME, layers=(Flatten(), Conv2D(2, 1))), r"conv2d conv2d_1 expects frames or a grid, got a sequence"),
+        (
+            lambda: ModelSpec(FRAME, layers=(Flatten(), Flatten())),
+            r"flatten flatten_2 expects frames or a grid, got a sequence .*already flat",
+        ),
+        (lambda: ModelSpec(FRAME, layers=(Masking(),)), r"masking masking_1 expects a sequence .*after the per-frame Flatten"),
+        (
+            lambda: ModelSpec(FRAME, layers=(Flatten(), Masking(), BatchNorm(), LSTM(2))),
+            r"batch_norm batch_norm_1 after masking masking_1: only Dropout, Activation, Dense and recurrent layers",
+        ),
+        (
+            lambda: ModelSpec(
+                FRAME, layers=(Flatten(), Dense(3), BatchNorm(per_timestep=True), LSTM(2), BatchNorm(per_timestep=True))
+            ),
+            r"per_timestep=True needs a time axis",
+        ),
+        (
+            lambda: ModelSpec(FRAME, layers=(Flatten(), Bidirectional(LSTM(2), merge_mode=None), Dense(1))),
+            r"merge_mode=None gives two outputs",
+        ),
+        (lambda: ModelSpec(FRAME, layers=(Flatten(), LSTM(2), ConvLSTM2D(2, 3))), r"conv_lstm2d conv_lstm2d_1 expects frames"),
+        (
+            lambda: ModelSpec(InputSpec(None, 4, 4), layers=(Conv3D(1, (3, 1, 1)),)),
+            r"time axis needs stride 1 and, for a time kernel over 1, padding='same'",
+        ),
+        (lambda: ModelSpec(InputSpec(2, 4, 4), layers=(Conv3D(1, (3, 1, 1)),)), r"shrinks the input below one cell"),
     ],
 )
 def test_invalid_descriptions_say_what_is_wrong(build, message):
@@ -113,27 +224,33 @@ def test_spec_errors_are_value_errors():
     assert issubclass(SpecError, ValueError)
 
 
+def test_activation_names_include_keras2_hard_sigmoid():
+    assert {"hard_sigmoid", "hard_sigmoid_keras2", "gelu", "swish", "silu", "elu", "softmax"} <= set(ACTIVATIONS)
+
+
+INPUT = {"timesteps": 5, "height": 4, "width": 4}
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"input": {"timesteps": 5, "height": 4, "width": 4}, "extra": 1}, r"unknown keys \['extra'\]"),
-        ({"input": {"timesteps": 5, "height": 4, "width": 4, "depth": 2}}, r"model spec input: unknown keys \['depth'\]"),
-        ({"input": {"timesteps": 5, "height": 4, "width": 4}, "frontend": [{"kind": "conv3d"}]}, r"unknown layer kind 'conv3d'"),
+        ({"input": INPUT, "layers": [], "extra": 1}, r"unknown keys \['extra'\]"),
+        ({"input": {**INPUT, "depth": 2}, "layers": []}, r"model spec input: unknown keys \['depth'\]"),
+        ({"input": INPUT, "layers": [{"kind": "conv4d"}]}, r"layers\[0\]: unknown layer kind 'conv4d'"),
+        ({"input": INPUT, "layers": [{"filters": 2}]}, r"expected a layer object with a 'kind'"),
         (
-            {"input": {"timesteps": 5, "height": 4, "width": 4}, "frontend": [{"filters": 2}]},
-            r"expected a layer object with a 'kind'",
+            {"input": INPUT, "layers": [{"kind": "flatten"}, {"kind": "dense", "units": 1, "bias": 0}]},
+            r"layers\[1\] \(dense\): unknown keys \['bias'\]",
         ),
+        ({"input": INPUT, "layers": [{"kind": "dense"}]}, r"layers\[0\] \(dense\): .*units"),
+        ({"input": INPUT, "layers": {"kind": "dense", "units": 1}}, r"expected a list of layers"),
         (
-            {"input": {"timesteps": 5, "height": 4, "width": 4}, "head": [{"kind": "dense", "units": 1, "bias": 0}]},
-            r"head dense: unknown keys \['bias'\]",
+            {"input": INPUT, "layers": [{"kind": "bidirectional", "layer": {"kind": "dense", "units": 2}}]},
+            r"unknown layer kind 'dense'; expected one of \['gru', 'lstm', 'simple_rnn'\]",
         ),
-        ({"input": {"timesteps": 5, "height": 4, "width": 4}, "head": [{"kind": "dense"}]}, r"head dense: .*units"),
-        (
-            {"input": {"timesteps": 5, "height": 4, "width": 4}, "head": {"kind": "dense", "units": 1}},
-            r"expected a list of layers",
-        ),
-        ({"format_version": 99, "input": {"timesteps": 5, "height": 4, "width": 4}}, r"format_version 99 is not supported"),
-        ({"frontend": []}, r"missing 'input'"),
+        ({"format_version": 1, "input": INPUT, "frontend": []}, r"format_version 1 is not supported \(expected 2\)"),
+        ({"layers": []}, r"missing 'input'"),
+        ({"input": INPUT}, r"missing 'layers'"),
         ([1, 2], r"expected a JSON object, got list"),
     ],
 )
@@ -147,36 +264,41 @@ def test_from_json_refuses_invalid_json():
         ModelSpec.from_json("{'input': 1}")
 
 
-def test_missing_parts_take_the_dataclass_defaults():
-    spec = ModelSpec.from_dict({"input": {"timesteps": 5, "height": 4, "width": 4}})
-    assert spec == ModelSpec(InputSpec(5, 4, 4))
-    assert [layer.units for layer in spec.recurrent] == [64] and [layer.units for layer in spec.head] == [1]
+def test_layer_json_lists_name_last_and_nests_bidirectional():
+    data = ModelSpec(FRAME, layers=(Flatten(), Bidirectional(GRU(3), merge_mode="sum"))).to_dict()
+    bidirectional = data["layers"][1]
+    assert list(bidirectional) == ["kind", "layer", "merge_mode", "name"]
+    assert bidirectional["layer"]["kind"] == "gru" and list(bidirectional["layer"])[-1] == "name"
 
 
 def test_unnamed_layers_are_numbered_per_kind_and_skip_taken_names():
     spec = ModelSpec(
         FRAME,
-        frontend=(Conv2D(2, 3), Pool2D("max", 2), Conv2D(2, 1, name="conv2d_2"), Conv2D(2, 1)),
-        recurrent=(LSTM(4, return_sequences=True), LSTM(3, name="encoder")),
-        head=(Dense(3), Dense(1)),
-    )
+        layers=(
+            Conv2D(2, 3), Pool2D("max", 2), Conv2D(2, 1, name="conv2d_2"), Conv2D(2, 1), Flatten(),
+            LSTM(4, return_sequences=True), LSTM(3, name="encoder"), Dense(3), Dense(1),
+        ),
+    )  # fmt: skip
     assert [layer.name for layer in spec.layers] == [
-        "conv2d_1", "pool2d_1", "conv2d_2", "conv2d_3", "lstm_1", "encoder", "dense_1", "dense_2",
+        "conv2d_1", "pool2d_1", "conv2d_2", "conv2d_3", "flatten_1", "lstm_1", "encoder", "dense_1", "dense_2",
     ]  # fmt: skip
+    assert spec.layer("encoder").units == 3
+    with pytest.raises(KeyError, match="no layer named 'decoder'"):
+        spec.layer("decoder")
 
 
-def test_derived_sizes():
+def test_open_timesteps_and_with_input():
     spec = ModelSpec(
         InputSpec(None, 9, 7, 2),
-        frontend=(Conv2D(4, 3, strides=2, padding="same"),),
-        recurrent=(LSTM(6, return_sequences=True), LSTM(5, return_sequences=True)),
-        head=(Dense(8), Dense(2)),
+        layers=(Conv2D(4, 3, strides=2, padding="same"), Flatten(), LSTM(6, return_sequences=True), Dense(2)),
     )
-    assert spec.frame_shapes() == [(9, 7, 2), (5, 4, 4)]
-    assert spec.features == 80
-    assert spec.recurrent_input_sizes() == [80, 6]
-    assert spec.head_input_sizes() == [5, 8]
-    assert spec.returns_sequences and spec.output_shape() == (None, 2)
+    assert [entry.output for entry in spec.layer_shapes()] == [
+        Frames(None, 5, 4, 4),
+        Steps(None, 80),
+        Steps(None, 6),
+        Steps(None, 2),
+    ]
+    assert spec.output_shape() == (None, 2)
     assert spec.with_input(timesteps=7).output_shape() == (7, 2)
     with pytest.raises(SpecError):
         spec.with_input(height=0)

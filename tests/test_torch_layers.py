@@ -9,46 +9,58 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstm2d.spec import Conv2D, Dense, Pool2D
-from torch_impl.layers import DenseLayer, FrameConv2d, FramePool2d
+from lstm2d.spec import ACTIVATIONS, Conv2D, Dense, Grid, Pool2D
+from torch_impl.layers import DenseLayer, FrameConv2d, FramePool2d, activation_fn
 
 
-def tf_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+def tf_same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
     """TensorFlow's rule, written out again here so the test does not trust the library's copy."""
     out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
     return total // 2, total - total // 2
 
 
 CONV_CASES = [
-    # (height, width, channels, kernel, strides, padding)
-    (10, 10, 1, (3, 3), (1, 1), "same"),
-    (10, 9, 2, (4, 2), (1, 1), "same"),  # even kernel: asymmetric
-    (9, 8, 3, (3, 3), (2, 2), "same"),  # stride 2: asymmetric on the even side
-    (11, 7, 2, (5, 3), (3, 2), "same"),
-    (8, 8, 1, (2, 2), (2, 2), "same"),
-    (10, 9, 2, (4, 2), (1, 1), "valid"),
-    (11, 10, 3, (3, 3), (2, 2), "valid"),
+    # (height, width, channels, kernel, strides, padding, dilation)
+    (10, 10, 1, (3, 3), (1, 1), "same", (1, 1)),
+    (10, 9, 2, (4, 2), (1, 1), "same", (1, 1)),  # even kernel: asymmetric
+    (9, 8, 3, (3, 3), (2, 2), "same", (1, 1)),  # stride 2: asymmetric on the even side
+    (11, 7, 2, (5, 3), (3, 2), "same", (1, 1)),
+    (8, 8, 1, (2, 2), (2, 2), "same", (1, 1)),
+    (10, 9, 2, (4, 2), (1, 1), "valid", (1, 1)),
+    (11, 10, 3, (3, 3), (2, 2), "valid", (1, 1)),
+    (10, 9, 2, (3, 2), (1, 1), "same", (2, 3)),  # dilation: effective kernel (5, 4), asymmetric in width
+    (12, 9, 1, (3, 3), (1, 1), "valid", (2, 1)),
 ]
 
 
-@pytest.mark.parametrize(("h", "w", "c", "kernel", "strides", "padding"), CONV_CASES)
-def test_conv_matches_explicit_tensorflow_padding(h, w, c, kernel, strides, padding):
-    layer = Conv2D(4, kernel, strides=strides, padding=padding, activation="tanh")
-    conv = FrameConv2d(layer, (h, w, c))
+@pytest.mark.parametrize(("h", "w", "c", "kernel", "strides", "padding", "dilation"), CONV_CASES)
+def test_conv_matches_explicit_tensorflow_padding(h, w, c, kernel, strides, padding, dilation):
+    layer = Conv2D(4, kernel, strides=strides, padding=padding, dilation_rate=dilation, activation="tanh")
+    conv = FrameConv2d(layer, Grid(h, w, c))
     x = torch.randn(5, c, h, w, generator=torch.Generator().manual_seed(0))
     out = conv(x)
-    assert tuple(out.shape) == (5, *[layer.output_shape((h, w, c))[i] for i in (2, 0, 1)])
+    expected_grid = layer.output_grid(Grid(h, w, c))
+    assert tuple(out.shape) == (5, 4, expected_grid.height, expected_grid.width)
     if padding == "same":
-        (top, bottom), (left, right) = tf_same_pads(h, kernel[0], strides[0]), tf_same_pads(w, kernel[1], strides[1])
+        (top, bottom) = tf_same_pads(h, kernel[0], strides[0], dilation[0])
+        (left, right) = tf_same_pads(w, kernel[1], strides[1], dilation[1])
         x = F.pad(x, (left, right, top, bottom))
-    expected = torch.tanh(F.conv2d(x, conv.weight, conv.bias, stride=strides))
+    expected = torch.tanh(F.conv2d(x, conv.weight, conv.bias, stride=strides, dilation=dilation))
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
 
 
+def test_frames_run_as_one_batch_of_frames():
+    conv = FrameConv2d(Conv2D(3, 3, padding="same"), Grid(6, 5, 2))
+    frames = torch.randn(2, 4, 2, 6, 5)  # (B, T, C, H, W)
+    out = conv(frames)
+    assert tuple(out.shape) == (2, 4, 3, 6, 5)
+    torch.testing.assert_close(out[1, 2], conv(frames[1, 2:3])[0])
+
+
 def test_symmetric_same_padding_needs_no_copy():
-    assert FrameConv2d(Conv2D(4, 3, padding="same"), (10, 10, 1)).explicit_pad is None
-    assert FrameConv2d(Conv2D(4, 4, padding="same"), (10, 10, 1)).explicit_pad == (1, 2, 1, 2)
+    assert FrameConv2d(Conv2D(4, 3, padding="same"), Grid(10, 10, 1)).explicit_pad is None
+    assert FrameConv2d(Conv2D(4, 4, padding="same"), Grid(10, 10, 1)).explicit_pad == (1, 2, 1, 2)
 
 
 def reference_pool(x: np.ndarray, mode: str, kernel, strides, padding) -> np.ndarray:
@@ -89,24 +101,70 @@ def test_pooling_matches_tensorflow_semantics(mode, h, w, pool, strides, padding
     x = (
         np.random.default_rng(1).standard_normal((3, 2, h, w)).astype(np.float32) - 2.0
     )  # mostly negative: a 0 pad would win a max
-    out = FramePool2d(layer, (h, w, 2))(torch.from_numpy(x)).numpy()
+    out = FramePool2d(layer, Grid(h, w, 2))(torch.from_numpy(x)).numpy()
     expected = reference_pool(x.astype(np.float64), mode, pool, layer.strides, padding)
     assert out.shape == expected.shape
-    assert out.shape[2:] == layer.output_shape((h, w, 2))[:2]
+    assert out.shape[2:] == layer.output_grid(Grid(h, w, 2)).dims[:2]
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
 
 
 def test_pooling_moves_its_valid_counts_with_the_module():
-    pool = FramePool2d(Pool2D("avg", 3, strides=2, padding="same"), (8, 8, 1))
+    pool = FramePool2d(Pool2D("avg", 3, strides=2, padding="same"), Grid(8, 8, 1))
     assert pool.valid_counts is not None
     assert "valid_counts" not in pool.state_dict()  # derived from the shape, never a checkpoint entry
     assert pool.to(torch.float64).valid_counts.dtype == torch.float64
 
 
 def test_conv_softmax_is_over_channels_and_dense_softmax_over_the_last_axis():
-    conv = FrameConv2d(Conv2D(4, 1, activation="softmax"), (3, 3, 2))
+    conv = FrameConv2d(Conv2D(4, 1, activation="softmax"), Grid(3, 3, 2))
     out = conv(torch.randn(2, 2, 3, 3))
     torch.testing.assert_close(out.sum(dim=1), torch.ones(2, 3, 3))
     dense = DenseLayer(Dense(5, activation="softmax"), 4)
     out = dense(torch.randn(2, 3, 4))
     torch.testing.assert_close(out.sum(dim=-1), torch.ones(2, 3))
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf)(x)
+
+
+KERAS_FORMULAS = {  # Keras 3's definitions (keras/src/activations/activations.py), in numpy
+    "linear": lambda x: x,
+    "relu": lambda x: np.maximum(x, 0),
+    "relu6": lambda x: np.clip(x, 0, 6),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
+    "selu": lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
+    "gelu": lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2))),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "swish": lambda x: x / (1 + np.exp(-x)),
+    "hard_silu": lambda x: x * np.clip(x / 6 + 0.5, 0, 1),
+    "hard_swish": lambda x: x * np.clip(x / 6 + 0.5, 0, 1),
+    "mish": lambda x: x * np.tanh(np.log1p(np.exp(x))),
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "hard_sigmoid": lambda x: np.clip(x / 6 + 0.5, 0, 1),  # Keras 3: relu6(x + 3) / 6
+    "hard_sigmoid_keras2": lambda x: np.clip(0.2 * x + 0.5, 0, 1),  # Keras 2 / tf.keras
+    "tanh": np.tanh,
+    "softplus": lambda x: np.log1p(np.exp(x)),
+    "softsign": lambda x: x / (1 + np.abs(x)),
+    "exponential": np.exp,
+    "softmax": lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True),
+    "log_softmax": lambda x: x - np.log(np.exp(x).sum(-1, keepdims=True)),
+}
+
+
+def test_every_activation_has_a_reference_here():
+    assert set(KERAS_FORMULAS) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activations_follow_keras_formulas(name):
+    x = np.linspace(-7, 7, 57, dtype=np.float64).reshape(3, 19)
+    got = activation_fn(name)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, KERAS_FORMULAS[name](x), rtol=1e-6, atol=1e-7)
+
+
+def test_the_two_hard_sigmoids_differ():
+    x = torch.tensor([1.0])
+    assert activation_fn("hard_sigmoid")(x).item() == pytest.approx(1 / 6 + 0.5)
+    assert activation_fn("hard_sigmoid_keras2")(x).item() == pytest.approx(0.7)

@@ -8,20 +8,53 @@ from torch.profiler import ProfilerActivity, profile
 
 import torch_impl
 from lstm2d.presets import get_preset, preset_names
-from lstm2d.spec import LSTM, Conv2D, Dense, InputSpec, ModelSpec, Pool2D
+from lstm2d.spec import (
+    GRU,
+    LSTM,
+    BatchNorm,
+    Bidirectional,
+    Conv2D,
+    Conv3D,
+    ConvLSTM2D,
+    Dense,
+    Flatten,
+    GlobalPool2D,
+    InputSpec,
+    ModelSpec,
+    Pool2D,
+)
 
 AWKWARD = {
     "rect-c3-stride2": ModelSpec(
-        InputSpec(4, 11, 8, 3), frontend=(Conv2D(4, 3, strides=2, activation="relu"),), head=(Dense(2),)
+        InputSpec(4, 11, 8, 3), layers=(Conv2D(4, 3, strides=2, activation="relu"), Flatten(), LSTM(5), Dense(2))
     ),
-    "same-even": ModelSpec(InputSpec(3, 10, 9, 2), frontend=(Conv2D(4, (4, 2), padding="same"), Pool2D("avg", 3, 2, "same"))),
+    "same-even": ModelSpec(
+        InputSpec(3, 10, 9, 2),
+        layers=(Conv2D(4, (4, 2), padding="same"), Pool2D("avg", 3, 2, "same"), Flatten(), LSTM(4), Dense(1)),
+    ),
     "stacked-sequences": ModelSpec(
         InputSpec(5, 6, 7, 1),
-        frontend=(Pool2D("max", 2),),
-        recurrent=(LSTM(6, return_sequences=True), LSTM(4, return_sequences=True)),
-        head=(Dense(3, activation="softmax"),),
+        layers=(
+            Pool2D("max", 2),
+            Flatten(),
+            LSTM(6, return_sequences=True),
+            LSTM(4, return_sequences=True),
+            Dense(3, activation="softmax"),
+        ),
     ),
-    "one-step": ModelSpec(InputSpec(1, 5, 5, 2), frontend=(Conv2D(2, 5),)),
+    "one-step": ModelSpec(InputSpec(1, 5, 5, 2), layers=(Conv2D(2, 5), Flatten(), LSTM(3), Dense(1))),
+    "conv-lstm-next-frame": ModelSpec(
+        InputSpec(4, 6, 5, 2),
+        layers=(
+            ConvLSTM2D(3, 3, padding="same", return_sequences=True),
+            BatchNorm(),
+            Conv3D(2, 3, padding="same", activation="sigmoid"),
+        ),
+    ),
+    "conv-lstm-grid": ModelSpec(InputSpec(4, 6, 5, 2), layers=(ConvLSTM2D(3, (2, 3)), Conv2D(2, 1, activation="softmax"))),
+    "bidirectional-pair": ModelSpec(
+        InputSpec(3, 4, 4, 1), layers=(GlobalPool2D(), Bidirectional(GRU(3, return_sequences=True), merge_mode=None))
+    ),
 }
 SPECS = {name: get_preset(name) for name in preset_names()} | AWKWARD
 
@@ -48,14 +81,20 @@ def test_output_shape_and_layouts_agree(name, batch):
     with torch.no_grad():
         out_first = first(x)
         out_last = last(x.permute(0, 1, 3, 4, 2))
-    t = spec.input.timesteps
-    assert tuple(out_first.shape) == ((batch, t, spec.head[-1].units) if spec.returns_sequences else (batch, spec.head[-1].units))
-    torch.testing.assert_close(out_first, out_last, rtol=0, atol=1e-6)
+    outs_first = out_first if isinstance(out_first, tuple) else (out_first,)
+    outs_last = out_last if isinstance(out_last, tuple) else (out_last,)
+    assert len(outs_first) == spec.outputs
+    for a, b in zip(outs_first, outs_last, strict=True):
+        keras_layout = (batch, *spec.output_shape())
+        assert tuple(b.shape) == keras_layout  # channels_last models return Keras' layout
+        if len(keras_layout) >= 4:  # frames or a grid: channels-first natively
+            a = a.movedim(-3, -1)
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("timesteps", [1, 4, 9])
 def test_open_timesteps(timesteps):
-    spec = ModelSpec(InputSpec(None, 6, 6, 1), frontend=(Conv2D(2, 3),), recurrent=(LSTM(3, return_sequences=True),))
+    spec = ModelSpec(InputSpec(None, 6, 6, 1), layers=(Conv2D(2, 3), Flatten(), LSTM(3, return_sequences=True), Dense(1)))
     assert tuple(torch_impl.build_model(spec)(_input(spec, 2, timesteps)).shape) == (2, timesteps, 1)
 
 
@@ -98,10 +137,10 @@ def test_unknown_layout_is_refused():
 
 def test_state_dict_keys_name_the_spec_layers():
     assert list(torch_impl.build_model(get_preset("seed-cnn")).state_dict()) == [
-        "frontend.conv2d_1.weight", "frontend.conv2d_1.bias",
-        "recurrent.lstm_1.weight_ih_l0", "recurrent.lstm_1.weight_hh_l0",
-        "recurrent.lstm_1.bias_ih_l0", "recurrent.lstm_1.bias_hh_l0",
-        "head.dense_1.weight", "head.dense_1.bias",
+        "layers.conv2d_1.weight", "layers.conv2d_1.bias",
+        "layers.lstm_1.weight_ih_l0", "layers.lstm_1.weight_hh_l0",
+        "layers.lstm_1.bias_ih_l0", "layers.lstm_1.bias_hh_l0",
+        "layers.dense_1.weight", "layers.dense_1.bias",
     ]  # fmt: skip
 
 
@@ -120,11 +159,12 @@ def test_one_kernel_call_per_layer_whatever_the_sequence_length():
     assert short == long == {"aten::conv2d": 1, "aten::lstm": 1, "aten::max_pool2d": 1, "aten::linear": 1}
 
 
-@pytest.mark.parametrize("name", ["seed-cnn", "stacked-sequences"])
+@pytest.mark.parametrize("name", ["seed-cnn", "stacked-sequences", "conv-lstm-next-frame", "bidirectional-pair"])
 def test_gradients_reach_every_parameter(name):
     spec = SPECS[name]
     model = torch_impl.build_model(spec)
-    model(_input(spec)).square().mean().backward()
+    out = model(_input(spec))
+    sum(o.square().mean() for o in (out if isinstance(out, tuple) else (out,))).backward()
     for key, param in model.named_parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all(), key
         assert param.grad.abs().sum() > 0, key

@@ -7,27 +7,95 @@ from typing import Literal
 import torch
 from torch import nn
 
-from lstm2d.spec import Conv2D, ModelSpec
-from torch_impl.layers import DenseLayer, FrameConv2d, FramePool2d
+from lstm2d.spec import (
+    Activation,
+    BatchNorm,
+    Conv2D,
+    Conv3D,
+    ConvLSTM2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Frames,
+    GlobalPool2D,
+    Grid,
+    LayerShapes,
+    Masking,
+    ModelSpec,
+    Pool2D,
+    Shape,
+)
+from torch_impl.layers import (
+    ConvLSTM2d,
+    DenseLayer,
+    FlattenFrames,
+    FrameConv2d,
+    FrameConv3d,
+    FramePool2d,
+    GlobalPool2d,
+    KerasBatchNorm,
+    MaskingLayer,
+    build_recurrent,
+    make_activation,
+)
+from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM
+from torch_impl.layers.recurrent import KerasRecurrent
 
 InputLayout = Literal["channels_first", "channels_last"]
 INPUT_LAYOUTS: tuple[str, ...] = ("channels_first", "channels_last")
+ModelOutput = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+def build_layer(entry: LayerShapes) -> nn.Module:
+    """The torch module for one spec layer, given the shape it receives."""
+    layer, shape = entry.layer, entry.input
+    spatial = isinstance(shape, (Frames, Grid))
+    if isinstance(layer, Conv2D):
+        return FrameConv2d(layer, _grid(shape))
+    if isinstance(layer, Pool2D):
+        return FramePool2d(layer, _grid(shape))
+    if isinstance(layer, GlobalPool2D):
+        return GlobalPool2d(layer.mode)
+    if isinstance(layer, Flatten):
+        return FlattenFrames()
+    if isinstance(layer, BatchNorm):
+        return KerasBatchNorm(layer, layer.features(shape), spatial=spatial)
+    if isinstance(layer, Dropout):
+        return nn.Dropout(layer.rate)
+    if isinstance(layer, Activation):
+        return make_activation(layer.activation, channel_dim=SPATIAL_CHANNEL_DIM if spatial else -1)
+    if isinstance(layer, Masking):
+        return MaskingLayer(layer.mask_value)
+    if isinstance(layer, Dense):
+        return DenseLayer(layer, _features(shape))
+    if isinstance(layer, ConvLSTM2D):
+        return ConvLSTM2d(layer, shape)  # type: ignore[arg-type]
+    if isinstance(layer, Conv3D):
+        return FrameConv3d(layer, shape)  # type: ignore[arg-type]
+    return build_recurrent(layer, _features(shape))  # type: ignore[arg-type]
+
+
+def _grid(shape: Shape) -> Grid:
+    return shape.grid if isinstance(shape, Frames) else shape  # type: ignore[return-value]
+
+
+def _features(shape: Shape) -> int:
+    return shape.features  # type: ignore[union-attr]
 
 
 class Lstm2dNet(nn.Module):
-    """Per-frame CNN (or plain flatten), then ``nn.LSTM`` layers, then Dense layers.
+    """The spec's layers as native torch modules, run in order.
 
-    Input: ``(batch, time, channels, height, width)`` (``input_layout="channels_first"``,
-    the native layout) or ``(batch, time, height, width, channels)``
-    (``input_layout="channels_last"``, Keras' layout, permuted once at the entry).
-    Output: ``(batch, units)``, or ``(batch, time, units)`` when the last LSTM returns sequences.
+    Input: ``(batch, time, channels, height, width)`` (``input_layout="channels_first"``, the
+    native layout) or ``(batch, time, height, width, channels)`` (``input_layout="channels_last"``,
+    Keras' layout, permuted once at the entry; frame or grid outputs are permuted back at the exit).
+    Inside, tensors keep torch's layouts: frames ``(B, T, C, H, W)``, a grid ``(B, C, H, W)``, a
+    sequence ``(B, T, F)``, a vector ``(B, F)``. Per-frame layers run once over all ``B*T`` frames;
+    flattening is torch's natural (C, H, W) order, the difference from Keras' (H, W, C) living in the
+    converted weights of the next layer, not here.
 
-    The frontend runs once over all ``batch * time`` frames; frames are flattened in
-    torch's natural (channels, height, width) order. The difference from Keras'
-    (height, width, channels) flatten lives in the converted LSTM input weights, not here.
-
-    Submodules are named after the spec's layers, so state-dict keys read
-    ``frontend.<conv name>.weight``, ``recurrent.<lstm name>.weight_ih_l0``, ``head.<dense name>.bias``.
+    Submodules are named after the spec's layers: state-dict keys read ``layers.<name>.weight``,
+    ``layers.<lstm name>.weight_ih_l0``, ``layers.<bn name>.running_mean``.
     """
 
     def __init__(self, spec: ModelSpec, *, input_layout: InputLayout = "channels_first") -> None:
@@ -36,23 +104,9 @@ class Lstm2dNet(nn.Module):
             raise ValueError(f"input_layout: expected one of {INPUT_LAYOUTS}, got {input_layout!r}")
         self.spec = spec
         self.input_layout = input_layout
-        self.frontend = nn.ModuleDict()
-        for layer, in_shape in zip(spec.frontend, spec.frame_shapes()[:-1], strict=True):
-            self.frontend[layer.name] = (
-                FrameConv2d(layer, in_shape) if isinstance(layer, Conv2D) else FramePool2d(layer, in_shape)
-            )
-        self.recurrent = nn.ModuleDict(
-            {
-                layer.name: nn.LSTM(in_features, layer.units, batch_first=True)
-                for layer, in_features in zip(spec.recurrent, spec.recurrent_input_sizes(), strict=True)
-            }
-        )
-        self.head = nn.ModuleDict(
-            {
-                layer.name: DenseLayer(layer, in_features)
-                for layer, in_features in zip(spec.head, spec.head_input_sizes(), strict=True)
-            }
-        )
+        shapes = spec.layer_shapes()
+        self.layers = nn.ModuleDict({entry.layer.name: build_layer(entry) for entry in shapes})
+        self.output_kind = type(shapes[-1].output)
 
     @property
     def expected_input_shape(self) -> tuple[int | None, ...]:
@@ -62,26 +116,29 @@ class Lstm2dNet(nn.Module):
             return (None, inp.timesteps, inp.channels, inp.height, inp.width)
         return (None, inp.timesteps, inp.height, inp.width, inp.channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> ModelOutput:
         self._check_input(x)
         if self.input_layout == "channels_last":
             x = x.permute(0, 1, 4, 2, 3)  # (B, T, H, W, C) -> (B, T, C, H, W)
-        batch, time = x.shape[:2]
-        frames = x.reshape(batch * time, *x.shape[2:])  # (B*T, C, H, W)
-        for layer in self.frontend.values():
-            frames = layer(frames)
-        sequence = frames.reshape(batch, time, -1)  # (B, T, C'*H'*W'), CHW order
-        for lstm in self.recurrent.values():
-            sequence, _ = lstm(sequence)  # (B, T, units)
-        out = sequence if self.spec.returns_sequences else sequence[:, -1]
-        for dense in self.head.values():
-            out = dense(out)
+        mask: torch.Tensor | None = None
+        out: ModelOutput = x
+        for module in self.layers.values():
+            if isinstance(module, MaskingLayer):
+                out, mask = module(out)
+            elif isinstance(module, KerasRecurrent):
+                out = module(out, mask)
+                mask = mask if module.return_sequences else None
+            else:
+                out = module(out)
+        if self.input_layout == "channels_last" and self.output_kind in (Frames, Grid):
+            out = out.movedim(-3, -1)  # type: ignore[union-attr]  # channels back to the last axis
         return out
 
     def flatten_parameters(self) -> None:
-        """Compact every LSTM's weights into one buffer (cuDNN wants this after weights are loaded)."""
-        for lstm in self.recurrent.values():
-            lstm.flatten_parameters()
+        """Compact every recurrent layer's weights into one buffer (cuDNN wants this after weights are loaded)."""
+        for module in self.layers.values():
+            if isinstance(module, nn.RNNBase):
+                module.flatten_parameters()
 
     def _check_input(self, x: torch.Tensor) -> None:
         expected = self.expected_input_shape
@@ -135,3 +192,6 @@ def _input_hint(model: Lstm2dNet, shape: tuple[int, ...]) -> str:
 def build_model(spec: ModelSpec, *, input_layout: InputLayout = "channels_first") -> Lstm2dNet:
     """Build the torch model for ``spec`` (torch's default initialisation; load weights to match Keras)."""
     return Lstm2dNet(spec, input_layout=input_layout)
+
+
+__all__ = ["INPUT_LAYOUTS", "InputLayout", "Lstm2dNet", "ModelOutput", "build_layer", "build_model"]

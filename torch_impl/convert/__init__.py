@@ -1,7 +1,8 @@
 """Pure-numpy weight converters between Keras and torch layouts.
 
-One module per layer kind (``conv2d``, ``dense``, ``lstm``) states its layout rule once;
-``model`` maps a whole model through a table built from the spec.
+One module per layer kind (``conv``, ``dense``, ``recurrent``, ``batch_norm``, ``conv_lstm``) states its
+layout rule once; ``layout`` holds the flatten-order fact; ``model`` maps a whole model through a table
+built from the spec.
 """
 
 from torch_impl.convert.model import (

@@ -1,9 +1,12 @@
 """Layout facts shared by the converters, written down once.
 
 Keras flattens a frame in (height, width, channels) order, torch in (channels, height, width).
-The features entering the first LSTM are therefore the same numbers in a different order;
-the converter permutes the rows of that LSTM's input kernel once, so the torch model can use
+The features after a flatten are therefore the same numbers in a different order; the converter
+reorders the input rows of the next layer that mixes features (Dense, a recurrent layer's input
+kernel) and the per-feature vectors of any BatchNorm in between, once, so the torch model can use
 its natural flatten with no permute in the forward pass.
+
+An *input order* ``p`` says: torch feature ``j`` is Keras feature ``p[j]`` (``None``: the same order).
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ def hwc_index_of_chw(height: int, width: int, channels: int) -> np.ndarray:
     return np.arange(height * width * channels).reshape(height, width, channels).transpose(2, 0, 1).reshape(-1)
 
 
-def chw_index_of_hwc(height: int, width: int, channels: int) -> np.ndarray:
-    """The inverse permutation: ``hwc_features == chw_features[q]``."""
-    return np.argsort(hwc_index_of_chw(height, width, channels))
+def rows_from_keras(keras_rows: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """Keras-ordered rows (first axis: features) in torch's feature order."""
+    return keras_rows if order is None else keras_rows[order]
+
+
+def rows_to_keras(torch_rows: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """torch-ordered rows (first axis: features) in Keras' feature order (the inverse of :func:`rows_from_keras`)."""
+    return torch_rows if order is None else torch_rows[np.argsort(order)]

@@ -1,9 +1,10 @@
 """Whole-model weight mapping between Keras and torch, as a table built from the spec.
 
 Keras weights travel as ``{layer name: {variable name: array}}`` in Keras layout
-(``KerasWeights``); torch weights as ``{state-dict key: array}`` (``TorchState``).
-Every tensor on either side is accounted for: a missing, extra or wrongly shaped
-tensor is an error that names it. Nothing is silently skipped or broadcast.
+(``KerasWeights``; a Bidirectional's variables are ``forward/kernel``, ``backward/bias``, ...);
+torch weights as ``{state-dict key: array}`` (``TorchState``). Every tensor on either side is
+accounted for: a missing, extra or wrongly shaped tensor is an error that names it. Nothing is
+silently skipped or broadcast.
 """
 
 from __future__ import annotations
@@ -14,13 +15,34 @@ from functools import partial
 
 import numpy as np
 
-from lstm2d.spec import Conv2D, ModelSpec
-from torch_impl.convert import conv2d, dense, lstm
+from lstm2d.spec import (
+    GRU,
+    LSTM,
+    Activation,
+    BatchNorm,
+    Bidirectional,
+    Conv2D,
+    Conv3D,
+    ConvLSTM2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Frames,
+    Grid,
+    Layer,
+    Masking,
+    ModelSpec,
+    RecurrentLayer,
+    Shape,
+    SimpleRNN,
+)
+from torch_impl.convert import batch_norm, conv, conv_lstm, dense, recurrent
 from torch_impl.convert.layout import hwc_index_of_chw
 
 KerasWeights = dict[str, dict[str, np.ndarray]]
 TorchState = dict[str, np.ndarray]
-Shape = tuple[int, ...]
+TensorShape = tuple[int, ...]
+DIRECTIONS = (("forward", ""), ("backward", "_reverse"))  # Keras' sub-layer prefix, torch's parameter suffix
 
 
 class WeightMismatchError(ValueError):
@@ -34,51 +56,139 @@ class LayerWeights:
     name: str
     kind: str
     torch_prefix: str
-    keras_shapes: dict[str, Shape]
-    torch_shapes: dict[str, Shape]  # keys relative to torch_prefix
+    keras_shapes: dict[str, TensorShape]
+    torch_shapes: dict[str, TensorShape]  # keys relative to torch_prefix
     to_torch: Callable[..., dict[str, np.ndarray]]
     to_keras: Callable[..., dict[str, np.ndarray]]
 
 
 def weight_table(spec: ModelSpec) -> list[LayerWeights]:
-    """Every layer with weights, in model order, with its shapes on both sides."""
+    """Every layer with weights, in model order, with its shapes on both sides.
+
+    Walks the layers tracking the *input order* of the features (see ``layout``): a Flatten of
+    (H, W, C) frames sets it, a BatchNorm carries it through (its vectors are reordered), the next
+    Dense or recurrent layer consumes it.
+    """
     table: list[LayerWeights] = []
-    for layer, (_, _, cin) in zip(spec.frontend, spec.frame_shapes()[:-1], strict=True):
-        if isinstance(layer, Conv2D):
-            kh, kw = layer.kernel_size
-            cout = layer.filters
-            table.append(
-                LayerWeights(
-                    layer.name, "conv2d", f"frontend.{layer.name}.",
-                    keras_shapes={"kernel": (kh, kw, cin, cout), "bias": (cout,)},
-                    torch_shapes={"weight": (cout, cin, kh, kw), "bias": (cout,)},
-                    to_torch=conv2d.keras_to_torch, to_keras=conv2d.torch_to_keras,
-                )
-            )  # fmt: skip
-    flatten_order = hwc_index_of_chw(*spec.flat_frame_shape)
-    for index, (layer, n_in) in enumerate(zip(spec.recurrent, spec.recurrent_input_sizes(), strict=True)):
-        units = layer.units
-        order = flatten_order if index == 0 else None
-        table.append(
-            LayerWeights(
-                layer.name, "lstm", f"recurrent.{layer.name}.",
-                keras_shapes={"kernel": (n_in, 4 * units), "recurrent_kernel": (units, 4 * units), "bias": (4 * units,)},
-                torch_shapes={"weight_ih_l0": (4 * units, n_in), "weight_hh_l0": (4 * units, units),
-                              "bias_ih_l0": (4 * units,), "bias_hh_l0": (4 * units,)},
-                to_torch=partial(lstm.keras_to_torch, input_order=order),
-                to_keras=partial(lstm.torch_to_keras, input_order=order),
-            )
-        )  # fmt: skip
-    for layer, n_in in zip(spec.head, spec.head_input_sizes(), strict=True):
-        table.append(
-            LayerWeights(
-                layer.name, "dense", f"head.{layer.name}.",
-                keras_shapes={"kernel": (n_in, layer.units), "bias": (layer.units,)},
-                torch_shapes={"weight": (layer.units, n_in), "bias": (layer.units,)},
-                to_torch=dense.keras_to_torch, to_keras=dense.torch_to_keras,
-            )
-        )  # fmt: skip
+    order: np.ndarray | None = None
+    for entry in spec.layer_shapes():
+        layer, shape = entry.layer, entry.input
+        weights = _layer_weights(layer, shape, order)
+        if weights is not None:
+            table.append(weights)
+        if isinstance(layer, Flatten):
+            order = hwc_index_of_chw(*_grid_of(shape).dims)
+        elif not isinstance(layer, KEEP_FEATURE_ORDER):
+            order = None
     return table
+
+
+RECURRENT_CLASSES = (LSTM, GRU, SimpleRNN)
+KEEP_FEATURE_ORDER = (BatchNorm, Dropout, Activation, Masking)  # per-feature or element-wise: the order passes through
+
+
+def _grid_of(shape: Shape) -> Grid:
+    return shape.grid if isinstance(shape, Frames) else shape  # type: ignore[return-value]
+
+
+def _layer_weights(layer: Layer, shape: Shape, order: np.ndarray | None) -> LayerWeights | None:
+    prefix = f"layers.{layer.name}."
+    if isinstance(layer, (Conv2D, Conv3D)):
+        cin, window = _grid_of(shape).channels, layer.kernel_size
+        keras_shapes = {"kernel": (*window, cin, layer.filters)}
+        torch_shapes = {"weight": (layer.filters, cin, *window)}
+        _add_bias(layer.use_bias, keras_shapes, torch_shapes, layer.filters)
+        return LayerWeights(layer.name, layer.kind, prefix, keras_shapes, torch_shapes, conv.keras_to_torch, conv.torch_to_keras)
+    if isinstance(layer, Dense):
+        n_in = shape.features  # type: ignore[union-attr]
+        keras_shapes, torch_shapes = {"kernel": (n_in, layer.units)}, {"weight": (layer.units, n_in)}
+        _add_bias(layer.use_bias, keras_shapes, torch_shapes, layer.units)
+        return LayerWeights(
+            layer.name, "dense", prefix, keras_shapes, torch_shapes,
+            partial(dense.keras_to_torch, input_order=order), partial(dense.torch_to_keras, input_order=order),
+        )  # fmt: skip
+    if isinstance(layer, BatchNorm):
+        n = layer.features(shape)
+        names = [*(["gamma"] if layer.scale else []), *(["beta"] if layer.center else []), "moving_mean", "moving_variance"]
+        keras_shapes = {name: (n,) for name in names}
+        torch_shapes = {batch_norm.KERAS_TO_TORCH[name]: (n,) for name in names}
+        return LayerWeights(
+            layer.name, "batch_norm", prefix, keras_shapes, torch_shapes,
+            partial(batch_norm.keras_to_torch, input_order=order), partial(batch_norm.torch_to_keras, input_order=order),
+        )  # fmt: skip
+    if isinstance(layer, ConvLSTM2D):
+        cin, (kh, kw), f = _grid_of(shape).channels, layer.kernel_size, layer.filters
+        keras_shapes = {"kernel": (kh, kw, cin, 4 * f), "recurrent_kernel": (kh, kw, f, 4 * f)}
+        torch_shapes = {"weight_ih": (4 * f, cin, kh, kw), "weight_hh": (4 * f, f, kh, kw)}
+        _add_bias(layer.use_bias, keras_shapes, torch_shapes, 4 * f)
+        return LayerWeights(
+            layer.name, "conv_lstm2d", prefix, keras_shapes, torch_shapes, conv_lstm.keras_to_torch, conv_lstm.torch_to_keras
+        )
+    if isinstance(layer, RECURRENT_CLASSES):
+        return _recurrent_weights(layer, shape.features, order, prefix)  # type: ignore[union-attr]
+    if isinstance(layer, Bidirectional):
+        return _bidirectional_weights(layer, shape.features, order, prefix)  # type: ignore[union-attr]
+    return None
+
+
+def _add_bias(use_bias: bool, keras_shapes: dict, torch_shapes: dict, size: int) -> None:
+    if use_bias:
+        keras_shapes["bias"] = (size,)
+        torch_shapes["bias"] = (size,)
+
+
+def _recurrent_shapes(layer: RecurrentLayer, n_in: int) -> tuple[dict[str, TensorShape], dict[str, TensorShape], bool]:
+    """Keras and torch shapes of one direction, and whether Keras keeps two biases (GRU reset_after)."""
+    g, u = layer.gates * layer.units, layer.units
+    split_bias = isinstance(layer, GRU) and layer.reset_after
+    keras_shapes: dict[str, TensorShape] = {"kernel": (n_in, g), "recurrent_kernel": (u, g)}
+    torch_shapes: dict[str, TensorShape] = {"weight_ih_l0": (g, n_in), "weight_hh_l0": (g, u)}
+    if layer.use_bias:
+        keras_shapes["bias"] = (2, g) if split_bias else (g,)
+        torch_shapes.update(bias_ih_l0=(g,), bias_hh_l0=(g,))
+    return keras_shapes, torch_shapes, split_bias
+
+
+def _recurrent_weights(layer: RecurrentLayer, n_in: int, order: np.ndarray | None, prefix: str) -> LayerWeights:
+    keras_shapes, torch_shapes, split_bias = _recurrent_shapes(layer, n_in)
+    return LayerWeights(
+        layer.name, layer.kind, prefix, keras_shapes, torch_shapes,
+        partial(recurrent.keras_to_torch, kind=layer.kind, input_order=order),
+        partial(recurrent.torch_to_keras, kind=layer.kind, input_order=order, split_bias=split_bias),
+    )  # fmt: skip
+
+
+def _bidirectional_weights(layer: Bidirectional, n_in: int, order: np.ndarray | None, prefix: str) -> LayerWeights:
+    """The inner layer twice: Keras ``forward/<var>`` and ``backward/<var>``, torch ``<param>`` and ``<param>_reverse``."""
+    inner = _recurrent_weights(layer.layer, n_in, order, prefix)
+    keras_shapes = {f"{side}/{key}": s for side, _ in DIRECTIONS for key, s in inner.keras_shapes.items()}
+    torch_shapes = {f"{key}{suffix}": s for _, suffix in DIRECTIONS for key, s in inner.torch_shapes.items()}
+
+    def to_torch(**arrays: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for side, suffix in DIRECTIONS:
+            one = inner.to_torch(**{key: arrays[f"{side}/{key}"] for key in inner.keras_shapes})
+            out.update({f"{key}{suffix}": value for key, value in one.items()})
+        return out
+
+    def to_keras(**arrays: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for side, suffix in DIRECTIONS:
+            one = inner.to_keras(**{key: arrays[f"{key}{suffix}"] for key in inner.torch_shapes})
+            out.update({f"{side}/{key}": value for key, value in one.items()})
+        return out
+
+    return LayerWeights(layer.name, "bidirectional", prefix, keras_shapes, torch_shapes, to_torch, to_keras)
+
+
+def buffer_keys(spec: ModelSpec) -> set[str]:
+    """torch state-dict keys that are statistics, not trained parameters (BatchNorm's running averages)."""
+    return {
+        entry.torch_prefix + key
+        for entry in weight_table(spec)
+        if entry.kind == "batch_norm"
+        for key in ("running_mean", "running_var")
+    }
 
 
 def keras_to_torch(spec: ModelSpec, keras_weights: Mapping[str, Mapping[str, np.ndarray]]) -> TorchState:
@@ -128,7 +238,7 @@ def _check_no_extra_layers(table: list[LayerWeights], keras_weights: Mapping[str
         )
 
 
-def _checked(arrays: Mapping[str, np.ndarray], shapes: Mapping[str, Shape], what: str) -> dict[str, np.ndarray]:
+def _checked(arrays: Mapping[str, np.ndarray], shapes: Mapping[str, TensorShape], what: str) -> dict[str, np.ndarray]:
     """``arrays`` as float32 numpy arrays, after checking names, shapes and dtypes against ``shapes``."""
     missing = sorted(set(shapes) - set(arrays))
     extra = sorted(set(arrays) - set(shapes))
@@ -145,5 +255,5 @@ def _checked(arrays: Mapping[str, np.ndarray], shapes: Mapping[str, Shape], what
     return out
 
 
-def _describe(shapes: Mapping[str, Shape]) -> str:
+def _describe(shapes: Mapping[str, TensorShape]) -> str:
     return ", ".join(f"{key} {shape}" for key, shape in shapes.items())

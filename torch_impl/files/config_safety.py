@@ -22,7 +22,10 @@ ALLOWED_CLASSES = frozenset(
         # layers lstm2d reads (or recognises to name them as unsupported)
         "InputLayer", "TimeDistributed", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dense",
         "Dropout", "Reshape", "LSTM", "LSTMCell", "GRU", "SimpleRNN", "Bidirectional", "ConvLSTM2D",
-        "BatchNormalization", "Masking", "GlobalAveragePooling2D", "Activation", "Conv3D",
+        "BatchNormalization", "Masking", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Activation", "Conv3D",
+        "GRUCell", "SimpleRNNCell", "ConvLSTMCell",
+        # the ops Keras 3 records in a Functional graph to compute a Masking layer's mask
+        "NotEqual", "Any",
         # initializers, regularizers, constraints (data: never called by lstm2d)
         "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "Orthogonal",
         "Zeros", "Ones", "Constant", "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling",
@@ -45,7 +48,7 @@ ALLOWED_MODULES = frozenset(
     {
         "keras", "keras.layers", "keras.initializers", "keras.regularizers", "keras.constraints", "keras.models",
         "keras.src.models.functional", "keras.src.models.sequential", "keras.src.models.model",
-        "keras.optimizers", "keras.optimizers.schedules", "keras.losses", "keras.metrics",
+        "keras.optimizers", "keras.optimizers.schedules", "keras.losses", "keras.metrics", "keras.src.ops.numpy",
     }
 )  # fmt: skip
 # Keras' torch backend saves its optimizers under their backend subclass' module (torch_adam, torch_sgd, ...).

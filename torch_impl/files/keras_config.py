@@ -1,25 +1,60 @@
 """A Keras model config (Keras 3 ``config.json`` or Keras 2 ``model_config``), read as data, into a ModelSpec.
 
-Only linear models are read: Sequential, or Functional where every layer takes the previous
-one's output. Each layer is reported (:class:`FileLayer`) with what it becomes in the spec, or
-why it cannot; :func:`spec_from_config` refuses the model if any layer is unsupported, naming
-all of them. Nothing named in the config is imported or called.
+Only linear models are read: Sequential, or Functional where every layer takes the previous one's
+output (the ``NotEqual``/``Any`` ops Keras 3 records for a ``Masking`` layer's mask are recognised as
+such). Each layer is reported (:class:`FileLayer`) with the spec layer it becomes, or why it cannot;
+:func:`spec_from_config` refuses the model if any layer is unsupported, naming all of them.
+Nothing named in the config is imported or called.
 """
 
 from __future__ import annotations
 
-import math
+import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lstm2d.spec import ACTIVATIONS, LSTM, Conv2D, Dense, InputSpec, ModelSpec, Pool2D, SpecError
+from lstm2d.spec import (
+    ACTIVATIONS,
+    GRU,
+    LSTM,
+    Activation,
+    BatchNorm,
+    Bidirectional,
+    Conv2D,
+    Conv3D,
+    ConvLSTM2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Frames,
+    GlobalPool2D,
+    InputSpec,
+    Layer,
+    Masking,
+    ModelSpec,
+    Pool2D,
+    Shape,
+    SimpleRNN,
+    SpecError,
+    Steps,
+    describe_shape,
+)
 from torch_impl.files.errors import ModelFileError, UnsupportedModelError
 
 SUPPORTED = (
-    "InputLayer; TimeDistributed of Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout (before the LSTM) "
-    "or Dense (after it); Reshape to (time, features); LSTM; Dense; Dropout"
+    "InputLayer; Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D and Flatten "
+    "(in TimeDistributed on sequences of frames); Reshape to (time, features); BatchNormalization (also in "
+    "TimeDistributed); Dropout; Activation; Masking; Dense; LSTM; GRU; SimpleRNN; Bidirectional; ConvLSTM2D; Conv3D "
+    "(channels_last, float32)"
 )
+MASK_OPS = ("NotEqual", "Any")  # what Keras 3 records in a Functional graph to compute a Masking layer's mask
+COMPUTATION_KEYS = (
+    "units", "activation", "recurrent_activation", "use_bias", "return_sequences", "go_backwards", "reset_after",
+    "dropout", "recurrent_dropout", "stateful", "return_state",
+)  # fmt: skip
+"""The recurrent-layer settings that change what it computes (initializers, regularizers and names do not)."""
 _IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -28,10 +63,9 @@ class FileLayer:
     """One layer of the file's model, as lstm2d sees it."""
 
     name: str  # the layer's name in the file
-    class_name: str  # e.g. "TimeDistributed(Conv2D)"
-    weights_class: str  # the class whose variables hold the weights (Keras 3 h5 naming), e.g. "TimeDistributed"
-    role: str  # input, conv2d, pool2d, flatten, lstm, dense, dropout, unsupported
-    spec_name: str | None = None  # the spec layer it becomes, if it has weights
+    keras_class: str  # the (outer) Keras class: names its weights group in Keras 3 files
+    display: str  # e.g. "TimeDistributed(Conv2D)"
+    spec_layer: Layer | None = None  # what it becomes; None for InputLayer, or when it cannot be converted
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -47,19 +81,24 @@ class ParsedConfig:
 
 
 def parse_model_config(config: dict[str, Any], *, keras_version: str | None, where: str) -> ParsedConfig:
-    """Every layer with its role; the spec when all are supported."""
+    """Every layer with what it becomes; the spec when all are supported."""
     class_name = config.get("class_name")
     body = config.get("config")
     if class_name not in ("Sequential", "Functional", "Model") or not isinstance(body, dict):
         raise UnsupportedModelError(f"{where}: top-level object is {class_name!r}; expected a Sequential or Functional model")
     raw_layers = body.get("layers")
-    if not isinstance(raw_layers, list) or not raw_layers:
-        raise ModelFileError(f"{where}: the model config lists no layers")
+    if not isinstance(raw_layers, list) or not raw_layers or not all(isinstance(raw, dict) for raw in raw_layers):
+        raise ModelFileError(f"{where}: the model config lists no layers, or a layer entry is not an object")
     if class_name != "Sequential":
-        _check_linear(raw_layers, body, where)
-    builder = _SpecBuilder(where, body.get("name"))
+        raw_layers = _linear_chain(raw_layers, body, where)
+    builder = _SpecBuilder(where, body.get("name"), legacy=_is_keras2(keras_version))
     if class_name == "Sequential" and _class(raw_layers[0]) != "InputLayer":
-        builder.input_from_shape(body.get("build_input_shape") or _first_batch_shape(raw_layers[0]), "(build_input_shape)")
+        shape = (
+            body.get("build_input_shape")
+            or _config(raw_layers[0]).get("batch_input_shape")
+            or _config(raw_layers[0]).get("batch_shape")
+        )
+        builder.set_input(shape, "(the model's build_input_shape)", None)
     for raw in raw_layers:
         builder.add(raw)
     return builder.finish(keras_version)
@@ -69,50 +108,90 @@ def spec_from_config(config: dict[str, Any], *, keras_version: str | None, where
     parsed = parse_model_config(config, keras_version=keras_version, where=where)
     bad = [layer for layer in parsed.layers if not layer.supported]
     if bad or parsed.spec is None:
-        lines = "\n".join(f"  - {layer.name!r} ({layer.class_name}): {'; '.join(layer.problems)}" for layer in bad)
+        lines = "\n".join(f"  - {layer.name!r} ({layer.display}): {'; '.join(layer.problems)}" for layer in bad)
         raise UnsupportedModelError(f"{where}: layers lstm2d cannot convert:\n{lines}\nSupported: {SUPPORTED}")
     return parsed.spec, parsed.layers
+
+
+def _is_keras2(version: str | None) -> bool:
+    return version is not None and version.split(".")[0] in ("1", "2")
 
 
 def _class(raw: Any) -> str:
     return raw.get("class_name", "?") if isinstance(raw, dict) else "?"
 
 
-def _config(raw: dict[str, Any]) -> dict[str, Any]:
-    config = raw.get("config")
+def _config(raw: Any) -> dict[str, Any]:
+    config = raw.get("config") if isinstance(raw, dict) else None
     return config if isinstance(config, dict) else {}
 
 
-def _first_batch_shape(raw: Any) -> Any:
-    config = _config(raw) if isinstance(raw, dict) else {}
-    return config.get("batch_input_shape") or config.get("batch_shape")
+def _name(raw: dict[str, Any]) -> str:
+    return str(_config(raw).get("name", raw.get("name", "?")))
 
 
-def _check_linear(raw_layers: list[Any], body: dict[str, Any], where: str) -> None:
-    """Each layer's single input must be the previous layer's output (Keras 3 and Keras 2 node formats)."""
-    names = [_config(raw).get("name", raw.get("name")) if isinstance(raw, dict) else None for raw in raw_layers]
-    for index, raw in enumerate(raw_layers[1:], start=1):
-        sources = _inbound_layer_names(raw.get("inbound_nodes") if isinstance(raw, dict) else None)
-        if sources != [names[index - 1]]:
+# -- the graph of a Functional model ------------------------------------------------------------
+
+
+def _linear_chain(raw_layers: list[dict[str, Any]], body: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """The layers of a Functional model that is a chain, without Keras' mask plumbing; else UnsupportedModelError.
+
+    Each layer's single input must be the previous layer's output (Keras 3 and Keras 2 node formats); a
+    ``mask=`` argument may only come from the mask ops of a Masking layer.
+    """
+    names = [_name(raw) for raw in raw_layers]
+    by_name = dict(zip(names, raw_layers, strict=True))
+    mask_ops = {name for name, raw in by_name.items() if _class(raw) in MASK_OPS and raw.get("module") == "keras.src.ops.numpy"}
+    chain = [raw for name, raw in by_name.items() if name not in mask_ops]
+    for previous, raw in itertools.pairwise(chain):
+        sources, mask_sources = _inbound(raw.get("inbound_nodes"))
+        if sources != [_name(previous)]:
             raise UnsupportedModelError(
-                f"{where}: layer {names[index]!r} takes {sources or 'no inputs'}, not just the previous layer "
-                f"{names[index - 1]!r}; lstm2d reads linear models only (Sequential, or a chain of layers)"
+                f"{where}: layer {_name(raw)!r} takes {sources or 'no inputs'}, not just the previous layer "
+                f"{_name(previous)!r}; lstm2d reads linear models only (Sequential, or a chain of layers)"
             )
+        if any(source not in mask_ops for source in mask_sources):
+            raise UnsupportedModelError(
+                f"{where}: layer {_name(raw)!r} gets a mask from {mask_sources}, not from a Masking layer"
+            )
+    for name in mask_ops:
+        _check_mask_op(by_name[name], by_name, where)
     outputs = body.get("output_layers")
-    if outputs is not None and _history_names(outputs) != [names[-1]]:
-        raise UnsupportedModelError(f"{where}: the model's outputs are {outputs}; expected the last layer {names[-1]!r} alone")
+    if outputs is not None and sorted(set(_history_names(outputs))) != [_name(chain[-1])]:
+        raise UnsupportedModelError(f"{where}: the model's outputs are {outputs}; expected the last layer {_name(chain[-1])!r}")
+    return chain
 
 
-def _inbound_layer_names(nodes: Any) -> list[str]:
+def _check_mask_op(raw: dict[str, Any], by_name: dict[str, dict[str, Any]], where: str) -> None:
+    """``NotEqual(x, mask_value)`` on a Masking layer's input, and ``Any(axis=-1)`` of that: nothing else."""
+    node = (raw.get("inbound_nodes") or [None])[0]
+    args = node.get("args", []) if isinstance(node, dict) else []
+    sources = _history_names(args)
+    if _class(raw) == "Any":
+        ok = len(sources) == 1 and _class(by_name.get(sources[0])) == "NotEqual" and _config(raw).get("axis") == -1
+    else:
+        masking = [r for r in by_name.values() if _class(r) == "Masking" and _inbound(r.get("inbound_nodes"))[0] == sources]
+        ok = len(sources) == 1 and len(masking) == 1 and len(args) == 2 and args[1] == _config(masking[0]).get("mask_value")
+    if not ok:
+        raise UnsupportedModelError(f"{where}: op {_name(raw)!r} ({_class(raw)}) is not the mask computation of a Masking layer")
+
+
+def _inbound(nodes: Any) -> tuple[list[str], list[str]]:
+    """(layers feeding the call's inputs, layers feeding its ``mask=``), in Keras 3 or Keras 2 node format."""
     if not isinstance(nodes, list):
-        return []
-    found: list[str] = []
+        return [], []
+    inputs: list[str] = []
+    masks: list[str] = []
     for node in nodes:
         if isinstance(node, dict):  # Keras 3: {"args": [keras_tensor...], "kwargs": {...}}
-            found += _history_names(node.get("args", []))
+            inputs += _history_names(node.get("args", []))
+            kwargs = node.get("kwargs", {})
+            if isinstance(kwargs, dict):
+                masks += _history_names(kwargs.get("mask"))
+                inputs += _history_names({k: v for k, v in kwargs.items() if k != "mask"})
         elif isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
-            found += [item[0] for item in node if isinstance(item, list) and item and isinstance(item[0], str)]
-    return found
+            inputs += [item[0] for item in node if isinstance(item, list) and item and isinstance(item[0], str)]
+    return inputs, masks
 
 
 def _history_names(value: Any) -> list[str]:
@@ -128,179 +207,271 @@ def _history_names(value: Any) -> list[str]:
     return []
 
 
-class _SpecBuilder:
-    """Reads layers in order; stages: frontend -> flattened -> recurrent -> head."""
+# -- layers ---------------------------------------------------------------------------------------
 
-    def __init__(self, where: str, model_name: Any) -> None:
+
+class _SpecBuilder:
+    """Reads layers in order, tracking the per-sample shape, and builds the spec layer for each."""
+
+    def __init__(self, where: str, model_name: Any, *, legacy: bool) -> None:
         self.where = where
         self.model_name = str(model_name) if model_name else "keras-model"
+        self.legacy = legacy  # Keras 2 file: 'hard_sigmoid' means Keras 2's formula
         self.input: InputSpec | None = None
-        self.frontend: list[Conv2D | Pool2D] = []
-        self.recurrent: list[LSTM] = []
-        self.head: list[Dense] = []
+        self.shape: Shape | None = None  # None once a layer fails: later layers are listed, not judged
+        self.spec_layers: list[Layer] = []
         self.layers: list[FileLayer] = []
-        self.stage = "frontend"
-        self.used_names: set[str] = {"flatten"}
+        self.used_names: set[str] = set()
 
-    # -- input ----------------------------------------------------------------------
-
-    def input_from_shape(self, shape: Any, origin: str) -> str | None:
-        """Set the input from a batch shape ``[None, T, H, W, C]``; return a problem or None."""
+    def set_input(self, shape: Any, origin: str, record: FileLayer | None) -> None:
+        """The input from a batch shape ``[None, T, H, W, C]``; a problem on ``record`` (or an error) otherwise."""
+        problem = None
         if not (isinstance(shape, list) and len(shape) == 5 and all(d is None or isinstance(d, int) for d in shape)):
-            return (
+            problem = (
                 f"input shape {shape} {origin}: expected (batch, time, height, width, channels); lstm2d models read "
-                "sequences of 2D grids with a channel axis"
+                "sequences of 2D grids with a channel axis. A (batch, height, width, channels) input with "
+                "Conv2D -> Flatten -> LSTM is the article's mistake: Keras fails with 'expected ndim=3, found ndim=2'; "
+                "wrap the per-frame layers in TimeDistributed and give the model a time axis"
             )
-        _, timesteps, height, width, channels = shape
-        if None in (height, width, channels):
-            return f"input shape {shape}: height, width and channels must be fixed"
-        try:
-            self.input = InputSpec(timesteps, height, width, channels)
-        except SpecError as exc:
-            return str(exc)
-        return None
+        elif None in shape[2:]:
+            problem = f"input shape {shape}: height, width and channels must be fixed"
+        else:
+            try:
+                self.input = InputSpec(shape[1], shape[2], shape[3], shape[4])
+                self.shape = self.input.shape
+            except SpecError as exc:
+                problem = str(exc)
+        if problem is not None:
+            if record is None:
+                raise UnsupportedModelError(f"{self.where}: {problem}")
+            record.problems.append(problem)
 
-    # -- layers ---------------------------------------------------------------------
-
-    def add(self, raw: Any) -> None:
-        if not isinstance(raw, dict):
-            raise ModelFileError(f"{self.where}: a layer entry is {type(raw).__name__}, expected an object")
-        outer = _class(raw)
-        config = _config(raw)
-        name = str(config.get("name", raw.get("name", "?")))
-        inner_raw = config.get("layer") if outer == "TimeDistributed" else None
+    def add(self, raw: dict[str, Any]) -> None:
+        outer, config = _class(raw), _config(raw)
+        inner_raw = config.get("layer") if outer in ("TimeDistributed", "Bidirectional") else None
         inner = _class(inner_raw) if isinstance(inner_raw, dict) else None
-        display = f"TimeDistributed({inner})" if inner else outer
-        layer = FileLayer(name, display, outer, "unsupported")
-        self.layers.append(layer)
-        problems = layer.problems
-        dtype = _dtype_name(config.get("dtype"))
-        if dtype not in (None, "float32"):
-            problems.append(f"dtype policy {dtype!r}: only float32 is supported")
-
+        record = FileLayer(_name(raw), outer, f"{outer}({inner})" if inner else outer)
+        self.layers.append(record)
+        if (dtype := _dtype_name(config.get("dtype"))) not in (None, "float32"):
+            record.problems.append(f"dtype policy {dtype!r}: only float32 is supported")
         if outer == "InputLayer":
-            layer.role = "input"
-            if problem := self.input_from_shape(config.get("batch_shape") or config.get("batch_input_shape"), "(InputLayer)"):
-                problems.append(problem)
+            self.set_input(config.get("batch_shape") or config.get("batch_input_shape"), "(InputLayer)", record)
             return
-        if self.input is None and not problems:
-            problems.append("no input shape before this layer: the model needs an InputLayer or a build_input_shape")
+        if self.input is None:
+            if not self.layers[0].problems:
+                record.problems.append("no input shape before this layer: the model needs an InputLayer or a build_input_shape")
             return
-        if outer == "Dropout" or inner == "Dropout":
-            layer.role = "dropout"  # identity at inference
+        layer = self._convert(record, outer, config, inner, _config(inner_raw))
+        if layer is None:
+            self.shape = None  # unknown from here: later layers are still checked, their shapes no longer
             return
-        if outer == "TimeDistributed" and inner in ("Conv2D", "MaxPooling2D", "AveragePooling2D"):
-            self._frame_layer(layer, inner, _config(inner_raw))
-        elif outer == "TimeDistributed" and inner == "Flatten":
-            self._flatten(layer, _config(inner_raw))
-        elif outer == "Reshape":
-            self._reshape(layer, config)
-        elif outer == "LSTM":
-            self._lstm(layer, config)
-        elif outer == "Dense" or (outer == "TimeDistributed" and inner == "Dense"):
-            self._dense(layer, _config(inner_raw) if inner else config)
-        elif outer in ("Flatten", "Conv2D", "MaxPooling2D", "AveragePooling2D"):
-            problems.append(
+        if self.shape is not None:
+            try:
+                self.shape = layer.output_shape(self.shape)  # settings problems do not change shapes: go on
+            except SpecError as exc:
+                record.problems.append(str(exc))
+                self.shape = None
+        if not record.problems:
+            record.spec_layer = layer
+            self.spec_layers.append(layer)
+
+    def _convert(
+        self, record: FileLayer, outer: str, config: dict[str, Any], inner: str | None, inner_config: dict[str, Any]
+    ) -> Layer | None:
+        shape = self.shape  # None after an unconvertible layer: skip the checks that need it
+        if outer == "TimeDistributed":
+            if shape is not None and not isinstance(shape, (Frames, Steps)):
+                record.problems.append(f"TimeDistributed needs a time axis, got {describe_shape(shape)}")
+                return None
+            if inner in PER_FRAME_CLASSES and shape is not None and not isinstance(shape, Frames):
+                record.problems.append(f"TimeDistributed({inner}) needs frames, got {describe_shape(shape)}")
+                return None
+            if inner == "BatchNormalization":
+                return self._batch_norm(record, inner_config, rank=None if shape is None else _rank(shape) - 1, per_timestep=True)
+            if inner in ("Dense", "Dropout", "Activation") or inner in PER_FRAME_CLASSES:
+                return self._plain(record, inner, inner_config)
+            record.problems.append(f"TimeDistributed({inner}) is not supported")
+            return None
+        if outer in PER_FRAME_CLASSES and isinstance(shape, Frames):
+            record.problems.append(
                 f"{outer} outside TimeDistributed works on the whole (time, height, width, channels) sample, so the "
                 "time axis is lost before the LSTM ('expected ndim=3, found ndim=2'); wrap per-frame layers in TimeDistributed"
             )
-        else:
-            problems.append(f"{display} is not supported")
+            return None
+        if outer == "Reshape":
+            return self._reshape(record, config)
+        if outer == "BatchNormalization":
+            return self._batch_norm(record, config, rank=None if shape is None else _rank(shape), per_timestep=False)
+        if outer == "Bidirectional":
+            return self._bidirectional(record, config, inner, inner_config)
+        return self._plain(record, outer, config)
 
-    def _frame_layer(self, layer: FileLayer, inner: str, config: dict[str, Any]) -> None:
-        if self.stage != "frontend":
-            layer.problems.append(f"per-frame {inner} after the frames were flattened is not supported")
-            return
-        _expect(layer, config, allow={None}, data_format="channels_last")
-        if inner == "Conv2D":
-            _expect(layer, config, dilation_rate=[1, 1], groups=1, use_bias=True)
-            activation = _activation(layer, config)
-            built = _build(layer, lambda: Conv2D(
-                config.get("filters"), _tuple(config.get("kernel_size")), strides=_tuple(config.get("strides", [1, 1])),
-                padding=config.get("padding", "valid"), activation=activation, name=self._name(layer),
-            ))  # fmt: skip
-            layer.role = "conv2d"
-        else:
-            strides = config.get("strides")
-            built = _build(layer, lambda: Pool2D(
-                "max" if inner == "MaxPooling2D" else "avg", _tuple(config.get("pool_size", [2, 2])),
-                strides=None if strides is None else _tuple(strides), padding=config.get("padding", "valid"),
-                name=self._name(layer),
-            ))  # fmt: skip
-            layer.role = "pool2d"
-        if built is not None and not layer.problems:
-            self.frontend.append(built)
-            layer.spec_name = built.name if layer.role == "conv2d" else None
-            self._check_frontend(layer)
+    # -- per class ---------------------------------------------------------------------------
 
-    def _check_frontend(self, layer: FileLayer) -> None:
-        try:
-            ModelSpec(self.input, frontend=tuple(self.frontend)).frame_shapes()
-        except SpecError as exc:
-            layer.problems.append(str(exc))
+    def _plain(self, record: FileLayer, class_name: str | None, config: dict[str, Any]) -> Layer | None:
+        make = self._makers().get(class_name or "")
+        if make is None:
+            record.problems.append(f"{class_name} is not supported")
+            return None
+        return _build(record, lambda: make(record, config))
 
-    def _flatten(self, layer: FileLayer, config: dict[str, Any]) -> None:
-        layer.role = "flatten"
-        if self.stage != "frontend":
-            layer.problems.append("a second per-frame flatten is not supported")
-        _expect(layer, config, allow={None}, data_format="channels_last")
-        self.stage = "flattened"
+    def _makers(self) -> dict[str, Callable[[FileLayer, dict[str, Any]], Layer]]:
+        return {
+            "Conv2D": self._conv2d,
+            "MaxPooling2D": lambda r, c: self._pool(r, c, "max"),
+            "AveragePooling2D": lambda r, c: self._pool(r, c, "avg"),
+            "GlobalAveragePooling2D": lambda r, c: self._global_pool(r, c, "avg"),
+            "GlobalMaxPooling2D": lambda r, c: self._global_pool(r, c, "max"),
+            "Flatten": self._flatten,
+            "Dropout": self._dropout,
+            "Activation": lambda r, c: Activation(self._activation(r, c, "activation", "linear"), self._name(r)),
+            "Masking": lambda r, c: Masking(c.get("mask_value", 0.0), self._name(r)),
+            "Dense": self._dense,
+            "LSTM": self._recurrent,
+            "GRU": self._recurrent,
+            "SimpleRNN": self._recurrent,
+            "ConvLSTM2D": self._conv_lstm,
+            "Conv3D": self._conv3d,
+        }
 
-    def _reshape(self, layer: FileLayer, config: dict[str, Any]) -> None:
-        layer.role = "flatten"
-        target = config.get("target_shape")
-        if self.stage != "frontend" or self.input is None:
-            layer.problems.append("Reshape is supported only as the per-frame flatten, before the LSTM")
-            return
-        try:
-            features = math.prod(ModelSpec(self.input, frontend=tuple(self.frontend)).flat_frame_shape)
-        except SpecError:
-            return
-        allowed = ([self.input.timesteps, features], [-1, features])
-        if target not in allowed:
-            layer.problems.append(
-                f"Reshape to {target}: supported only as (time, features) = ({self.input.timesteps}, {features})"
-            )
-            return
-        self.stage = "flattened"
-
-    def _lstm(self, layer: FileLayer, config: dict[str, Any]) -> None:
-        layer.role = "lstm"
-        if self.stage == "frontend":
-            layer.problems.append(
-                "the LSTM gets frames that were not flattened: add TimeDistributed(Flatten()) before it, "
-                "or the Keras model fails with 'expected ndim=3'"
-            )
-            return
-        if self.stage == "head":
-            layer.problems.append("an LSTM after a Dense layer is not supported")
-            return
-        _expect(
-            layer, config, activation="tanh", recurrent_activation="sigmoid", use_bias=True, go_backwards=False,
-            stateful=False, return_state=False, time_major=False,
+    def _conv2d(self, record: FileLayer, c: dict[str, Any]) -> Layer:
+        _expect(record, c, allow={None}, data_format="channels_last")
+        _expect(record, c, groups=1)
+        return Conv2D(
+            c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
+            padding=c.get("padding", "valid"),
+            dilation_rate=_tuple(c.get("dilation_rate", 1)), activation=self._activation(record, c, "activation", "linear"),
+            use_bias=c.get("use_bias", True), name=self._name(record),
         )  # fmt: skip
-        built = _build(layer, lambda: LSTM(config.get("units"), bool(config.get("return_sequences", False)), self._name(layer)))
-        self.stage = "recurrent"  # even when this layer has problems, so the next ones are judged in place
-        if built is not None and not layer.problems:
-            self.recurrent.append(built)
-            layer.spec_name = built.name
 
-    def _dense(self, layer: FileLayer, config: dict[str, Any]) -> None:
-        layer.role = "dense"
-        if self.stage not in ("recurrent", "head"):
-            layer.problems.append("Dense before the LSTM (a per-frame embedding) is not supported yet")
-            return
-        _expect(layer, config, use_bias=True)
-        activation = _activation(layer, config)
-        built = _build(layer, lambda: Dense(config.get("units"), activation, self._name(layer)))
-        self.stage = "head"
-        if built is not None and not layer.problems:
-            self.head.append(built)
-            layer.spec_name = built.name
+    def _pool(self, record: FileLayer, c: dict[str, Any], mode: str) -> Layer:
+        _expect(record, c, allow={None}, data_format="channels_last")
+        strides = c.get("strides")
+        return Pool2D(
+            mode, _tuple(c.get("pool_size", 2)), strides=None if strides is None else _tuple(strides),  # type: ignore[arg-type]
+            padding=c.get("padding", "valid"), name=self._name(record),
+        )  # fmt: skip
 
-    def _name(self, layer: FileLayer) -> str:
-        """The file's layer name as a spec name: an identifier, unique, never 'flatten'."""
-        base = _IDENTIFIER.sub("_", layer.name) or "layer"
+    def _global_pool(self, record: FileLayer, c: dict[str, Any], mode: str) -> Layer:
+        _expect(record, c, allow={None}, data_format="channels_last", keepdims=False)
+        return GlobalPool2D(mode, self._name(record))  # type: ignore[arg-type]
+
+    def _flatten(self, record: FileLayer, c: dict[str, Any]) -> Layer:
+        _expect(record, c, allow={None}, data_format="channels_last")
+        return Flatten(self._name(record))
+
+    def _dropout(self, record: FileLayer, c: dict[str, Any]) -> Layer:
+        _expect(record, c, noise_shape=None)
+        return Dropout(c.get("rate", 0.5), self._name(record))
+
+    def _dense(self, record: FileLayer, c: dict[str, Any]) -> Layer:
+        return Dense(
+            c.get("units"), self._activation(record, c, "activation", "linear"), c.get("use_bias", True), self._name(record)
+        )
+
+    def _recurrent_options(self, record: FileLayer, c: dict[str, Any]) -> dict[str, Any]:
+        _expect(record, c, stateful=False, return_state=False, time_major=False)
+        return {
+            "units": c.get("units"), "return_sequences": c.get("return_sequences", False),
+            "go_backwards": c.get("go_backwards", False), "activation": self._activation(record, c, "activation", "tanh"),
+            "use_bias": c.get("use_bias", True), "dropout": c.get("dropout", 0.0),
+            "recurrent_dropout": c.get("recurrent_dropout", 0.0),
+        }  # fmt: skip
+
+    def _recurrent(
+        self, record: FileLayer, c: dict[str, Any], *, class_name: str | None = None, name: str | None = None
+    ) -> Layer:
+        class_name = class_name or record.keras_class
+        options = {**self._recurrent_options(record, c), "name": self._name(record) if name is None else name}
+        if class_name == "SimpleRNN":
+            return SimpleRNN(**options)
+        options["recurrent_activation"] = self._activation(record, c, "recurrent_activation", "sigmoid")
+        if class_name == "LSTM":
+            return LSTM(**options, unit_forget_bias=c.get("unit_forget_bias", True))
+        return GRU(**options, reset_after=c.get("reset_after", True))
+
+    def _bidirectional(
+        self, record: FileLayer, config: dict[str, Any], inner: str | None, inner_config: dict[str, Any]
+    ) -> Layer | None:
+        if inner not in ("LSTM", "GRU", "SimpleRNN"):
+            record.problems.append(f"Bidirectional({inner}) is not supported (LSTM, GRU or SimpleRNN only)")
+            return None
+        backward = config.get("backward_layer")
+        if isinstance(backward, dict):  # Keras saves it; it must compute the forward layer's function, reversed
+            expected = {**inner_config, "go_backwards": not inner_config.get("go_backwards", False)}
+            differing = [k for k in COMPUTATION_KEYS if _config(backward).get(k) != expected.get(k)]
+            if _class(backward) != inner or differing:
+                record.problems.append(f"a backward_layer other than the forward layer reversed (differs in {differing})")
+                return None
+        wrapped = _build(record, lambda: self._recurrent(record, inner_config, class_name=inner, name=""))
+        if wrapped is None:
+            return None
+        return _build(record, lambda: Bidirectional(wrapped, config.get("merge_mode", "concat"), self._name(record)))
+
+    def _conv_lstm(self, record: FileLayer, c: dict[str, Any]) -> Layer:
+        _expect(record, c, allow={None}, data_format="channels_last")
+        _expect(record, c, stateful=False, return_state=False)
+        return ConvLSTM2D(
+            c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
+            padding=c.get("padding", "valid"),
+            dilation_rate=_tuple(c.get("dilation_rate", 1)), activation=self._activation(record, c, "activation", "tanh"),
+            recurrent_activation=self._activation(record, c, "recurrent_activation", "sigmoid"),
+            use_bias=c.get("use_bias", True), unit_forget_bias=c.get("unit_forget_bias", True),
+            return_sequences=c.get("return_sequences", False), go_backwards=c.get("go_backwards", False),
+            dropout=c.get("dropout", 0.0), recurrent_dropout=c.get("recurrent_dropout", 0.0), name=self._name(record),
+        )  # fmt: skip
+
+    def _conv3d(self, record: FileLayer, c: dict[str, Any]) -> Layer:
+        _expect(record, c, allow={None}, data_format="channels_last")
+        _expect(record, c, groups=1)
+        return Conv3D(
+            c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
+            padding=c.get("padding", "valid"),
+            dilation_rate=_tuple(c.get("dilation_rate", 1)), activation=self._activation(record, c, "activation", "linear"),
+            use_bias=c.get("use_bias", True), name=self._name(record),
+        )  # fmt: skip
+
+    def _batch_norm(self, record: FileLayer, c: dict[str, Any], *, rank: int | None, per_timestep: bool) -> Layer | None:
+        """``rank``: of the tensor the layer sees, batch axis included (None: unknown, only axis=-1 is certain)."""
+        axis = c.get("axis", -1)
+        axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+        if axis != -1 and (rank is None or axis != rank - 1):
+            record.problems.append(f"axis={c.get('axis')!r} is not supported (lstm2d normalises the last axis, -1)")
+        _expect(record, c, renorm=False)
+        return _build(record, lambda: BatchNorm(
+            c.get("epsilon", 1e-3), c.get("momentum", 0.99), c.get("center", True), c.get("scale", True), per_timestep,
+            self._name(record),
+        ))  # fmt: skip
+
+    def _reshape(self, record: FileLayer, config: dict[str, Any]) -> Layer | None:
+        shape = self.shape
+        target = config.get("target_shape")
+        if shape is None:
+            return None  # cannot be judged after an unconvertible layer
+        if isinstance(shape, Frames):
+            features = shape.height * shape.width * shape.channels
+            if target in ([shape.time, features], [-1, features]):
+                return Flatten(self._name(record))
+        record.problems.append(
+            f"Reshape to {target}: supported only as the per-frame flatten, (time, features) of frames"
+            + (f" = ({shape.time}, {shape.height * shape.width * shape.channels})" if isinstance(shape, Frames) else "")
+        )
+        return None
+
+    # -- names and values ---------------------------------------------------------------------
+
+    def _activation(self, record: FileLayer, config: dict[str, Any], key: str, default: str) -> str:
+        name = config.get(key, default)
+        if name == "hard_sigmoid" and self.legacy:
+            return "hard_sigmoid_keras2"  # same name, Keras 2's formula: clip(0.2 x + 0.5, 0, 1)
+        if name not in ACTIVATIONS:
+            record.problems.append(f"{key} {name!r} is not supported (supported: {', '.join(ACTIVATIONS)})")
+            return default
+        return name
+
+    def _name(self, record: FileLayer) -> str:
+        """The file's layer name as a spec name: an identifier, unique."""
+        base = _IDENTIFIER.sub("_", record.name) or "layer"
         base = f"_{base}" if base[0].isdigit() else base
         name, n = base, 1
         while name in self.used_names:
@@ -314,15 +485,19 @@ class _SpecBuilder:
             raise ModelFileError(f"{self.where}: no input shape found (no InputLayer, no build_input_shape)")
         spec = None
         if all(layer.supported for layer in self.layers):
-            if not self.recurrent:
-                raise UnsupportedModelError(
-                    f"{self.where}: the model has no LSTM layer; lstm2d models are CNN/flatten -> LSTM -> Dense"
-                )
             try:
-                spec = ModelSpec(self.input, tuple(self.frontend), tuple(self.recurrent), tuple(self.head), name=self.model_name)
+                spec = ModelSpec(self.input, tuple(self.spec_layers), name=self.model_name)  # type: ignore[arg-type]
             except SpecError as exc:
                 raise UnsupportedModelError(f"{self.where}: {exc}") from None
         return ParsedConfig(spec, self.layers, keras_version)
+
+
+PER_FRAME_CLASSES = ("Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten")
+
+
+def _rank(shape: Shape) -> int:
+    """Rank of the per-sample tensor plus the batch axis, as Keras counts axes."""
+    return len(shape.dims) + 1
 
 
 def _dtype_name(dtype: Any) -> str | None:
@@ -344,21 +519,16 @@ def _expect(layer: FileLayer, config: dict[str, Any], allow: set[Any] | None = N
         layer.problems.append(f"{key}={got!r} is not supported (lstm2d implements {key}={value!r})")
 
 
-def _activation(layer: FileLayer, config: dict[str, Any]) -> str:
-    activation = config.get("activation", "linear")
-    if activation not in ACTIVATIONS:
-        layer.problems.append(f"activation {activation!r} is not supported (supported: {', '.join(ACTIVATIONS)})")
-        return "linear"
-    return activation
-
-
 def _tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _build(layer: FileLayer, make: Any) -> Any:
+def _build(layer: FileLayer, make: Callable[[], Any]) -> Any:
     try:
         return make()
     except (SpecError, TypeError) as exc:
         layer.problems.append(str(exc))
         return None
+
+
+__all__ = ["SUPPORTED", "FileLayer", "ParsedConfig", "parse_model_config", "spec_from_config"]

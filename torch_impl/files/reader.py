@@ -21,7 +21,13 @@ from torch_impl.files.config_safety import check_config_safety
 from torch_impl.files.errors import ModelFileError, UnsafeFileError
 from torch_impl.files.hdf5 import SafeH5
 from torch_impl.files.keras_config import FileLayer, parse_model_config, spec_from_config
-from torch_impl.files.layout import KERAS3_ROOTS, LEGACY_ROOTS, VARIABLES, file_layers_for_spec, keras3_variable_paths
+from torch_impl.files.layout import (
+    KERAS3_ROOTS,
+    LEGACY_ROOTS,
+    file_layers_for_spec,
+    keras3_variable_paths,
+    legacy_variable_name,
+)
 from torch_impl.files.limits import DEFAULT_LIMITS, ReadLimits
 from torch_impl.model import InputLayout, Lstm2dNet, build_model
 from torch_impl.weights import load_keras_weights
@@ -121,7 +127,7 @@ def _no_spec_for_full_models(path: Path, spec: object) -> None:
 def _read_keras3_weights(
     data: bytes, where: str, spec: ModelSpec, layers: list[FileLayer], allow_nonfinite: bool, limits: ReadLimits
 ) -> KerasWeights:
-    paths = keras3_variable_paths(layers)
+    paths = keras3_variable_paths(spec, layers)
     shapes = {entry.name: entry.keras_shapes for entry in weight_table(spec)}
     with SafeH5(data, where, roots=KERAS3_ROOTS, limits=limits) as h5:
         expected = {p for variables in paths.values() for p in variables.values()}
@@ -144,21 +150,22 @@ def _read_legacy(path: Path, data: bytes, allow_nonfinite: bool, limits: ReadLim
         if not isinstance(config, dict):
             raise ModelFileError(f"{path}: model_config is not a JSON object")
         check_config_safety(config, str(path))
-        model_spec, layers = spec_from_config(config, keras_version=version, where=str(path))
+        model_spec, layers = spec_from_config(config, keras_version=version or "2", where=str(path))
         shapes = {entry.name: entry.keras_shapes for entry in weight_table(model_spec)}
         weights: KerasWeights = {}
         used: set[str] = set()
         for layer in layers:
-            if layer.spec_name is None:
+            if layer.spec_layer is None or layer.spec_layer.name not in shapes:
                 continue
+            wanted = shapes[layer.spec_layer.name]
             group = f"/model_weights/{layer.name}"
-            names = [_attr_text(n) for n in (h5.file[group].attrs.get("weight_names", []) if group in h5.file else [])]
-            by_variable = {str(n).rsplit("/", 1)[-1].split(":")[0]: f"{group}/{n}" for n in names}
-            wanted = VARIABLES[layer.role]
-            if sorted(by_variable) != sorted(wanted):
+            names = [_attr_text(n) or "" for n in (h5.file[group].attrs.get("weight_names", []) if group in h5.file else [])]
+            bidirectional = layer.keras_class == "Bidirectional"
+            by_variable = {legacy_variable_name(n, bidirectional=bidirectional): f"{group}/{n}" for n in names}
+            if sorted(by_variable) != sorted(wanted) or len(by_variable) != len(names):
                 raise ModelFileError(f"{path}: layer {layer.name!r} lists weights {names}; expected {list(wanted)}")
-            weights[layer.spec_name] = {
-                var: h5.read(by_variable[var], shapes[layer.spec_name][var], allow_nonfinite=allow_nonfinite) for var in wanted
+            weights[layer.spec_layer.name] = {
+                var: h5.read(by_variable[var], shape, allow_nonfinite=allow_nonfinite) for var, shape in wanted.items()
             }
             used.update(by_variable.values())
         extra = sorted(p for p in h5.datasets if p.startswith("/model_weights/") and p not in used)

@@ -16,7 +16,7 @@ from torch_impl.weights import load_state
 
 SPEC_KEY = "lstm2d.spec"
 FORMAT_KEY = "lstm2d.format"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: state keys layers.<name>.*, spec format 2
 
 
 def save_safetensors(model: Lstm2dNet, path: str | os.PathLike[str]) -> None:
@@ -34,9 +34,12 @@ def load_safetensors(
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            if metadata.get(FORMAT_KEY) != FORMAT_VERSION or SPEC_KEY not in metadata:
+            if FORMAT_KEY not in metadata or SPEC_KEY not in metadata:
+                raise ModelFileError(f"{path}: not an lstm2d safetensors file (no {FORMAT_KEY!r} and {SPEC_KEY!r} metadata)")
+            if metadata[FORMAT_KEY] != FORMAT_VERSION:
                 raise ModelFileError(
-                    f"{path}: not an lstm2d safetensors file (no {SPEC_KEY!r} metadata, format {FORMAT_VERSION})"
+                    f"{path}: lstm2d safetensors format {metadata[FORMAT_KEY]!r}; this version of lstm2d reads format "
+                    f"{FORMAT_VERSION!r} (convert it again from its Keras file)"
                 )
             spec = ModelSpec.from_json(metadata[SPEC_KEY])
             model = build_model(spec, input_layout=input_layout)

@@ -1,7 +1,30 @@
-"""Torch building blocks with Keras semantics (padding rules, activations)."""
+"""Torch building blocks with Keras semantics (padding rules, activations, recurrent cells, masks)."""
 
+from torch_impl.layers.activations import KerasActivation, activation_fn, make_activation
 from torch_impl.layers.conv import FrameConv2d
+from torch_impl.layers.conv3d import FrameConv3d
+from torch_impl.layers.convlstm import ConvLSTM2d
 from torch_impl.layers.dense import DenseLayer
-from torch_impl.layers.pooling import FramePool2d
+from torch_impl.layers.norm import KerasBatchNorm
+from torch_impl.layers.pooling import FramePool2d, GlobalPool2d
+from torch_impl.layers.recurrent import KerasGRU, KerasLSTM, KerasSimpleRNN, build_recurrent
+from torch_impl.layers.shape_ops import FlattenFrames, MaskingLayer
 
-__all__ = ["DenseLayer", "FrameConv2d", "FramePool2d"]
+__all__ = [
+    "ConvLSTM2d",
+    "DenseLayer",
+    "FlattenFrames",
+    "FrameConv2d",
+    "FrameConv3d",
+    "FramePool2d",
+    "GlobalPool2d",
+    "KerasActivation",
+    "KerasBatchNorm",
+    "KerasGRU",
+    "KerasLSTM",
+    "KerasSimpleRNN",
+    "MaskingLayer",
+    "activation_fn",
+    "build_recurrent",
+    "make_activation",
+]

@@ -1,4 +1,4 @@
-"""Per-frame Conv2D with Keras padding semantics, channels-first."""
+"""Keras ``Conv2D`` (per frame on frames) with TensorFlow's ``same`` padding, channels-first."""
 
 from __future__ import annotations
 
@@ -6,41 +6,59 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm2d.spec import Conv2D, same_padding
+from lstm2d.spec import Conv2D, Grid, same_padding
 from torch_impl.layers.activations import make_activation
+from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM, over_frames
+
+
+def tf_padding(
+    sizes: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...], dilation: tuple[int, ...], padding: str
+):
+    """Per-axis ``(before, after)`` padding of TensorFlow's rule (zeros for ``valid``)."""
+    if padding != "same":
+        return tuple((0, 0) for _ in sizes)
+    return tuple(same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernel, strides, dilation, strict=True))
+
+
+def split_padding(pads: tuple[tuple[int, int], ...]) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """Symmetric padding for the op itself, or zero op padding plus an explicit ``F.pad`` (last axis first)."""
+    if all(before == after for before, after in pads):
+        return tuple(before for before, _ in pads), None
+    explicit = tuple(value for before, after in reversed(pads) for value in (before, after))
+    return tuple(0 for _ in pads), explicit
 
 
 class FrameConv2d(nn.Conv2d):
     """``nn.Conv2d`` plus Keras' activation and TensorFlow's ``same`` padding.
 
-    Input ``(frames, in_channels, height, width)``, output ``(frames, filters, height', width')``.
-    Parameters are exactly ``nn.Conv2d``'s (``weight`` (out, in, kh, kw), ``bias`` (out,)).
+    Input frames ``(B, T, C, H, W)`` (every frame, in one call over ``B*T`` frames) or a grid
+    ``(B, C, H, W)``; output likewise with ``filters`` channels. Parameters are exactly
+    ``nn.Conv2d``'s: ``weight`` (filters, in, kh, kw), ``bias`` (filters,).
 
-    TensorFlow pads ``same`` with the odd cell at the bottom/right (even kernels, strides > 1).
-    Symmetric padding goes into the convolution itself (no copy); only an asymmetric
-    layer pays one explicit ``F.pad``.
+    TensorFlow pads ``same`` with the odd cell at the bottom/right (even kernels, strides > 1):
+    symmetric padding goes into the convolution itself (no copy); only an asymmetric layer pays
+    one explicit ``F.pad``.
     """
 
-    def __init__(self, layer: Conv2D, in_shape: tuple[int, int, int]) -> None:
-        height, width, in_channels = in_shape
-        if layer.padding == "same":
-            pad_h = same_padding(height, layer.kernel_size[0], layer.strides[0])
-            pad_w = same_padding(width, layer.kernel_size[1], layer.strides[1])
-        else:
-            pad_h = pad_w = (0, 0)
-        symmetric = pad_h[0] == pad_h[1] and pad_w[0] == pad_w[1]
+    def __init__(self, layer: Conv2D, in_grid: Grid) -> None:
+        pads = tf_padding((in_grid.height, in_grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding)
+        conv_padding, explicit = split_padding(pads)
         super().__init__(
-            in_channels,
+            in_grid.channels,
             layer.filters,
             layer.kernel_size,
             stride=layer.strides,
-            padding=(pad_h[0], pad_w[0]) if symmetric else 0,
+            padding=conv_padding,
+            dilation=layer.dilation_rate,
+            bias=layer.use_bias,
         )
-        # F.pad order: (left, right, top, bottom)
-        self.explicit_pad: tuple[int, int, int, int] | None = None if symmetric else (*pad_w, *pad_h)
-        self.activation = make_activation(layer.activation, channel_dim=1)
+        self.explicit_pad = explicit  # F.pad order: (left, right, top, bottom)
+        self.activation = make_activation(layer.activation, channel_dim=SPATIAL_CHANNEL_DIM)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return over_frames(self._frames, x)
+
+    def _frames(self, frames: torch.Tensor) -> torch.Tensor:
         if self.explicit_pad is not None:
             frames = F.pad(frames, self.explicit_pad)
         return self.activation(super().forward(frames))

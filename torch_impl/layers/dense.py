@@ -13,7 +13,7 @@ class DenseLayer(nn.Linear):
     """``(..., in_features) -> (..., units)``; parameters are ``nn.Linear``'s (``weight`` (units, in), ``bias`` (units,))."""
 
     def __init__(self, layer: Dense, in_features: int) -> None:
-        super().__init__(in_features, layer.units)
+        super().__init__(in_features, layer.units, bias=layer.use_bias)
         self.activation = make_activation(layer.activation, channel_dim=-1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Per-frame max / average pooling with Keras padding semantics, channels-first."""
+"""Keras max / average pooling (per frame on frames) with TensorFlow's ``same`` semantics, and global pooling."""
 
 from __future__ import annotations
 
@@ -6,34 +6,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm2d.spec import Pool2D, same_padding
+from lstm2d.spec import Grid, Pool2D
+from torch_impl.layers.conv import split_padding, tf_padding
+from torch_impl.layers.frames import over_frames
 
 
 class FramePool2d(nn.Module):
-    """Keras ``MaxPooling2D`` / ``AveragePooling2D`` on ``(frames, channels, height, width)``.
+    """Keras ``MaxPooling2D`` / ``AveragePooling2D`` on frames ``(B, T, C, H, W)`` or a grid ``(B, C, H, W)``.
 
-    ``same`` padding follows TensorFlow: the padded cells never win a max, and an
-    average is taken over the valid cells only. Symmetric padding uses torch's own
-    pooling padding (``-inf`` for max, ``count_include_pad=False`` for avg); asymmetric
-    padding (odd cell at the bottom/right) pads explicitly, and for the average divides
-    the window sums by a precomputed count of valid cells per output position.
+    ``same`` padding follows TensorFlow: the padded cells never win a max, and an average is
+    taken over the valid cells only. Symmetric padding uses torch's own pooling padding
+    (``-inf`` for max, ``count_include_pad=False`` for avg); asymmetric padding (odd cell at the
+    bottom/right) pads explicitly, and for the average divides the window sums by a precomputed
+    count of valid cells per output position.
     """
 
-    def __init__(self, layer: Pool2D, in_shape: tuple[int, int, int]) -> None:
+    def __init__(self, layer: Pool2D, in_grid: Grid) -> None:
         super().__init__()
-        height, width, _ = in_shape
         self.mode = layer.mode
         self.kernel_size = layer.pool_size
         self.stride = layer.strides
-        if layer.padding == "same":
-            pad_h = same_padding(height, self.kernel_size[0], self.stride[0])
-            pad_w = same_padding(width, self.kernel_size[1], self.stride[1])
-        else:
-            pad_h = pad_w = (0, 0)
-        symmetric = pad_h[0] == pad_h[1] and pad_w[0] == pad_w[1]
-        self.padding = (pad_h[0], pad_w[0]) if symmetric else (0, 0)
-        # F.pad order: (left, right, top, bottom)
-        self.explicit_pad: tuple[int, int, int, int] | None = None if symmetric else (*pad_w, *pad_h)
+        height, width = in_grid.height, in_grid.width
+        pads = tf_padding((height, width), self.kernel_size, self.stride, (1, 1), layer.padding)
+        self.padding, self.explicit_pad = split_padding(pads)  # explicit: F.pad order (left, right, top, bottom)
         if self.mode == "avg" and self.explicit_pad is not None:
             valid = F.pad(torch.ones(1, 1, height, width), self.explicit_pad)
             counts = F.avg_pool2d(valid, self.kernel_size, self.stride, divisor_override=1)
@@ -41,7 +36,10 @@ class FramePool2d(nn.Module):
         else:
             self.valid_counts = None
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return over_frames(self._frames, x)
+
+    def _frames(self, frames: torch.Tensor) -> torch.Tensor:
         if self.mode == "max":
             if self.explicit_pad is not None:
                 frames = F.pad(frames, self.explicit_pad, value=float("-inf"))
@@ -56,3 +54,18 @@ class FramePool2d(nn.Module):
             f"mode={self.mode}, kernel_size={self.kernel_size}, stride={self.stride}, "
             f"padding={self.padding}, explicit_pad={self.explicit_pad}"
         )
+
+
+class GlobalPool2d(nn.Module):
+    """Keras ``GlobalAveragePooling2D`` / ``GlobalMaxPooling2D``: frames ``(B, T, C, H, W)`` -> ``(B, T, C)``,
+    a grid ``(B, C, H, W)`` -> ``(B, C)``."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(-2, -1)) if self.mode == "avg" else x.amax(dim=(-2, -1))
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}"

@@ -1,0 +1,131 @@
+"""Keras ``ConvLSTM2D`` in native PyTorch, channels-first.
+
+Keras' cell (``keras/src/layers/rnn/conv_lstm.py``), gates i, f, c, o::
+
+    x_g = conv(x_t, kernel_g, strides, padding, dilation) + bias_g        # the layer's settings
+    h_g = conv(h_{t-1}, recurrent_kernel_g, stride 1, 'same')              # always; no bias, no dilation
+    i, f, o = recurrent_activation(x_i + h_i), ..., ...
+    c = f * c_{t-1} + i * activation(x_c + h_c);  h = o * activation(c)
+
+Here the input convolution runs once for every timestep and all four gates (time folded into the
+batch: one conv over ``B*T`` frames), and each step is one recurrent convolution for all four gates
+plus element-wise work, with no data-dependent Python control flow (``torch.compile`` and CUDA
+graphs see a fixed sequence of ops for a fixed shape). Parameters: ``weight_ih`` (4F, C, kh, kw),
+``weight_hh`` (4F, F, kh, kw), ``bias`` (4F,), gate blocks in Keras' order.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lstm2d.spec import ConvLSTM2D, Frames
+from torch_impl.layers.activations import activation_fn
+from torch_impl.layers.conv import split_padding, tf_padding
+from torch_impl.layers.recurrent import dropout_masks
+
+ConvLSTMState = tuple[torch.Tensor, torch.Tensor]
+
+
+class ConvLSTM2d(nn.Module):
+    """Frames ``(B, T, C, H, W)`` -> frames ``(B, T, F, H', W')`` (``return_sequences``) or the last ``h`` ``(B, F, H', W')``.
+
+    ``return_state=True`` (module option, Keras' ``return_state``) also returns the final ``(h, c)``;
+    ``forward(x, initial_state=(h0, c0))`` starts from given states (zeros otherwise), as Keras does.
+    """
+
+    def __init__(self, layer: ConvLSTM2D, frames: Frames, *, return_state: bool = False) -> None:
+        super().__init__()
+        self.filters = layer.filters
+        self.kernel_size = layer.kernel_size
+        self.stride = layer.strides
+        self.dilation = layer.dilation_rate
+        self.return_sequences = layer.return_sequences
+        self.return_state = return_state
+        self.go_backwards = layer.go_backwards
+        self.input_dropout = float(layer.dropout)
+        self.recurrent_dropout = float(layer.recurrent_dropout)
+        self.activation_name, self.recurrent_activation_name = layer.activation, layer.recurrent_activation
+        self.act = activation_fn(layer.activation)
+        self.recurrent_act = activation_fn(layer.recurrent_activation)
+
+        grid = frames.grid
+        self.out_grid = layer.output_grid(grid)
+        input_pads = tf_padding((grid.height, grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding)
+        self.input_padding, self.input_explicit_pad = split_padding(input_pads)
+        state_pads = tf_padding((self.out_grid.height, self.out_grid.width), layer.kernel_size, (1, 1), (1, 1), "same")
+        self.state_padding, self.state_explicit_pad = split_padding(state_pads)
+
+        kh, kw = layer.kernel_size
+        self.weight_ih = nn.Parameter(torch.empty(4 * layer.filters, grid.channels, kh, kw))
+        self.weight_hh = nn.Parameter(torch.empty(4 * layer.filters, layer.filters, kh, kw))
+        self.bias = nn.Parameter(torch.empty(4 * layer.filters)) if layer.use_bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch's default conv initialisation; ``torch_impl.init`` applies Keras' initializers instead."""
+        for weight in (self.weight_ih, self.weight_hh):
+            nn.init.kaiming_uniform_(weight, a=5**0.5)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor, initial_state: ConvLSTMState | None = None) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        batch, steps = x.shape[:2]
+        gx = self._input_gates(x)  # (B, T, 4F, H', W'): every timestep and gate in one convolution
+        if initial_state is None:
+            h = x.new_zeros(batch, self.filters, self.out_grid.height, self.out_grid.width)
+            c = torch.zeros_like(h)
+        else:
+            h, c = initial_state
+        recurrent_masks = None
+        if self.training and self.recurrent_dropout > 0:
+            recurrent_masks = dropout_masks(h, self.recurrent_dropout, 4)  # (4, B, F, H', W'), one per gate
+        outputs = []
+        for k in range(steps):
+            t = steps - 1 - k if self.go_backwards else k
+            i, f, g, o = (gx[:, t] + self._recurrent_gates(h, recurrent_masks)).chunk(4, dim=1)
+            c = self.recurrent_act(f) * c + self.recurrent_act(i) * self.act(g)
+            h = self.recurrent_act(o) * self.act(c)
+            if self.return_sequences:
+                outputs.append(h)
+        out = torch.stack(outputs, dim=1) if self.return_sequences else h  # processing order, like Keras
+        return (out, h, c) if self.return_state else out
+
+    def _input_gates(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.flatten(0, 1)  # (B*T, C, H, W)
+        if self.input_explicit_pad is not None:
+            frames = F.pad(frames, self.input_explicit_pad)
+        if self.training and self.input_dropout > 0:  # Keras: one mask per gate, the same for every timestep
+            masks = dropout_masks(x[:, 0], self.input_dropout, 4)  # (4, B, C, H, W)
+            steps = x.shape[1]
+            gates = []
+            for mask, weight, bias in zip(masks, self.weight_ih.chunk(4), _chunks(self.bias), strict=True):
+                masked = (x * mask[:, None]).flatten(0, 1)
+                if self.input_explicit_pad is not None:
+                    masked = F.pad(masked, self.input_explicit_pad)
+                gates.append(F.conv2d(masked, weight, bias, self.stride, self.input_padding, self.dilation))
+            return torch.cat(gates, dim=1).unflatten(0, (x.shape[0], steps))
+        gates = F.conv2d(frames, self.weight_ih, self.bias, self.stride, self.input_padding, self.dilation)
+        return gates.unflatten(0, x.shape[:2])
+
+    def _recurrent_gates(self, h: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+        if masks is None:
+            return self._state_conv(h, self.weight_hh)
+        return torch.cat([self._state_conv(h * m, w) for m, w in zip(masks, self.weight_hh.chunk(4), strict=True)], dim=1)
+
+    def _state_conv(self, h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        if self.state_explicit_pad is not None:
+            h = F.pad(h, self.state_explicit_pad)
+        return F.conv2d(h, weight, None, 1, self.state_padding)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.weight_ih.shape[1]}, {self.filters}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"dilation={self.dilation}, input_padding={self.input_padding}, input_explicit_pad={self.input_explicit_pad}, "
+            f"return_sequences={self.return_sequences}, go_backwards={self.go_backwards}"
+        )
+
+
+def _chunks(bias: torch.Tensor | None) -> list[torch.Tensor | None]:
+    return list(bias.chunk(4)) if bias is not None else [None] * 4

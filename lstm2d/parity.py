@@ -95,7 +95,9 @@ def keras_outputs(model: keras.Model, inputs: np.ndarray) -> dict[str, np.ndarra
 
     outputs = model(inputs, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    names = getattr(model, "output_names", None) or [model.layers[-1].name]  # a Sequential has no output_names
+    names = list(getattr(model, "output_names", None) or [model.layers[-1].name] * len(outputs))  # Sequential: none
+    if len(set(names)) < len(names):  # one layer with several outputs (Bidirectional(merge_mode=None))
+        names = [f"{name}[{i}]" for i, name in enumerate(names)]
     return {name: keras.ops.convert_to_numpy(out) for name, out in zip(names, outputs, strict=True)}
 
 

@@ -1,9 +1,34 @@
-"""The specs every parity test runs over: the presets plus the shapes where layout and padding bugs hide."""
+"""The specs the parity tests run over.
+
+``PARITY_SPECS``: the presets plus the CNN-LSTM shapes where layout and padding bugs hide.
+``LAYER_SPECS``: one small model per layer kind and setting Keras users write around a CNN-LSTM,
+chosen so each setting changes the numbers (C > 1 and H != W at flattens, non-default activations,
+both GRU conventions, every Bidirectional merge, go_backwards, BatchNorm after a flatten, ...).
+``MASKED_SPECS``: models whose recurrent layers see a Masking layer's mask.
+"""
 
 from __future__ import annotations
 
 from lstm2d.presets import get_preset, preset_names
-from lstm2d.spec import LSTM, Conv2D, Dense, Flatten, InputSpec, ModelSpec, Pool2D
+from lstm2d.spec import (
+    GRU,
+    LSTM,
+    Activation,
+    BatchNorm,
+    Bidirectional,
+    Conv2D,
+    Conv3D,
+    ConvLSTM2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalPool2D,
+    InputSpec,
+    Masking,
+    ModelSpec,
+    Pool2D,
+    SimpleRNN,
+)
 
 EXTRA_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(  # H != W and C > 1, so the HWC/CHW flatten orders really differ
@@ -90,3 +115,132 @@ EXTRA_SPECS: tuple[ModelSpec, ...] = (
 )
 
 PARITY_SPECS: tuple[ModelSpec, ...] = (*(get_preset(name) for name in preset_names()), *EXTRA_SPECS)
+
+
+def _seq(name: str, *layers, timesteps: int = 5, height: int = 4, width: int = 3, channels: int = 2) -> ModelSpec:
+    """A small flatten-then-recurrent model: (T, H, W, C) frames, flattened, then ``layers``."""
+    return ModelSpec(InputSpec(timesteps, height, width, channels), layers=(Flatten(), *layers), name=name)
+
+
+LAYER_SPECS: tuple[ModelSpec, ...] = (
+    # recurrent layers and their settings
+    _seq("lstm-activations", LSTM(4, return_sequences=True, activation="relu", recurrent_activation="hard_sigmoid"), Dense(2)),
+    _seq("lstm-keras2-hard-sigmoid", LSTM(4, recurrent_activation="hard_sigmoid_keras2"), Dense(1)),
+    _seq("lstm-no-bias-backwards", LSTM(4, use_bias=False, go_backwards=True, return_sequences=True), Dense(1)),
+    _seq("lstm-dropout-at-inference", LSTM(4, dropout=0.3, recurrent_dropout=0.2), Dense(1)),
+    _seq("gru-reset-after", GRU(4, return_sequences=True), GRU(3), Dense(2)),
+    _seq("gru-reset-before", GRU(4, reset_after=False, return_sequences=True), Dense(2)),
+    _seq("gru-backwards-no-bias", GRU(3, go_backwards=True, use_bias=False), Dense(1)),
+    _seq("gru-activations", GRU(3, activation="elu", recurrent_activation="hard_sigmoid", reset_after=False), Dense(1)),
+    _seq("simple-rnn-tanh", SimpleRNN(4, return_sequences=True), SimpleRNN(3, go_backwards=True), Dense(1)),
+    _seq(
+        "simple-rnn-relu-selu", SimpleRNN(4, activation="relu", return_sequences=True), SimpleRNN(3, activation="selu"), Dense(1)
+    ),
+    *(
+        _seq(f"bidirectional-{mode}", Bidirectional(LSTM(3, return_sequences=True), merge_mode=mode), Dense(2))
+        for mode in ("concat", "sum", "mul", "ave")
+    ),
+    _seq("bidirectional-gru-last", Bidirectional(GRU(3, reset_after=False)), Dense(1)),
+    _seq(
+        "bidirectional-simple-rnn-stacked", Bidirectional(SimpleRNN(3, return_sequences=True)), Bidirectional(LSTM(2)), Dense(1)
+    ),
+    _seq("bidirectional-two-outputs", Dense(4, activation="tanh"), Bidirectional(GRU(3, return_sequences=True), merge_mode=None)),
+    # per-frame layers and what sits between them and the recurrent part
+    ModelSpec(
+        InputSpec(4, 9, 8, 2),
+        layers=(
+            Conv2D(3, 3, padding="same", dilation_rate=(2, 1), activation="elu"),
+            Conv2D(4, 2, dilation_rate=2, use_bias=False, activation="gelu"),
+            Flatten(),
+            LSTM(3),
+            Dense(1),
+        ),
+        name="conv-dilation-activations",
+    ),  # fmt: skip
+    ModelSpec(
+        InputSpec(5, 7, 6, 3),
+        layers=(Conv2D(4, 3, activation="swish"), BatchNorm(per_timestep=True), Pool2D("max", 2), Flatten(), LSTM(3), Dense(1)),
+        name="batch-norm-per-frame",
+    ),
+    ModelSpec(
+        InputSpec(4, 3, 4, 2),
+        layers=(Flatten(), BatchNorm(center=False, epsilon=1e-2), Dropout(0.4), Activation("softsign"), GRU(3), Dense(1)),
+        name="batch-norm-after-flatten",
+    ),
+    ModelSpec(
+        InputSpec(5, 6, 5, 3),
+        layers=(
+            Conv2D(4, 3, padding="same"),
+            GlobalPool2D(),
+            Dense(4, activation="hard_silu"),
+            LSTM(3),
+            Dense(3, activation="softmax"),
+        ),
+        name="global-average-pool",
+    ),
+    ModelSpec(
+        InputSpec(4, 6, 6, 2),
+        layers=(Conv2D(3, 3), GlobalPool2D("max"), SimpleRNN(2, return_sequences=True), Activation("log_softmax")),
+        name="global-max-pool-sequence-out",
+    ),
+    # layers that keep the grid through time
+    ModelSpec(
+        InputSpec(4, 7, 6, 2),
+        layers=(ConvLSTM2D(3, 3, padding="same", return_sequences=True), BatchNorm(), ConvLSTM2D(2, (2, 3)), Flatten(), Dense(1)),
+        name="conv-lstm-stacked",
+    ),
+    ModelSpec(
+        InputSpec(5, 8, 7, 1),
+        layers=(
+            ConvLSTM2D(2, 3, strides=2, padding="same", go_backwards=True, return_sequences=True),
+            Flatten(),
+            LSTM(2),
+            Dense(1),
+        ),
+        name="conv-lstm-strided-backwards",
+    ),
+    ModelSpec(
+        InputSpec(3, 6, 5, 2),
+        layers=(
+            ConvLSTM2D(3, (2, 2), padding="same", activation="relu", recurrent_activation="hard_sigmoid", use_bias=False),
+            Conv2D(2, 3, padding="same", activation="sigmoid"),
+        ),
+        name="conv-lstm-grid-out-even-kernel",
+    ),  # fmt: skip
+    ModelSpec(
+        InputSpec(4, 9, 8, 2),
+        layers=(ConvLSTM2D(3, 3, dilation_rate=2, return_sequences=True), GlobalPool2D(), GRU(2), Dense(1)),
+        name="conv-lstm-dilated",
+    ),
+    ModelSpec(
+        InputSpec(4, 6, 5, 2),
+        layers=(
+            ConvLSTM2D(3, 3, padding="same", return_sequences=True),
+            BatchNorm(per_timestep=True),
+            ConvLSTM2D(3, 3, padding="same", return_sequences=True),
+            BatchNorm(),
+            Conv3D(1, 3, padding="same", activation="sigmoid"),
+        ),
+        name="next-frame-small",
+    ),  # fmt: skip
+    ModelSpec(
+        InputSpec(6, 7, 6, 2),
+        layers=(
+            Conv3D(3, (2, 3, 2), strides=(2, 1, 2), padding="same"),
+            Conv3D(2, 2, dilation_rate=(1, 2, 1)),
+            Flatten(),
+            LSTM(2),
+        ),
+        name="conv3d-strided-dilated",
+    ),
+)
+
+MASKED_SPECS: tuple[ModelSpec, ...] = (
+    _seq("masked-lstm", Masking(), LSTM(4, return_sequences=True), LSTM(3), Dense(1)),
+    _seq("masked-gru-backwards", Masking(), Dense(4), GRU(3, go_backwards=True, return_sequences=True), Dense(2)),
+    _seq("masked-simple-rnn-loop", Masking(), SimpleRNN(3, activation="elu", return_sequences=True), Dense(1)),
+    _seq(
+        "masked-bidirectional", Masking(), Bidirectional(LSTM(3, return_sequences=True)), Bidirectional(GRU(2), "sum"), Dense(1)
+    ),
+    _seq("masked-nonzero-value", Masking(mask_value=0.5), LSTM(3, activation="relu", return_sequences=True), Dense(1)),
+)

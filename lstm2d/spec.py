@@ -168,6 +168,17 @@ def _check_choice(value: Any, choices: tuple[Any, ...], what: str) -> None:
         raise SpecError(f"{what}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
+ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+"""Keras' second names for two activations; a spec stores the first name, as Keras' saved configs do."""
+
+
+def _set_activation(layer: Any, attribute: str) -> None:
+    """Check an activation field and store its canonical name (``swish`` -> ``silu``)."""
+    value = getattr(layer, attribute)
+    _check_choice(value, ACTIVATIONS, f"{layer.label} {attribute}")
+    object.__setattr__(layer, attribute, ACTIVATION_ALIASES.get(value, value))
+
+
 def _check_positive(value: Any, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SpecError(f"{what}: expected a positive int, got {value!r}")
@@ -285,7 +296,7 @@ class Conv2D(_Layer):
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise SpecError(f"{self.label}: strides > 1 with dilation_rate > 1 is not allowed (Keras refuses it too)")
         _check_choice(self.padding, PADDINGS, f"{self.label} padding")
-        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _set_activation(self, "activation")
         _check_bool(self.use_bias, f"{self.label} use_bias")
         _check_name(self.name)
 
@@ -442,7 +453,7 @@ class Activation(_Layer):
     name: str = ""
 
     def __post_init__(self) -> None:
-        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _set_activation(self, "activation")
         _check_name(self.name)
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -483,7 +494,7 @@ class Dense(_Layer):
 
     def __post_init__(self) -> None:
         _check_positive(self.units, f"{self.label} units")
-        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _set_activation(self, "activation")
         _check_bool(self.use_bias, f"{self.label} use_bias")
         _check_name(self.name)
 
@@ -517,7 +528,7 @@ class _Recurrent(_Layer):
         _check_positive(self.units, f"{self.label} units")
         for attribute in ("return_sequences", "go_backwards", "use_bias"):
             _check_bool(getattr(self, attribute), f"{self.label} {attribute}")
-        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _set_activation(self, "activation")
         _check_rate(self.dropout, f"{self.label} dropout")
         _check_rate(self.recurrent_dropout, f"{self.label} recurrent_dropout")
         _check_name(self.name)
@@ -545,7 +556,7 @@ class LSTM(_Recurrent):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_choice(self.recurrent_activation, ACTIVATIONS, f"{self.label} recurrent_activation")
+        _set_activation(self, "recurrent_activation")
         _check_bool(self.unit_forget_bias, f"{self.label} unit_forget_bias")
 
 
@@ -562,7 +573,7 @@ class GRU(_Recurrent):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_choice(self.recurrent_activation, ACTIVATIONS, f"{self.label} recurrent_activation")
+        _set_activation(self, "recurrent_activation")
         _check_bool(self.reset_after, f"{self.label} reset_after")
 
 
@@ -649,8 +660,8 @@ class ConvLSTM2D(_Layer):
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise SpecError(f"{self.label}: strides > 1 with dilation_rate > 1 is not allowed (Keras refuses it too)")
         _check_choice(self.padding, PADDINGS, f"{self.label} padding")
-        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
-        _check_choice(self.recurrent_activation, ACTIVATIONS, f"{self.label} recurrent_activation")
+        _set_activation(self, "activation")
+        _set_activation(self, "recurrent_activation")
         for attribute in ("use_bias", "unit_forget_bias", "return_sequences", "go_backwards"):
             _check_bool(getattr(self, attribute), f"{self.label} {attribute}")
         _check_rate(self.dropout, f"{self.label} dropout")
@@ -689,7 +700,7 @@ class Conv3D(_Layer):
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise SpecError(f"{self.label}: strides > 1 with dilation_rate > 1 is not allowed (Keras refuses it too)")
         _check_choice(self.padding, PADDINGS, f"{self.label} padding")
-        _check_choice(self.activation, ACTIVATIONS, f"{self.label} activation")
+        _set_activation(self, "activation")
         _check_bool(self.use_bias, f"{self.label} use_bias")
         _check_name(self.name)
 

@@ -16,12 +16,14 @@ import keras_ref
 import torch_impl
 from lstm2d.parity import assert_parity, build_pair, keras_outputs, random_inputs
 from parity_tests.known_issues import expected_keras_bug
-from parity_tests.specs import PARITY_SPECS
+from parity_tests.specs import LAYER_SPECS, MASKED_SPECS, PARITY_SPECS
 from tests.blocked_imports import run_with_blocked
 from torch_impl.files import UnsafeFileError, from_keras, to_keras
 
 BACKEND = keras.backend.backend()
 SPEC_IDS = [spec.name for spec in PARITY_SPECS]
+KERAS2_ONLY = "hard_sigmoid_keras2"  # no Keras 3 built-in: such models are read from legacy files, not written
+FILE_SPECS = [s for s in (*PARITY_SPECS, *LAYER_SPECS, *MASKED_SPECS) if KERAS2_ONLY not in s.to_json()]
 
 
 def _inputs(spec, seed: int = 2):
@@ -37,7 +39,7 @@ def _parity_or_known_bug(keras_model, torch_model, spec, label):
     return assert_parity(keras_model, torch_model, _inputs(spec), label=label)
 
 
-@pytest.mark.parametrize("spec", PARITY_SPECS, ids=SPEC_IDS)
+@pytest.mark.parametrize("spec", FILE_SPECS, ids=lambda spec: spec.name)
 def test_keras_saved_file_into_torch(tmp_path, spec):
     keras_model, _ = build_pair(spec, "keras_to_torch", seed=31)
     keras_model.save(tmp_path / "m.keras")
@@ -46,7 +48,7 @@ def test_keras_saved_file_into_torch(tmp_path, spec):
     _parity_or_known_bug(keras_model, torch_model, spec, f"{spec.name} .keras -> torch")
 
 
-@pytest.mark.parametrize("spec", PARITY_SPECS, ids=SPEC_IDS)
+@pytest.mark.parametrize("spec", FILE_SPECS, ids=lambda spec: spec.name)
 def test_torch_to_file_to_keras_to_file_to_torch(tmp_path, spec):
     _, torch_model = build_pair(spec, "torch_to_keras", seed=32)
     to_keras(torch_model, tmp_path / "from_torch.keras")
@@ -142,30 +144,61 @@ def test_cli_verify_a_keras_saved_file(tmp_path):
     assert "keras vs lstm2d" in done.stdout and "all outputs within tolerance" in done.stdout
 
 
-def test_legacy_h5_from_tf_keras(tmp_path):
+def _legacy_models(layers):  # tf_keras.layers -> {name: (input shape, layers)}
+    return {
+        "cnn-lstm": (
+            (5, 9, 7, 2),
+            [
+                layers.TimeDistributed(layers.Conv2D(4, 3, activation="relu", padding="same", strides=2), name="enc_conv"),
+                layers.TimeDistributed(layers.AveragePooling2D(2, padding="same")),
+                layers.TimeDistributed(layers.Flatten()),
+                layers.LSTM(8, return_sequences=True, name="enc"),
+                layers.Dropout(0.1),
+                layers.LSTM(4),
+                layers.Dense(3, activation="softmax", name="head"),
+            ],
+        ),
+        "keras2-recurrent-defaults": (  # Keras 2's GRU convention and hard_sigmoid formula
+            (6, 4, 3, 2),
+            [
+                layers.TimeDistributed(layers.Flatten()),
+                layers.Masking(),
+                layers.GRU(5, reset_after=False, recurrent_activation="hard_sigmoid", return_sequences=True, name="gru_k2"),
+                layers.Bidirectional(layers.LSTM(3, recurrent_activation="hard_sigmoid"), merge_mode="ave", name="bi"),
+                layers.Dense(2),
+            ],
+        ),
+        "conv-lstm-next-frame": (
+            (4, 6, 5, 2),
+            [
+                layers.ConvLSTM2D(3, 3, padding="same", return_sequences=True),
+                layers.BatchNormalization(),
+                layers.TimeDistributed(layers.BatchNormalization()),
+                layers.Conv3D(1, (3, 3, 3), padding="same", activation="sigmoid"),
+            ],
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["cnn-lstm", "keras2-recurrent-defaults", "conv-lstm-next-frame"])
+def test_legacy_h5_from_tf_keras(tmp_path, name):
     if BACKEND != "tensorflow":
         pytest.skip("tf-keras runs on TensorFlow; covered in the TensorFlow run")
     tf_keras = pytest.importorskip("tf_keras")
-    layers = tf_keras.layers
-    model = tf_keras.Sequential(
-        [
-            layers.InputLayer(input_shape=(5, 9, 7, 2)),
-            layers.TimeDistributed(layers.Conv2D(4, 3, activation="relu", padding="same", strides=2), name="enc_conv"),
-            layers.TimeDistributed(layers.AveragePooling2D(2, padding="same")),
-            layers.TimeDistributed(layers.Flatten()),
-            layers.LSTM(8, return_sequences=True, name="enc"),
-            layers.Dropout(0.1),
-            layers.LSTM(4),
-            layers.Dense(3, activation="softmax", name="head"),
-        ]
-    )
+    input_shape, model_layers = _legacy_models(tf_keras.layers)[name]
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=input_shape), *model_layers])
     rng = np.random.default_rng(7)
-    model.set_weights([rng.uniform(-0.5, 0.5, w.shape).astype("float32") for w in model.get_weights()])
+    weights = [rng.uniform(-0.5, 0.5, w.shape).astype("float32") for w in model.get_weights()]
+    model.set_weights([np.abs(w) + 0.5 if "variance" in v.name else w for w, v in zip(weights, model.weights, strict=True)])
     model.save(tmp_path / "legacy.h5")
-    x = rng.standard_normal((3, 5, 9, 7, 2)).astype("float32")
+    x = rng.standard_normal((3, *input_shape)).astype("float32")
+    x[1, 3:] = 0.0  # padded steps, for the model with a Masking layer
     torch_model = from_keras(tmp_path / "legacy.h5", input_layout="channels_last")
-    np.testing.assert_allclose(torch_model(torch.from_numpy(x)).detach().numpy(), model(x).numpy(), rtol=0, atol=1e-5)
+    got = torch_model(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(got, model(x).numpy(), rtol=0, atol=1e-5)
     assert keras_outputs(keras_ref.load_vetted_model(tmp_path / "legacy.h5"), x)  # the CLI's loader opens it too
+    if name == "keras2-recurrent-defaults":
+        assert torch_model.spec.layer("gru_k2").recurrent_activation == "hard_sigmoid_keras2"
 
 
 def test_reading_keras_files_needs_no_keras_or_tensorflow(tmp_path):

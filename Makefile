@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lstm2d-installed
 
-.PHONY: demo test lint format clean
+.PHONY: demo test test-deep lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP)
 	KERAS_BACKEND=tensorflow $(PY) -m pytest
 	KERAS_BACKEND=jax $(PY) -m pytest -m keras
 	KERAS_BACKEND=torch $(PY) -m pytest -m keras
+
+# The long run: property-based parity with hundreds of random specs, on every Keras backend.
+test-deep: $(STAMP)
+	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=tensorflow $(PY) -m pytest
+	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=jax $(PY) -m pytest -m keras
+	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=torch $(PY) -m pytest -m keras
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -2,13 +2,14 @@
 
 The ``seed-*`` presets are the corrected versions of the three models in the article
 "Can Keras LSTM layers handle 2D input data?": 100 timesteps of a 10x10 sensor grid.
+``next-frame`` keeps the grid through the recurrence (ConvLSTM2D) and predicts the next frames.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from lstm2d.spec import LSTM, Conv2D, Dense, Flatten, InputSpec, ModelSpec, Pool2D, SpecError
+from lstm2d.spec import LSTM, BatchNorm, Conv2D, Conv3D, ConvLSTM2D, Dense, Flatten, InputSpec, ModelSpec, Pool2D, SpecError
 
 
 def _seed_flat() -> ModelSpec:
@@ -29,10 +30,27 @@ def _seed_cnn(channels: int, name: str) -> ModelSpec:
     )
 
 
+def _next_frame() -> ModelSpec:
+    """Keras' next-frame ConvLSTM recipe, sized for a CPU: two ConvLSTM2D(16, 3x3) layers with BatchNorm,
+    then a Conv3D(1, 3x3x3, sigmoid) head: 10 frames of 16x16x1 in, the 10 following frames out."""
+    return ModelSpec(
+        name="next-frame",
+        input=InputSpec(timesteps=10, height=16, width=16, channels=1),
+        layers=(
+            ConvLSTM2D(16, (3, 3), padding="same", return_sequences=True, activation="relu"),
+            BatchNorm(),
+            ConvLSTM2D(16, (3, 3), padding="same", return_sequences=True, activation="relu"),
+            BatchNorm(),
+            Conv3D(1, (3, 3, 3), padding="same", activation="sigmoid"),
+        ),
+    )
+
+
 PRESETS: dict[str, Callable[[], ModelSpec]] = {
     "seed-flat": _seed_flat,
     "seed-cnn": lambda: _seed_cnn(1, "seed-cnn"),
     "seed-cnn-rgb": lambda: _seed_cnn(3, "seed-cnn-rgb"),
+    "next-frame": _next_frame,
 }
 
 

@@ -156,7 +156,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
             Dense(1),
         ),
         name="conv-dilation-activations",
-    ),  # fmt: skip
+    ),
     ModelSpec(
         InputSpec(5, 7, 6, 3),
         layers=(Conv2D(4, 3, activation="swish"), BatchNorm(per_timestep=True), Pool2D("max", 2), Flatten(), LSTM(3), Dense(1)),
@@ -206,7 +206,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
             Conv2D(2, 3, padding="same", activation="sigmoid"),
         ),
         name="conv-lstm-grid-out-even-kernel",
-    ),  # fmt: skip
+    ),
     ModelSpec(
         InputSpec(4, 9, 8, 2),
         layers=(ConvLSTM2D(3, 3, dilation_rate=2, return_sequences=True), GlobalPool2D(), GRU(2), Dense(1)),
@@ -222,7 +222,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
             Conv3D(1, 3, padding="same", activation="sigmoid"),
         ),
         name="next-frame-small",
-    ),  # fmt: skip
+    ),
     ModelSpec(
         InputSpec(6, 7, 6, 2),
         layers=(

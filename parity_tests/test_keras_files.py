@@ -236,3 +236,19 @@ def test_reading_keras_files_needs_no_keras_or_tensorflow(tmp_path):
         spec.to_json(indent=None),
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stdout + done.stderr
+
+
+def test_cli_convert_and_verify_a_conv_lstm_file(tmp_path, capsys):
+    """Issue 8's acceptance: `lstm2d convert` and `lstm2d verify` on a .keras file holding a ConvLSTM2D model."""
+    from lstm2d.cli import main
+    from lstm2d.presets import get_preset
+
+    spec = get_preset("next-frame").with_input(timesteps=4)
+    keras_model, _ = build_pair(spec, "keras_to_torch", seed=9)
+    keras_model.save(tmp_path / "next_frame.keras")
+    assert main(["convert", str(tmp_path / "next_frame.keras"), str(tmp_path / "next_frame.safetensors")]) == 0
+    assert main(["verify", str(tmp_path / "next_frame.keras"), "--backend", BACKEND, "--batch", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "(2, 4, 16, 16, 1)" in out and "all outputs within tolerance" in out
+    x = _inputs(spec)
+    assert_parity(keras_model, torch_impl.load_safetensors(tmp_path / "next_frame.safetensors"), x, label="via safetensors")

@@ -54,11 +54,11 @@ def _config(class_name: str, **arguments: Any) -> KerasConfig:
 
 
 def _plain(layer: Layer, name: str) -> KerasConfig:
-    if isinstance(layer, Conv2D):
+    if isinstance(layer, (Conv2D, Conv3D)):
         return _config(
-            "Conv2D", name=name, filters=layer.filters, kernel_size=list(layer.kernel_size), strides=list(layer.strides),
-            padding=layer.padding, dilation_rate=list(layer.dilation_rate), activation=layer.activation,
-            use_bias=layer.use_bias,
+            type(layer).__name__, name=name, filters=layer.filters, kernel_size=list(layer.kernel_size),
+            strides=list(layer.strides), padding=layer.padding, dilation_rate=list(layer.dilation_rate),
+            activation=layer.activation, use_bias=layer.use_bias,
         )  # fmt: skip
     if isinstance(layer, Pool2D):
         return _config(
@@ -93,12 +93,6 @@ def _plain(layer: Layer, name: str) -> KerasConfig:
             recurrent_activation=layer.recurrent_activation, use_bias=layer.use_bias,
             unit_forget_bias=layer.unit_forget_bias, return_sequences=layer.return_sequences,
             go_backwards=layer.go_backwards, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout,
-        )  # fmt: skip
-    if isinstance(layer, Conv3D):
-        return _config(
-            "Conv3D", name=name, filters=layer.filters, kernel_size=list(layer.kernel_size), strides=list(layer.strides),
-            padding=layer.padding, dilation_rate=list(layer.dilation_rate), activation=layer.activation,
-            use_bias=layer.use_bias,
         )  # fmt: skip
     raise TypeError(f"no Keras layer for {layer!r}")
 

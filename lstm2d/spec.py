@@ -546,34 +546,44 @@ class _Recurrent(_Layer):
 
 
 @dataclass(frozen=True)
-class LSTM(_Recurrent):
-    """Keras ``LSTM``: gates i, f, c, o; one bias. Non-default activations run on lstm2d's exact (slower) cell."""
+class _Gated(_Recurrent):
+    """A recurrent layer with gates, which use ``recurrent_activation`` (LSTM, GRU)."""
 
-    kind: ClassVar[str] = "lstm"
-    gates: ClassVar[int] = 4
     recurrent_activation: str = "sigmoid"
-    unit_forget_bias: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _set_activation(self, "recurrent_activation")
+
+
+@dataclass(frozen=True)
+class LSTM(_Gated):
+    """Keras ``LSTM``: gates i, f, c, o; one bias. Non-default activations run on lstm2d's exact (slower) cell.
+
+    ``unit_forget_bias`` only changes the initial weights (a forget-gate bias of 1), as in Keras.
+    """
+
+    kind: ClassVar[str] = "lstm"
+    gates: ClassVar[int] = 4
+    unit_forget_bias: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         _check_bool(self.unit_forget_bias, f"{self.label} unit_forget_bias")
 
 
 @dataclass(frozen=True)
-class GRU(_Recurrent):
+class GRU(_Gated):
     """Keras ``GRU``: gates z, r, h. ``reset_after=True`` (Keras 3's default) has an input and a recurrent bias
     and is torch's ``nn.GRU``; ``reset_after=False`` (Keras 2's default) applies the reset gate before the
     recurrent matmul and has one bias: lstm2d runs it on an exact cell of its own."""
 
     kind: ClassVar[str] = "gru"
     gates: ClassVar[int] = 3
-    recurrent_activation: str = "sigmoid"
     reset_after: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _set_activation(self, "recurrent_activation")
         _check_bool(self.reset_after, f"{self.label} reset_after")
 
 

@@ -335,13 +335,19 @@ class _SpecBuilder:
         }
 
     def _conv2d(self, record: FileLayer, c: dict[str, Any]) -> Layer:
+        return self._conv(record, c, Conv2D)
+
+    def _conv3d(self, record: FileLayer, c: dict[str, Any]) -> Layer:
+        return self._conv(record, c, Conv3D)
+
+    def _conv(self, record: FileLayer, c: dict[str, Any], cls: type[Conv2D] | type[Conv3D]) -> Layer:
         _expect(record, c, allow={None}, data_format="channels_last")
         _expect(record, c, groups=1)
-        return Conv2D(
-            c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
-            padding=c.get("padding", "valid"),
-            dilation_rate=_tuple(c.get("dilation_rate", 1)), activation=self._activation(record, c, "activation", "linear"),
-            use_bias=c.get("use_bias", True), name=self._name(record),
+        return cls(
+            c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),  # type: ignore[arg-type]
+            padding=c.get("padding", "valid"), dilation_rate=_tuple(c.get("dilation_rate", 1)),
+            activation=self._activation(record, c, "activation", "linear"), use_bias=c.get("use_bias", True),
+            name=self._name(record),
         )  # fmt: skip
 
     def _pool(self, record: FileLayer, c: dict[str, Any], mode: str) -> Layer:
@@ -419,16 +425,6 @@ class _SpecBuilder:
             use_bias=c.get("use_bias", True), unit_forget_bias=c.get("unit_forget_bias", True),
             return_sequences=c.get("return_sequences", False), go_backwards=c.get("go_backwards", False),
             dropout=c.get("dropout", 0.0), recurrent_dropout=c.get("recurrent_dropout", 0.0), name=self._name(record),
-        )  # fmt: skip
-
-    def _conv3d(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        _expect(record, c, allow={None}, data_format="channels_last")
-        _expect(record, c, groups=1)
-        return Conv3D(
-            c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
-            padding=c.get("padding", "valid"),
-            dilation_rate=_tuple(c.get("dilation_rate", 1)), activation=self._activation(record, c, "activation", "linear"),
-            use_bias=c.get("use_bias", True), name=self._name(record),
         )  # fmt: skip
 
     def _batch_norm(self, record: FileLayer, c: dict[str, Any], *, rank: int | None, per_timestep: bool) -> Layer | None:

@@ -87,6 +87,8 @@ class KerasRecurrent(nn.RNNBase):
         self.recurrent_dropout = float(layer.recurrent_dropout)
         self.activation_name = layer.activation
         self.act = activation_fn(layer.activation)
+        self.recurrent_activation_name = getattr(layer, "recurrent_activation", None)  # LSTM and GRU gates
+        self.recurrent_act = activation_fn(self.recurrent_activation_name) if self.recurrent_activation_name else None
         self.zero_masked_outputs = self.bidirectional and self.return_sequences
 
     @property
@@ -241,15 +243,16 @@ class KerasLSTM(KerasRecurrent, nn.LSTM):
     def __init__(self, layer: LSTM, in_features: int, *, bidirectional: bool = False, merge_mode: str | None = None) -> None:
         nn.LSTM.__init__(self, in_features, layer.units, bias=layer.use_bias, batch_first=True, bidirectional=bidirectional)
         self._configure(layer, merge_mode)
-        self.recurrent_activation_name = layer.recurrent_activation
-        self.recurrent_act = activation_fn(layer.recurrent_activation)
         self.kernel = torch.lstm
 
     @property
     def fused(self) -> bool:
         return self.activation_name == "tanh" and self.recurrent_activation_name == "sigmoid"
 
-    def _cell(self, gx, h, c, w_hh, b_hh, recurrent_masks):
+    def _cell(
+        self, gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, w_hh: torch.Tensor, b_hh: torch.Tensor | None,
+        recurrent_masks: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
         i, f, g, o = (gx + masked_linear(h, w_hh, b_hh, recurrent_masks)).chunk(4, dim=-1)
         c = self.recurrent_act(f) * c + self.recurrent_act(i) * self.act(g)
         return self.recurrent_act(o) * self.act(c), c
@@ -264,15 +267,16 @@ class KerasGRU(KerasRecurrent, nn.GRU):
         nn.GRU.__init__(self, in_features, layer.units, bias=layer.use_bias, batch_first=True, bidirectional=bidirectional)
         self._configure(layer, merge_mode)
         self.reset_after = layer.reset_after
-        self.recurrent_activation_name = layer.recurrent_activation
-        self.recurrent_act = activation_fn(layer.recurrent_activation)
         self.kernel = torch.gru
 
     @property
     def fused(self) -> bool:
         return self.reset_after and self.activation_name == "tanh" and self.recurrent_activation_name == "sigmoid"
 
-    def _cell(self, gx, h, c, w_hh, b_hh, recurrent_masks):
+    def _cell(
+        self, gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, w_hh: torch.Tensor, b_hh: torch.Tensor | None,
+        recurrent_masks: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
         x_r, x_z, x_n = gx.chunk(3, dim=-1)
         if self.reset_after:
             h_r, h_z, h_n = masked_linear(h, w_hh, b_hh, recurrent_masks).chunk(3, dim=-1)
@@ -308,7 +312,10 @@ class KerasSimpleRNN(KerasRecurrent, nn.RNN):
     def fused(self) -> bool:
         return self.activation_name in ("tanh", "relu")
 
-    def _cell(self, gx, h, c, w_hh, b_hh, recurrent_masks):
+    def _cell(
+        self, gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, w_hh: torch.Tensor, b_hh: torch.Tensor | None,
+        recurrent_masks: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
         return self.act(gx + masked_linear(h, w_hh, b_hh, recurrent_masks)), None
 
 

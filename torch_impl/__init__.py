@@ -4,6 +4,7 @@ Imports torch, numpy, h5py and safetensors only: never keras or tensorflow, so a
 needs neither, and reading a Keras file never runs code from it.
 """
 
+from torch_impl.build import build_model, init_like_keras_, keras_initial_weights
 from torch_impl.convert import WeightMismatchError
 from torch_impl.files import (
     ModelFileError,
@@ -14,7 +15,7 @@ from torch_impl.files import (
     save_safetensors,
     to_keras,
 )
-from torch_impl.model import INPUT_LAYOUTS, Lstm2dNet, build_model
+from torch_impl.model import INPUT_LAYOUTS, Lstm2dNet
 from torch_impl.weights import export_keras_weights, load_keras_weights, load_state, state_as_numpy
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "build_model",
     "export_keras_weights",
     "from_keras",
+    "init_like_keras_",
+    "keras_initial_weights",
     "load_keras_weights",
     "load_safetensors",
     "load_state",

@@ -189,9 +189,4 @@ def _input_hint(model: Lstm2dNet, shape: tuple[int, ...]) -> str:
     return ""
 
 
-def build_model(spec: ModelSpec, *, input_layout: InputLayout = "channels_first") -> Lstm2dNet:
-    """Build the torch model for ``spec`` (torch's default initialisation; load weights to match Keras)."""
-    return Lstm2dNet(spec, input_layout=input_layout)
-
-
-__all__ = ["INPUT_LAYOUTS", "InputLayout", "Lstm2dNet", "ModelOutput", "build_layer", "build_model"]
+__all__ = ["INPUT_LAYOUTS", "InputLayout", "Lstm2dNet", "ModelOutput", "build_layer"]

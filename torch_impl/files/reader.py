@@ -29,7 +29,7 @@ from torch_impl.files.layout import (
     legacy_variable_name,
 )
 from torch_impl.files.limits import DEFAULT_LIMITS, ReadLimits
-from torch_impl.model import InputLayout, Lstm2dNet, build_model
+from torch_impl.model import InputLayout, Lstm2dNet
 from torch_impl.weights import load_keras_weights
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -61,7 +61,7 @@ def from_keras(
     ``spec`` (a ModelSpec, a preset name or a JSON path) is only for ``.weights.h5`` files, which carry no architecture.
     """
     read = read_keras_file(path, spec=spec, allow_nonfinite=allow_nonfinite, limits=limits)
-    model = build_model(read.spec, input_layout=input_layout)
+    model = Lstm2dNet(read.spec, input_layout=input_layout)  # every weight comes from the file
     load_keras_weights(model, read.weights)
     return model.eval()
 

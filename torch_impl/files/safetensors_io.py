@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from lstm2d.spec import ModelSpec
 from torch_impl.files.errors import ModelFileError
-from torch_impl.model import InputLayout, Lstm2dNet, build_model
+from torch_impl.model import InputLayout, Lstm2dNet
 from torch_impl.weights import load_state
 
 SPEC_KEY = "lstm2d.spec"
@@ -42,7 +42,7 @@ def load_safetensors(
                     f"{FORMAT_VERSION!r} (convert it again from its Keras file)"
                 )
             spec = ModelSpec.from_json(metadata[SPEC_KEY])
-            model = build_model(spec, input_layout=input_layout)
+            model = Lstm2dNet(spec, input_layout=input_layout)  # every weight comes from the file
             expected = model.state_dict()
             keys = set(handle.keys())
             if keys != set(expected):

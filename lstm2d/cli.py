@@ -20,6 +20,7 @@ from pathlib import Path
 from lstm2d.presets import get_preset, preset_names
 from lstm2d.spec import Conv2D, FrontendLayer, ModelSpec, SpecError
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
+from lstm2d.train.arguments import add_train_parser
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEMO_PRESETS = ("seed-flat", "seed-cnn", "seed-cnn-rgb")
@@ -104,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     spec = commands.add_parser("spec", help="print a preset's description as JSON (a starting point for --spec files)")
     spec.add_argument("preset", choices=preset_names())
     spec.set_defaults(run=_run_spec)
+
+    add_train_parser(commands)
     return parser
 
 

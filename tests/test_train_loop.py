@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from lstm2d.train import checkpoint
 from lstm2d.train.config import DataConfig, ModelSource, TrainConfig
 from lstm2d.train.errors import CheckpointError, TrainError
 from lstm2d.train.loop import train
+from lstm2d.train.progress import ProgressBar
 
 
 def tiny(out: Path, preset: str = "seed-cnn", source: str = "sensor-grid", **changes) -> TrainConfig:
@@ -149,3 +151,37 @@ def test_global_batch_must_split_over_the_processes(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(TrainError, match=r"--batch-size 8 is the global batch: expected a multiple of the process count 3"):
         train(tiny(tmp_path), echo=quiet)
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tmp_path):
+    """--compile (torch.compile, inductor on the CPU): the same training up to float rounding (about 30 s: compilation)."""
+    eager = train(tiny(tmp_path / "eager", epochs=1), echo=quiet)
+    compiled = train(tiny(tmp_path / "compiled", epochs=1, compile=True), echo=quiet)
+    assert compiled.final.loss == pytest.approx(eager.final.loss, rel=1e-4)
+    low, high = weights(tmp_path / "compiled"), weights(tmp_path / "eager")
+    for key, value in high.items():
+        torch.testing.assert_close(low[key], value, rtol=0, atol=1e-5, msg=key)
+
+
+def test_a_damaged_checkpoint_is_refused_by_name(tmp_path):
+    train(tiny(tmp_path, epochs=2), on_epoch_end=lambda row: True, echo=quiet)
+    state_json = next((tmp_path / checkpoint.FOLDER).glob("step-*/state.json"))
+    state_json.write_text("{ not json")
+    with pytest.raises(CheckpointError, match=r"--resume: checkpoint .*step-00000004 is unreadable"):
+        train(tiny(tmp_path, epochs=2, resume=True), echo=quiet)
+
+
+def test_progress_bar_on_a_terminal_shows_loss_and_rate():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    bar = ProgressBar(label="epoch 1/3", total=4, stream=stream)
+    for done in range(1, 5):
+        bar.update(done, samples=8 * done, loss=lambda: 0.125)
+    bar.close()
+    drawn = stream.getvalue()
+    assert "epoch 1/3 [" in drawn and "] 4/4 loss 0.125 " in drawn and "samples/s" in drawn
+    assert ProgressBar(label="x", total=1, stream=io.StringIO()).enabled is False  # logs get the epoch lines only

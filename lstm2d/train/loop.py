@@ -55,12 +55,14 @@ class TrainResult:
     wall_s: float
 
 
-def train(config: TrainConfig, *, on_epoch_end: EpochHook | None = None, echo: Callable[[str], None] = print) -> TrainResult:
+def train(
+    config: TrainConfig, *, on_epoch_end: EpochHook | None = None, echo: Callable[[str], None] | None = None
+) -> TrainResult:
     """Train as ``config`` says, in this process or, under torchrun, in each of its processes.
 
     ``on_epoch_end(row)`` is called after each epoch's checkpoint with its ``metrics.csv`` row; returning True
     stops the run there as Ctrl-C would (under torchrun it must answer the same in every process).
-    ``echo`` prints the progress lines (in the main process only).
+    ``echo`` prints the progress lines (in the main process only; default: stdout, flushed, for logs).
     """
     processes = distributed.from_environment()
     if config.batch_size % processes.world_size:
@@ -71,9 +73,14 @@ def train(config: TrainConfig, *, on_epoch_end: EpochHook | None = None, echo: C
     device = distributed.resolve_device(config.device, processes)
     distributed.start(processes, device)
     try:
-        return TrainingRun(config, processes, device, echo=echo if processes.main else _silent).fit(on_epoch_end)
+        echo = (echo or _print_flushed) if processes.main else _silent
+        return TrainingRun(config, processes, device, echo=echo).fit(on_epoch_end)
     finally:
         distributed.stop(processes)
+
+
+def _print_flushed(line: str) -> None:
+    print(line, flush=True)
 
 
 def _silent(line: str) -> None:

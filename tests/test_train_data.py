@@ -121,6 +121,12 @@ def test_moving_digits_refuse_a_canvas_smaller_than_a_digit():
         moving_digits.load(InputSpec(3, 7, 10, 1), samples=10, val_fraction=0.2, per_timestep=False, seed=0)
 
 
+@pytest.mark.parametrize("source", ["sensor-grid", "moving-digits"])
+def test_builtin_sources_need_a_sample_on_each_side_of_the_split(source):
+    with pytest.raises(DataError, match=r"cannot split 3 sample\(s\) into train and validation with --val-fraction 0.9"):
+        load_data(DataConfig(source, samples=3, val_fraction=0.9), InputSpec(2, 8, 8, 1), per_timestep=False, seed=0)
+
+
 def test_builtin_sources_follow_the_model_unless_told():
     model_input = InputSpec(100, 10, 10, 3)
     data = load_data(DataConfig("sensor-grid", samples=10, timesteps=4), model_input, per_timestep=False, seed=0)

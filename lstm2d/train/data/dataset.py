@@ -63,18 +63,23 @@ class TrainValData:
     fingerprint: str  # identifies the data for --resume: generator version and settings, or a file's sha256
 
 
+def split_sizes(samples: int, val_fraction: float) -> tuple[int, int]:
+    """``(train, validation)`` sample counts, at least one each."""
+    n_val = round(samples * val_fraction)
+    if n_val < 1 or samples - n_val < 1:
+        raise DataError(
+            f"cannot split {samples} sample(s) into train and validation with --val-fraction {val_fraction}: "
+            "expected at least one sample on each side"
+        )
+    return samples - n_val, n_val
+
+
 def make_split(
     x: np.ndarray, y: np.ndarray, task: Task, *, val_fraction: float, seed: int, description: str, fingerprint: str
 ) -> TrainValData:
     """Split ``x`` (N, T, C, H, W) and ``y`` at random (seeded) into train and validation sets."""
-    n = len(x)
-    n_val = round(n * val_fraction)
-    if n_val < 1 or n - n_val < 1:
-        raise DataError(
-            f"cannot split {n} sample(s) into train and validation with --val-fraction {val_fraction}: "
-            "expected at least one sample on each side"
-        )
-    order = np.random.default_rng(seed).permutation(n)
+    _, n_val = split_sizes(len(x), val_fraction)
+    order = np.random.default_rng(seed).permutation(len(x))
     val, train = order[:n_val], order[n_val:]
     return TrainValData(
         train=to_dataset(x[train], y[train], task),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lstm2d.spec import InputSpec
-from lstm2d.train.data.dataset import Task, TrainValData, to_dataset
+from lstm2d.train.data.dataset import Task, TrainValData, split_sizes, to_dataset
 from lstm2d.train.errors import DataError
 
 GENERATOR_VERSION = 1  # bump when the generated numbers change
@@ -67,12 +67,12 @@ def load(shape: InputSpec, *, samples: int, val_fraction: float, per_timestep: b
     images, labels = digit_images()
     split_rng, train_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     order = split_rng.permutation(len(images))
-    n_val_images = round(len(images) * val_fraction)
+    _, n_val_images = split_sizes(len(images), val_fraction)
     val_images, train_images = order[:n_val_images], order[n_val_images:]
-    n_val = max(1, round(samples * val_fraction))
+    n_train, n_val = split_sizes(samples, val_fraction)
     task = Task("classification", units=CLASSES, per_timestep=per_timestep)
     x_train, y_train = generate(
-        images[train_images], labels[train_images], samples - n_val, shape, per_timestep=per_timestep, rng=train_rng
+        images[train_images], labels[train_images], n_train, shape, per_timestep=per_timestep, rng=train_rng
     )
     x_val, y_val = generate(images[val_images], labels[val_images], n_val, shape, per_timestep=per_timestep, rng=val_rng)
     return TrainValData(
@@ -80,7 +80,7 @@ def load(shape: InputSpec, *, samples: int, val_fraction: float, per_timestep: b
         val=to_dataset(x_val, y_val, task),
         task=task,
         input=shape,
-        description=f"moving-digits: {samples - n_val} train sequences of {len(train_images)} digit images, {n_val} "
+        description=f"moving-digits: {n_train} train sequences of {len(train_images)} digit images, {n_val} "
         f"validation sequences of {len(val_images)} held-out images, {shape.timesteps} frames of "
         f"{shape.height}x{shape.width}x{shape.channels}",
         fingerprint=f"moving-digits/v{GENERATOR_VERSION}",

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lstm2d.spec import InputSpec
-from lstm2d.train.data.dataset import Task, TrainValData, to_dataset
+from lstm2d.train.data.dataset import Task, TrainValData, split_sizes, to_dataset
 
 GENERATOR_VERSION = 1  # bump when the generated numbers change
 
@@ -86,17 +86,17 @@ def load(
     params: SensorGridParams = SensorGridParams(),
 ) -> TrainValData:
     """Train and validation sets drawn independently (seeded) from the same process."""
-    n_val = max(1, round(samples * val_fraction))
+    n_train, n_val = split_sizes(samples, val_fraction)
     train_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     task = Task("regression", units=1, per_timestep=per_timestep)
-    x_train, y_train = generate(samples - n_val, shape, per_timestep=per_timestep, rng=train_rng, params=params)
+    x_train, y_train = generate(n_train, shape, per_timestep=per_timestep, rng=train_rng, params=params)
     x_val, y_val = generate(n_val, shape, per_timestep=per_timestep, rng=val_rng, params=params)
     return TrainValData(
         train=to_dataset(x_train, y_train, task),
         val=to_dataset(x_val, y_val, task),
         task=task,
         input=shape,
-        description=f"sensor-grid: {samples - n_val} train + {n_val} validation sequences, {_shape(shape)}; "
+        description=f"sensor-grid: {n_train} train + {n_val} validation sequences, {_shape(shape)}; "
         f"target: peak of gas 0 {params.horizon} steps ahead",
         fingerprint=f"sensor-grid/v{GENERATOR_VERSION} {asdict(params)}",
     )

@@ -320,11 +320,10 @@ class TrainingRun:
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         if history:
-            last = history[-1]
-            name = self.objective.loss_name
             self.echo(
-                f"done: validation {name} {last[f'val_{name}']:.4g} vs trivial baseline {self.baseline.loss:.4g} after "
-                f"{self.position.epoch} epochs, {self.position.elapsed_s:.1f} s of training; wrote {', '.join(written)} in {out}"
+                f"done: validation {self._format(self._scores(history[-1], 'val'))} vs trivial baseline "
+                f"{self._format(self.baseline)} after {self.position.epoch} epochs, {self.position.elapsed_s:.1f} s; "
+                f"wrote {', '.join(written)} in {out}"
             )
 
     # -- helpers --------------------------------------------------------------------------

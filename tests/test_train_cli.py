@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -24,12 +23,14 @@ from tests.blocked_imports import run_with_blocked
 TINY = ["--timesteps", "4", "--samples", "40", "--epochs", "2", "--batch-size", "8", "--device", "cpu"]
 
 
-@pytest.fixture
-def one_thread():
-    """Runs compared bit for bit use one thread here and in their subprocesses (OMP_NUM_THREADS=1)."""
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """One thread here and in the subprocesses: tiny models train fastest so on a shared 2-core machine, and the
+    Ctrl-C test compares a subprocess's weights with this process's bit for bit."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield {**os.environ, "OMP_NUM_THREADS": "1"}
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield
     torch.set_num_threads(threads)
 
 
@@ -146,7 +147,7 @@ def test_frame_must_be_height_x_width(capsys):
     assert "expected HEIGHTxWIDTH such as 16x16, got '16'" in capsys.readouterr().err
 
 
-def test_ctrl_c_writes_a_checkpoint_that_resumes_exactly(tmp_path, one_thread):
+def test_ctrl_c_writes_a_checkpoint_that_resumes_exactly(tmp_path):
     args = ["--preset", "seed-cnn", "--data", "sensor-grid", "--timesteps", "4", "--samples", "400", "--epochs", "4"]
     args += ["--batch-size", "8", "--device", "cpu", "--lr", "3e-3", "--lr-schedule", "cosine", "--workers", "1"]
     cut = tmp_path / "cut"
@@ -155,7 +156,6 @@ def test_ctrl_c_writes_a_checkpoint_that_resumes_exactly(tmp_path, one_thread):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=one_thread,
     )
     deadline = time.monotonic() + 120
     while not checkpoint.has_checkpoint(cut) and process.poll() is None and time.monotonic() < deadline:

@@ -20,6 +20,15 @@ from lstm2d.train.loop import train
 from lstm2d.train.progress import ProgressBar
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models train fastest on one thread, and a shared 2-core CI machine has no second one to spare."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny(out: Path, preset: str = "seed-cnn", source: str = "sensor-grid", **changes) -> TrainConfig:
     """A run of a few seconds: 40 sequences of 4 frames, 3 epochs of 4 steps."""
     frame = (8, 8) if source == "moving-digits" else None

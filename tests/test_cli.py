@@ -65,12 +65,21 @@ def test_unknown_preset_is_refused_by_the_parser(capsys):
 
 
 @pytest.mark.slow
-def test_demo_end_to_end():
+def test_demo_end_to_end(tmp_path):
     pytest.importorskip("keras")
-    done = subprocess.run([sys.executable, "-m", "lstm2d", "demo"], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "lstm2d", "demo"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     for preset in ("seed-flat", "seed-cnn", "seed-cnn-rgb"):
         rows = [line for line in done.stdout.splitlines() if line.strip().startswith(preset + " ")]
-        assert len(rows) == 2, done.stdout
-        assert all(row.count(" ok") == 3 for row in rows), done.stdout
-    assert "every check within tolerance" in done.stdout
+        assert len(rows) == 2 + (preset != "seed-cnn-rgb"), done.stdout  # two parity rows, and a training row
+        assert all(row.count(" ok") == 3 for row in rows[:2]), done.stdout
+    assert "both beat the trivial baseline; the CNN-LSTM's error is" in done.stdout
+    assert "result: every check within tolerance; training as expected" in done.stdout
+    report = tmp_path / "lstm2d-report" / "report.md"
+    assert f"report: {report}" in done.stdout
+    text = report.read_text()
+    for heading in ("## Parity, Keras vs PyTorch", "## Training on sensor-grid", "## Benchmarks"):
+        assert heading in text
+    for preset in ("seed-flat", "seed-cnn"):
+        assert f"![{preset}]({preset}/loss.png)" in text
+        assert (report.parent / preset / "loss.png").read_bytes()[:4] == b"\x89PNG"

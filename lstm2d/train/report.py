@@ -1,0 +1,50 @@
+"""What a run leaves in ``--out`` besides checkpoints: ``metrics.csv`` and the loss curve ``loss.png``."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+from lstm2d.train.errors import TrainError
+
+
+def require_plotting() -> None:
+    """Fail before training, not after the first epoch, when matplotlib is missing."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise TrainError("the loss curve needs matplotlib: pip install 'lstm2d[train]'")
+
+
+def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
+    """One row per epoch, columns as in the history rows (epoch, step, lr, train_*, val_*, baseline_*, ...)."""
+    if not history:
+        return
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def plot_loss_curve(path: Path, history: list[dict[str, float]], *, loss_name: str, metric_name: str, title: str) -> None:
+    """Train and validation loss (left) and metric (right) per epoch, with the trivial baseline as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.88, wspace=0.25)
+    for axis, name in zip(axes, (loss_name, metric_name), strict=True):
+        axis.plot(epochs, [row[f"train_{name}"] for row in history], "o-", label="train")
+        axis.plot(epochs, [row[f"val_{name}"] for row in history], "o-", label="validation")
+        axis.axhline(history[-1][f"baseline_{name}"], color="grey", linestyle="--", label="trivial baseline (validation)")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(name)
+        if name != "accuracy":
+            axis.set_yscale("log")
+        axis.legend()
+        axis.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

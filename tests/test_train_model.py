@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 import torch_impl
 from lstm2d.presets import get_preset, preset_names
-from lstm2d.spec import LSTM, Dense, InputSpec, ModelSpec
+from lstm2d.spec import LSTM, Conv3D, ConvLSTM2D, Dense, Flatten, InputSpec, ModelSpec
 from lstm2d.train.config import ModelSource
 from lstm2d.train.data import Task, TrainValData
 from lstm2d.train.data.dataset import to_dataset
@@ -18,7 +18,7 @@ from lstm2d.train.objective import Objective
 from lstm2d.train.spec_edit import adapt_spec, final_activation
 
 OPEN_SEQUENCES = ModelSpec(
-    InputSpec(None, 6, 5, 2), recurrent=(LSTM(4, return_sequences=True), LSTM(3, return_sequences=True)), head=()
+    InputSpec(None, 6, 5, 2), layers=(Flatten(), LSTM(4, return_sequences=True), LSTM(3, return_sequences=True))
 )
 SPECS = {name: get_preset(name) for name in preset_names()} | {"lstm-last-sequences": OPEN_SEQUENCES}
 
@@ -33,8 +33,8 @@ def test_adapt_spec_sets_input_and_output_units(name, units):
     assert adapted.output_shape()[-1] == units
     assert len(adapted.output_shape()) == len(spec.output_shape())  # per sample stays per sample
     assert adapted.name == spec.name
-    model = torch_impl.build_model(adapted)
-    assert model(torch.zeros(2, 7, spec.input.channels, 12, 9)).shape[-1] == units
+    model = torch_impl.build_model(adapted, input_layout="channels_last")  # outputs in Keras layout: units last
+    assert model(torch.zeros(2, 7, 12, 9, spec.input.channels)).shape[-1] == units
 
 
 @pytest.mark.parametrize("name", SPECS)
@@ -45,14 +45,25 @@ def test_adapt_spec_is_the_identity_when_the_spec_fits(name):
 
 def test_adapt_spec_keeps_the_output_layer_and_appends_only_after_an_lstm():
     spec = ModelSpec(
-        InputSpec(3, 4, 4, 1), head=(Dense(5, activation="relu", name="hidden"), Dense(1, activation="softmax", name="out"))
+        InputSpec(3, 4, 4, 1),
+        layers=(Flatten(), LSTM(64), Dense(5, activation="relu", name="hidden"), Dense(1, activation="softmax", name="out")),
     )
     adapted = adapt_spec(spec, input=spec.input, units=4)
-    assert [(d.name, d.units, d.activation) for d in adapted.head] == [("hidden", 5, "relu"), ("out", 4, "softmax")]
+    dense = [layer for layer in adapted.layers if isinstance(layer, Dense)]
+    assert [(d.name, d.units, d.activation) for d in dense] == [("hidden", 5, "relu"), ("out", 4, "softmax")]
     assert final_activation(adapted) == "softmax"
     appended = adapt_spec(OPEN_SEQUENCES, input=InputSpec(2, 6, 5, 2), units=10)
-    assert [(d.units, d.activation) for d in appended.head] == [(10, "linear")]
+    assert appended.layers[:-1] == OPEN_SEQUENCES.layers
+    assert (type(appended.layers[-1]), appended.layers[-1].units, appended.layers[-1].activation) == (Dense, 10, "linear")
     assert final_activation(OPEN_SEQUENCES) == "tanh"
+
+
+def test_adapt_spec_sets_the_filters_of_a_frame_output():
+    spec = ModelSpec(
+        InputSpec(3, 6, 6, 1), layers=(ConvLSTM2D(4, 3, padding="same", return_sequences=True), Conv3D(1, 3, padding="same"))
+    )
+    adapted = adapt_spec(spec, input=InputSpec(3, 6, 6, 2), units=2)
+    assert adapted.layers[-1].filters == 2 and adapted.output_shape() == (3, 6, 6, 2)
 
 
 def _data(task: Task, shape: InputSpec, n: int = 6) -> TrainValData:
@@ -110,7 +121,7 @@ def test_per_timestep_targets_need_a_sequence_model():
 
 
 def test_regression_refuses_a_softmax_output():
-    spec = ModelSpec(InputSpec(3, 4, 4, 1), head=(Dense(3, activation="softmax"),))
+    spec = ModelSpec(InputSpec(3, 4, 4, 1), layers=(Flatten(), LSTM(64), Dense(3, activation="softmax")))
     with pytest.raises(TrainError, match="ends in a softmax"):
         prepare_model(BaseModel(spec, None), _data(Task("regression", 1, False), InputSpec(3, 4, 4, 1)), seed=0)
 

@@ -1,42 +1,37 @@
 """Deriving the spec a data set needs from a preset, spec file or Keras model: its input shape and output units.
 
-This is the only module of ``lstm2d.train`` that reads the layout of ``ModelSpec.to_dict()`` (where the
-layers are and what a Dense looks like); everything else uses ``spec.input``, ``spec.output_shape()``
-and ``spec.name``. When the spec format changes, this file changes and nothing else in training does.
+This is the only module of ``lstm2d.train`` that looks at the spec's layers; everything else uses
+``spec.input``, ``spec.output_shape()`` and ``spec.name``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
+from dataclasses import replace
 
-from lstm2d.spec import InputSpec, ModelSpec
+from lstm2d.spec import Conv2D, Conv3D, Dense, InputSpec, ModelSpec
+
+OUTPUT_LAYERS = (Dense, Conv2D, Conv3D)  # a last layer whose width (units / filters) can be set for the task
 
 
 def final_activation(spec: ModelSpec) -> str:
-    """The activation of the model's last layer (``linear`` for a Dense without one, ``tanh`` for an LSTM)."""
-    last = _last_layer(spec.to_dict())
-    return last.get("activation", "linear") if last["kind"] == "dense" else "tanh"
+    """The activation applied last (``linear`` when the last layer has none, e.g. a Flatten)."""
+    return getattr(spec.layers[-1], "activation", "linear")
 
 
 def adapt_spec(spec: ModelSpec, *, input: InputSpec, units: int) -> ModelSpec:
     """``spec`` reading samples of shape ``input`` and producing ``units`` outputs per sample (or per timestep).
 
-    The last Dense layer gets ``units`` units (same name and activation); a model that ends in an LSTM of the
-    wrong width gets a linear Dense appended. Everything else is kept, so for a spec whose input and output
-    already fit, the result equals ``spec``.
+    A last Dense (or Conv2D / Conv3D for frame outputs) gets ``units`` units (same name and activation);
+    a model that ends in another layer of the wrong width gets a linear Dense appended. Everything else
+    is kept, so for a spec whose input and output already fit, the result equals ``spec``.
     """
-    data = spec.to_dict()
-    data["input"] = asdict(input)
-    last = _last_layer(data)
-    if last["units"] != units:
-        if last["kind"] == "dense":
-            last["units"] = units
+    layers = list(spec.layers)
+    if spec.output_shape()[-1] != units:
+        last = layers[-1]
+        if isinstance(last, Dense):
+            layers[-1] = replace(last, units=units)
+        elif isinstance(last, (Conv2D, Conv3D)):
+            layers[-1] = replace(last, filters=units)
         else:
-            data["head"].append({"kind": "dense", "units": units, "activation": "linear"})
-    return ModelSpec.from_dict(data)
-
-
-def _last_layer(data: dict[str, Any]) -> dict[str, Any]:
-    """The last layer's dict in ``ModelSpec.to_dict()`` output (the head's last Dense, else the last LSTM)."""
-    return (data["head"] or data["recurrent"])[-1]
+            layers.append(Dense(units))
+    return ModelSpec(input, tuple(layers), name=spec.name)

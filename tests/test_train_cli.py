@@ -122,7 +122,11 @@ def test_every_model_and_data_source_end_to_end(tmp_path, capsys, model_kind, da
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--data", "digits.csv"], "expected sensor-grid or moving-digits or a .npz file, got 'digits.csv'"),
+        (["--data", "digits.csv"], "expected sensor-grid or moving-digits or moving-pattern or a .npz file, got 'digits.csv'"),
+        (
+            ["--data", "moving-pattern"],
+            "the model gives one output per sample but the data has a frame per timestep; use a model",
+        ),
         (["--data", "BAD_NPZ"], "y: expected one target per sample, 5 as in x, found 4"),
         (["--data", "BAD_NPZ", "--samples", "10"], "--samples only applies to the built-in sources"),
         (["--data", "sensor-grid", "--amp", "fp16"], "--amp fp16 is for CUDA"),
@@ -224,3 +228,16 @@ def test_readme_train_commands_parse():
     for words in commands:
         config = config_from_args(_parser().parse_args(words))
         assert config.out.parts[0] == "runs"
+
+
+def test_next_frame_preset_trains_on_moving_pattern_and_exports_keras(tmp_path, capsys):
+    """Issue 8: the ConvLSTM2D next-frame preset, trained end to end on the built-in moving-pattern data."""
+    out = tmp_path / "run"
+    args = ["train", "--preset", "next-frame", "--data", "moving-pattern", "--frame", "8x8", "--out", str(out)]
+    args += [*TINY, "--export-keras", str(tmp_path / "next_frame.keras")]
+    assert main(args) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["task"] == "next-frame prediction (1 channel(s)) at every timestep"
+    assert "trivial baseline on validation: mse" in printed
+    assert torch_impl.from_keras(tmp_path / "next_frame.keras").spec.output_shape() == (4, 8, 8, 1)

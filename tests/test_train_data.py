@@ -8,7 +8,7 @@ import torch
 
 from lstm2d.spec import InputSpec
 from lstm2d.train.config import DataConfig
-from lstm2d.train.data import load_data, moving_digits, sensor_grid
+from lstm2d.train.data import Task, load_data, moving_digits, moving_pattern, sensor_grid
 from lstm2d.train.data.sensor_grid import SensorGridParams
 from lstm2d.train.errors import DataError
 
@@ -259,3 +259,18 @@ def test_unreadable_npz_files(tmp_path, name, content, message):
 def test_data_must_be_a_builtin_source_or_npz(tmp_path):
     with pytest.raises(DataError, match=r"expected sensor-grid or moving-digits or a .npz file, got 'digits.csv'"):
         load_data(DataConfig("digits.csv"), InputSpec(3, 4, 4, 1), per_timestep=False, seed=0)
+
+
+def test_moving_pattern_targets_are_the_next_frames():
+    shape = InputSpec(6, 9, 7, 2)
+    data = moving_pattern.load(shape, samples=10, val_fraction=0.2, seed=3)
+    again = moving_pattern.load(shape, samples=10, val_fraction=0.2, seed=3)
+    assert torch.equal(data.train.x, again.train.x) and torch.equal(data.val.y, again.val.y)  # deterministic per seed
+    assert tuple(data.train.x.shape) == (8, 6, 2, 9, 7) and data.train.y.shape == data.train.x.shape
+    assert torch.equal(data.train.y[:, :-1], data.train.x[:, 1:])  # the target is the sequence one step later
+    assert data.task == Task("frames", units=2, per_timestep=True)
+    assert (
+        float(data.train.x.amax(dim=(2, 3, 4)).min()) > 0.3 and float(data.train.x.max()) < 1.2
+    )  # a bright shape in every frame
+    moved = (data.train.x[:, 1:] - data.train.x[:, :-1]).abs().mean(dim=(2, 3, 4))
+    assert bool((moved > 0.01).all())  # and it moves at every step

@@ -161,11 +161,25 @@ def test_classification_sums_match_torch_losses(per_timestep, probabilities):
 
 
 def test_baselines():
-    regression = Objective(Task("regression", 1, False)).baseline(torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0], [4.0]]))
+    unused = torch.zeros(2, 1, 1, 1, 1)  # inputs: only persistence (frames) uses them
+    regression = Objective(Task("regression", 1, False)).baseline(
+        torch.tensor([[1.0], [3.0]]), torch.tensor([[0.0], [4.0]]), unused
+    )
     assert (regression.loss, regression.metric) == (4.0, 2.0)  # mean 2: errors -2 and 2
     train = torch.tensor([0, 0, 0, 1, 2, 2])
     val = torch.tensor([0, 1, 2, 2])
-    classification = Objective(Task("classification", 4, False)).baseline(train, val)
+    classification = Objective(Task("classification", 4, False)).baseline(train, val, unused)
     prior = torch.tensor([4.0, 2.0, 3.0, 1.0], dtype=torch.float64) / 10  # add-one smoothed counts
     assert classification.loss == pytest.approx(-prior.log()[val].mean().item())
     assert classification.metric == 0.25  # predicts class 0
+
+
+def test_next_frame_baseline_is_persistence():
+    frames = torch.arange(2 * 4 * 1 * 2 * 2, dtype=torch.float32).reshape(2, 4, 1, 2, 2)  # (N, T, C, H, W)
+    inputs, targets = frames[:, :-1], frames[:, 1:]  # every cell grows by 4 per step
+    objective = Objective(Task("frames", 1, True))
+    assert objective.loss_name == "mse"
+    scores = objective.baseline(targets, targets, inputs)
+    assert (scores.loss, scores.metric) == (16.0, 4.0)
+    loss, metric, count = objective.sums(inputs, targets)
+    assert (loss.item() / count.item(), metric.item() / count.item()) == (16.0, 4.0)

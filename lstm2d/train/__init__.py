@@ -2,9 +2,10 @@
 
 - ``config``: :class:`TrainConfig` and :class:`DataConfig`, the frozen description of a run (no torch import)
 - ``arguments``: the ``train`` sub-command's argparse definition (no torch import, so ``lstm2d --help`` stays fast)
-- ``data``: the data sources (``sensor-grid``, ``moving-digits``, user ``.npz``) as ``(N, T, C, H, W)`` tensors
+- ``data``: the data sources (``sensor-grid``, ``moving-digits``, ``moving-pattern``, user ``.npz``) as
+  ``(N, T, C, H, W)`` tensors
 - ``model_setup``, ``spec_edit``: the model for a data set from a preset, spec or Keras file (input shape, output
-  units); ``spec_edit`` is the only module that reads the spec's dict layout
+  units); ``spec_edit`` is the only module that looks at the spec's layers
 - ``objective``: loss, metric and trivial baseline per task
 - ``loop``: :func:`train`, the training loop (AMP, DDP, gradient clipping, LR schedules, Ctrl-C)
 - ``checkpoint``: checkpoints in safetensors + JSON that resume to the same weights; no pickle

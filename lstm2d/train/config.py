@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from lstm2d.train.errors import TrainError
 
-BUILTIN_SOURCES: tuple[str, ...] = ("sensor-grid", "moving-digits")
+BUILTIN_SOURCES: tuple[str, ...] = ("sensor-grid", "moving-digits", "moving-pattern")
 MODEL_SOURCES: tuple[str, ...] = ("preset", "spec", "keras")
 LAYOUTS: tuple[str, ...] = ("channels_last", "channels_first")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -49,7 +49,7 @@ class ModelSource:
 class DataConfig:
     """Which data to train on, and for the built-in sources, how much and in what shape.
 
-    ``source`` is ``sensor-grid``, ``moving-digits`` or the path of a ``.npz`` file. ``samples`` (train +
+    ``source`` is ``sensor-grid``, ``moving-digits``, ``moving-pattern`` or the path of a ``.npz`` file. ``samples`` (train +
     validation), ``timesteps`` and ``frame`` (height, width) only apply to the built-in sources, which
     generate data in the model's input shape unless told otherwise. ``layout`` is the ``.npz`` file's
     frame layout: ``channels_last`` (N, T, H, W, C) as in Keras, or ``channels_first`` (N, T, C, H, W).

@@ -122,7 +122,7 @@ class TrainingRun:
         self.model = prepared.model
         self.notes = prepared.notes
         self.objective = Objective(self.data.task, probabilities=final_activation(self.model.spec) == "softmax")
-        self.baseline = self.objective.baseline(self.data.train.y, self.data.val.y)
+        self.baseline = self.objective.baseline(self.data.train.y, self.data.val.y, self.data.val.x)
         self.steps_per_epoch = math.ceil(math.ceil(len(self.data.train) / processes.world_size) / self.local_batch)
 
         self.model.to(device)

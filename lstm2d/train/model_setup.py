@@ -11,7 +11,7 @@ import torch_impl
 from lstm2d.presets import get_preset
 from lstm2d.spec import InputSpec, ModelSpec
 from lstm2d.train.config import ModelSource
-from lstm2d.train.data import TrainValData
+from lstm2d.train.data import Task, TrainValData
 from lstm2d.train.errors import TrainError
 from lstm2d.train.spec_edit import adapt_spec, final_activation
 
@@ -49,6 +49,20 @@ def load_base(source: ModelSource) -> BaseModel:
     return BaseModel(model.spec, {key: value.detach().clone() for key, value in model.state_dict().items()})
 
 
+OUTPUT_KINDS = {1: "sample", 2: "timestep", 3: "grid", 4: "frames"}  # by the rank of the per-sample output
+MODEL_SAYS = {"sample": "one output per sample", "timestep": "one output per timestep", "grid": "one grid per sample",
+              "frames": "a frame per timestep"}  # fmt: skip
+DATA_SAYS = {"sample": "one target per sample", "timestep": "one target per timestep", "frames": "a frame per timestep"}
+
+
+def _output_kind(spec: ModelSpec) -> str:
+    return OUTPUT_KINDS[len(spec.output_shape())]
+
+
+def _target_kind(task: Task) -> str:
+    return "frames" if task.kind == "frames" else "timestep" if task.per_timestep else "sample"
+
+
 def returns_sequences(spec: ModelSpec) -> bool:
     """Whether the model gives an output per timestep, ``(T, units)``, rather than per sample, ``(units,)``."""
     return len(spec.output_shape()) == 2
@@ -61,18 +75,24 @@ def prepare_model(base: BaseModel, data: TrainValData, *, seed: int) -> Prepared
     only an output layer resized for the task starts fresh, and the notes name it.
     """
     task = data.task
-    if task.per_timestep != returns_sequences(base.spec):
-        model_says = "one output per timestep" if returns_sequences(base.spec) else "one output per sample"
-        data_says = "one target per timestep" if task.per_timestep else "one target per sample"
-        raise TrainError(
-            f"the model gives {model_says} but the data has {data_says}; "
-            "set return_sequences on the last LSTM to match (or reshape y)"
+    model_says, data_says = _output_kind(base.spec), _target_kind(task)
+    if model_says != data_says:
+        hint = (
+            "use a model that returns frames, e.g. --preset next-frame"
+            if task.kind == "frames"
+            else "set return_sequences on the last recurrent layer to match (or reshape y)"
         )
+        raise TrainError(f"the model gives {MODEL_SAYS[model_says]} but the data has {DATA_SAYS[data_says]}; {hint}")
     if task.kind == "regression" and final_activation(base.spec) == "softmax":
         raise TrainError("the model ends in a softmax, which suits classification, but the data is regression (float y)")
     if base.state is not None:
         _check_frame(base.spec.input, data.input)
     spec = adapt_spec(base.spec, input=data.input, units=task.units)
+    if task.kind == "frames" and spec.output_shape() != data.input.shape.dims:
+        raise TrainError(
+            f"the model's output frames (time, height, width, channels) = {spec.output_shape()} differ from the target "
+            f"frames {data.input.shape.dims}; next-frame models keep the frame size (padding='same', stride 1)"
+        )
     torch.manual_seed(seed)
     model = torch_impl.build_model(spec)
     notes = _describe_changes(base.spec, spec, task.units)

@@ -3,6 +3,8 @@
 Regression: loss MSE, metric MAE; baseline: predict the training targets' mean (per output unit).
 Classification: loss cross-entropy, metric accuracy; baseline: predict the training set's class
 frequencies (cross-entropy of that prior; accuracy of its most frequent class).
+Frames (next-frame prediction): loss MSE, metric MAE over every cell; baseline: persistence, each
+input frame predicting the next one.
 
 Everything is summed per batch and divided by the count at the end, so sums from several batches
 (or processes) combine exactly; the mean loss for backward equals ``F.mse_loss`` / ``F.cross_entropy``.
@@ -35,12 +37,12 @@ class Objective:
     def __init__(self, task: Task, *, probabilities: bool = False) -> None:
         self.task = task
         self.probabilities = probabilities
-        self.loss_name, self.metric_name = ("mse", "mae") if task.kind == "regression" else ("cross_entropy", "accuracy")
+        self.loss_name, self.metric_name = ("cross_entropy", "accuracy") if task.kind == "classification" else ("mse", "mae")
 
     def sums(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``[loss sum, metric sum, count]`` of one batch as a float32 tensor (the loss sum keeps its graph)."""
         output = output.float()
-        if self.task.kind == "regression":
+        if self.task.kind != "classification":
             error = output - target
             loss, metric, count = error.square().sum(), error.detach().abs().sum(), target.numel()
         else:
@@ -53,8 +55,11 @@ class Objective:
             metric, count = (scores.detach().argmax(dim=1) == labels).sum(), labels.numel()
         return torch.stack([loss, metric.to(loss.dtype), torch.tensor(float(count), device=loss.device)])
 
-    def baseline(self, train_targets: torch.Tensor, val_targets: torch.Tensor) -> Scores:
-        """Validation scores of the trivial predictor fitted on the training targets."""
+    def baseline(self, train_targets: torch.Tensor, val_targets: torch.Tensor, val_inputs: torch.Tensor) -> Scores:
+        """Validation scores of the trivial predictor fitted on the training targets (frames: persistence)."""
+        if self.task.kind == "frames":
+            error = val_targets.double() - val_inputs.double()  # (N, T, C, H, W): frame t predicts frame t + 1
+            return Scores(loss=error.square().mean().item(), metric=error.abs().mean().item())
         if self.task.kind == "regression":
             units = self.task.units
             mean = train_targets.reshape(-1, units).double().mean(dim=0)

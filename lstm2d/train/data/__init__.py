@@ -2,6 +2,7 @@
 
 - ``sensor-grid`` (``sensor_grid``): synthetic gas puffs drifting over a sensor grid; regression
 - ``moving-digits`` (``moving_digits``): real handwritten digits moving on a canvas; 10-class classification
+- ``moving-pattern`` (``moving_pattern``): blobs bouncing across a grid; predict every next frame
 - a ``.npz`` file (``npz_file``): the user's ``x`` and ``y``, validated
 """
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from lstm2d.spec import InputSpec
 from lstm2d.train.config import BUILTIN_SOURCES, DataConfig
-from lstm2d.train.data import moving_digits, npz_file, sensor_grid
+from lstm2d.train.data import moving_digits, moving_pattern, npz_file, sensor_grid
 from lstm2d.train.data.dataset import GridDataset, Task, TrainValData
 from lstm2d.train.errors import DataError
 
@@ -30,8 +31,10 @@ def load_data(config: DataConfig, model_input: InputSpec, *, per_timestep: bool,
             width=width,
             channels=model_input.channels,
         )
-        generate = sensor_grid.load if config.source == "sensor-grid" else moving_digits.load
         samples = config.samples or DEFAULT_SAMPLES
+        if config.source == "moving-pattern":  # targets are frames: per timestep by nature
+            return moving_pattern.load(shape, samples=samples, val_fraction=config.val_fraction, seed=seed)
+        generate = sensor_grid.load if config.source == "sensor-grid" else moving_digits.load
         return generate(shape, samples=samples, val_fraction=config.val_fraction, per_timestep=per_timestep, seed=seed)
     path = Path(config.source)
     if path.suffix != ".npz":

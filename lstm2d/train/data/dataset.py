@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from lstm2d.spec import InputSpec
 from lstm2d.train.errors import DataError
 
-TaskKind = Literal["regression", "classification"]
+TaskKind = Literal["regression", "classification", "frames"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class Task:
     Regression: ``units`` float values per sample, target ``(units,)``, or per timestep ``(T, units)``.
     Classification: ``units`` classes, target one int64 class id per sample ``()``, or per timestep ``(T,)``.
     The model's output is ``(units,)`` or ``(T, units)`` (scores or values) in both cases.
+    Frames: the next frame at every timestep, target ``(T, C, H, W)`` with ``units = C`` channels, like the
+    model's frame output; a regression of every cell, whose trivial baseline is persistence (this frame).
     """
 
     kind: TaskKind
@@ -29,6 +31,8 @@ class Task:
     per_timestep: bool
 
     def describe(self) -> str:
+        if self.kind == "frames":
+            return f"next-frame prediction ({self.units} channel(s)) at every timestep"
         what = f"{self.units}-class classification" if self.kind == "classification" else f"regression of {self.units} value(s)"
         return f"{what} per {'timestep' if self.per_timestep else 'sample'}"
 

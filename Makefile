@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lstm2d-installed
 
-.PHONY: demo test lint format clean
+.PHONY: demo test test-deep lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,16 @@ demo: $(STAMP)
 	$(VENV)/bin/lstm2d demo
 
 # The whole suite with Keras on TensorFlow, then the Keras-marked tests once per other
-# Keras backend (KERAS_BACKEND is read once per process, at `import keras`).
+# Keras backend (KERAS_BACKEND is read once per process, at `import keras`). The `deep` tests
+# (the full gradient and training matrix) are left to `make test-deep`.
 test: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not deep"
+	KERAS_BACKEND=jax $(PY) -m pytest -m "keras and not deep"
+	KERAS_BACKEND=torch $(PY) -m pytest -m "keras and not deep"
+
+# Everything, the `deep` matrix included, on all three backends.
+test-deep: $(STAMP)
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "deep or not deep"
 	KERAS_BACKEND=jax $(PY) -m pytest -m keras
 	KERAS_BACKEND=torch $(PY) -m pytest -m keras
 

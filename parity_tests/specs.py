@@ -9,6 +9,8 @@ both GRU conventions, every Bidirectional merge, go_backwards, BatchNorm after a
 
 from __future__ import annotations
 
+import numpy as np
+
 from lstm2d.presets import get_preset, preset_names
 from lstm2d.spec import (
     GRU,
@@ -156,7 +158,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
             Dense(1),
         ),
         name="conv-dilation-activations",
-    ),  # fmt: skip
+    ),
     ModelSpec(
         InputSpec(5, 7, 6, 3),
         layers=(Conv2D(4, 3, activation="swish"), BatchNorm(per_timestep=True), Pool2D("max", 2), Flatten(), LSTM(3), Dense(1)),
@@ -206,7 +208,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
             Conv2D(2, 3, padding="same", activation="sigmoid"),
         ),
         name="conv-lstm-grid-out-even-kernel",
-    ),  # fmt: skip
+    ),
     ModelSpec(
         InputSpec(4, 9, 8, 2),
         layers=(ConvLSTM2D(3, 3, dilation_rate=2, return_sequences=True), GlobalPool2D(), GRU(2), Dense(1)),
@@ -222,7 +224,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
             Conv3D(1, 3, padding="same", activation="sigmoid"),
         ),
         name="next-frame-small",
-    ),  # fmt: skip
+    ),
     ModelSpec(
         InputSpec(6, 7, 6, 2),
         layers=(
@@ -244,3 +246,34 @@ MASKED_SPECS: tuple[ModelSpec, ...] = (
     ),
     _seq("masked-nonzero-value", Masking(mask_value=0.5), LSTM(3, activation="relu", return_sequences=True), Dense(1)),
 )
+
+
+MASK_PATTERNS = ("right-padding", "left-padding", "gaps", "a-sample-all-masked")
+
+
+def step_mask(pattern: str, batch: int, steps: int) -> np.ndarray:
+    """``True`` where a timestep is real, per sample ``(batch, steps)``: the padding layouts people feed a Masking layer."""
+    valid = np.ones((batch, steps), dtype=bool)
+    if pattern == "right-padding":  # post-padding, different lengths (the fused, packed path)
+        for b, length in enumerate((steps, steps - 2, 1, steps - 1)[:batch]):
+            valid[b, length:] = False
+    elif pattern == "left-padding":  # pre-padding (Keras' pad_sequences default)
+        for b, length in enumerate((steps, 2, steps - 1, 1)[:batch]):
+            valid[b, : steps - length] = False
+    elif pattern == "gaps":  # missing readings in the middle
+        valid[:, 1] = False
+        valid[1::2, 3] = False
+    elif pattern == "a-sample-all-masked":
+        valid[1, :] = False
+        valid[2, 3:] = False
+    else:
+        raise ValueError(f"pattern: expected one of {MASK_PATTERNS}, got {pattern!r}")
+    return valid
+
+
+def masked_inputs(spec: ModelSpec, x: np.ndarray, pattern: str) -> np.ndarray:
+    """``x`` (B, T, H, W, C) with the masked steps of ``pattern`` set to the spec's ``mask_value`` (every feature)."""
+    mask_value = next(layer.mask_value for layer in spec.layers if isinstance(layer, Masking))
+    x = x.copy()
+    x[~step_mask(pattern, *x.shape[:2])] = mask_value
+    return x

@@ -1,17 +1,19 @@
 """The one parity harness: same weights and inputs through Keras and torch, errors per tensor.
 
-Two comparisons, each reported by ``compare`` as a ``ParityReport`` (one row per tensor):
+Three comparisons, each reported by ``compare`` as a ``ParityReport`` (one row per tensor):
 
 - forward outputs: ``assert_parity`` is what the tests use; ``check_spec`` is what ``lstm2d verify``
   runs (random non-zero weights copied in one direction, seeded inputs, a report);
-- gradients of a fixed linear loss with respect to the inputs and every weight: ``check_gradients``.
+- gradients of a fixed linear loss with respect to the inputs and every weight: ``check_gradients``;
+- training trajectories, the same steps on the same batches from the same weights, per-step losses
+  and final weights: ``check_trajectory``.
 
 Both sides are imported lazily, so importing this module needs neither torch nor keras.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +24,8 @@ from lstm2d.tolerances import (
     FP32_CPU_FORWARD_ATOL,
     FP32_CPU_GRADIENT_ATOL,
     FP32_CPU_GRADIENT_RTOL,
+    TRAINING_LOSS_RTOL,
+    TRAINING_WEIGHT_TOL,
 )
 
 if TYPE_CHECKING:
@@ -375,3 +379,159 @@ def check_gradients(
     keras_grads, torch_grads = gradient_pair(spec, direction, seed=seed, batch=batch, timesteps=timesteps, inputs=inputs)
     arrow = direction.replace("_to_", " -> ")
     return compare_gradients(spec, keras_grads, torch_grads, atol=atol, rtol=rtol, label=f"{spec.name} {arrow} gradients")
+
+
+# -- training trajectories ----------------------------------------------------------
+
+Batches = list[tuple[np.ndarray, np.ndarray]]
+LEARNING_RATES = {"sgd": 0.05, "adam": 0.005}
+"""Default learning rates of the trajectory checks: large enough that 50 steps move every weight visibly."""
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One training run: the loss of every step ``(steps,)`` (from that step's forward pass, before its update)
+    and the final weights in Keras layout, ``{layer: {variable: array}}``, moving statistics included."""
+
+    losses: np.ndarray
+    weights: dict[str, dict[str, np.ndarray]]
+
+
+def _check_trainable_spec(spec: ModelSpec) -> None:
+    """Trajectories must be deterministic: no dropout (random masks cannot match across frameworks), one output."""
+    from lstm2d.spec import Bidirectional, Dropout
+
+    for layer in spec.layers:
+        inner = layer.layer if isinstance(layer, Bidirectional) else layer
+        rates = [getattr(inner, "dropout", 0.0), getattr(inner, "recurrent_dropout", 0.0)]
+        if isinstance(layer, Dropout):
+            rates.append(layer.rate)
+        if any(rates):
+            raise ValueError(f"{layer.label} drops out at random in training: trajectories cannot match, remove it")
+    if spec.outputs != 1:
+        raise ValueError(f"{spec.name}: trajectories need a model with one output, it has {spec.outputs}")
+
+
+def training_batches(
+    spec: ModelSpec, *, loss: str, steps: int, batch: int = 4, timesteps: int | None = None, seed: int = 0
+) -> Batches:
+    """``steps`` batches of seeded inputs ``(B, T, H, W, C)`` and the targets a *teacher* gives them.
+
+    The teacher is the torch model for ``spec`` with other random weights, so the task is learnable.
+    ``"mse"``: the teacher's outputs. ``"crossentropy"``: the index of its largest output (int32 labels
+    of the output's shape without the last axis, which needs at least two classes).
+    """
+    import torch_impl
+
+    if loss not in ("mse", "crossentropy"):
+        raise ValueError(f"loss: expected 'mse' or 'crossentropy', got {loss!r}")
+    teacher = torch_impl.build_model(spec).eval()
+    torch_impl.load_state(teacher, initial_weights(spec, "keras_to_torch", seed=seed + 1000)[1])
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(steps):
+        x = random_inputs(spec, rng, batch=batch, timesteps=timesteps)
+        (y,) = torch_outputs(teacher, x, ["y"]).values()
+        if loss == "crossentropy":
+            if y.shape[-1] < 2:
+                raise ValueError(f"{spec.name}: cross-entropy needs at least two classes, the output has {y.shape[-1]}")
+            y = y.argmax(-1).astype(np.int32)
+        out.append((x, y))
+    return out
+
+
+def keras_trajectory(
+    spec: ModelSpec, batches: Batches, *, optimizer: str, loss: str, learning_rate: float | None = None,
+    direction: Direction = "keras_to_torch", seed: int = 0,
+) -> Trajectory:  # fmt: skip
+    """Train the Keras model from :func:`initial_weights` with ``compile`` + ``train_on_batch`` (``keras_ref.training``)."""
+    import keras_ref
+    from keras_ref.training import train_on_batches
+
+    _check_trainable_spec(spec)
+    model = keras_ref.build_model(spec)
+    keras_ref.set_weights(model, spec, initial_weights(spec, direction, seed=seed)[0])
+    lr = LEARNING_RATES[optimizer] if learning_rate is None else learning_rate
+    losses = train_on_batches(model, batches, optimizer=optimizer, loss=loss, learning_rate=lr)
+    return Trajectory(losses, keras_ref.get_weights(model, spec))
+
+
+def torch_loss(name: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Keras' ``"mse"`` (mean over every element) or ``SparseCategoricalCrossentropy(from_logits=True)``
+    (logits ``(..., K)``, integer labels ``(...)``, mean over all of ``...``) in torch."""
+    import torch.nn.functional as F
+
+    if name == "mse":
+        return F.mse_loss(outputs, targets)
+    if name == "crossentropy":
+        return F.cross_entropy(outputs.flatten(0, -2), targets.flatten().long())
+    raise ValueError(f"loss: expected 'mse' or 'crossentropy', got {name!r}")
+
+
+def torch_trajectory(
+    spec: ModelSpec, batches: Batches, *, optimizer: str, loss: str, learning_rate: float | None = None,
+    direction: Direction = "keras_to_torch", seed: int = 0,
+    make_optimizer: Callable[[list[torch.nn.Parameter], float], torch.optim.Optimizer] | None = None,
+    keras_biases: bool = True,
+) -> Trajectory:  # fmt: skip
+    """Train the torch model from :func:`initial_weights` with a plain loop: zero_grad, forward, loss, backward, step.
+
+    The optimizer is the Keras-equivalent one (``torch.optim.SGD``, or :class:`torch_impl.optim.KerasAdam`)
+    over :func:`torch_impl.optim.keras_trainable`'s parameters. ``make_optimizer(parameters, lr)`` replaces it
+    and ``keras_biases=False`` trains torch's two recurrent biases: both exist for the negative controls.
+    """
+    import torch
+
+    import torch_impl
+    from torch_impl.optim import KerasAdam, keras_trainable
+
+    _check_trainable_spec(spec)
+    if optimizer not in LEARNING_RATES:
+        raise ValueError(f"optimizer: expected one of {tuple(LEARNING_RATES)}, got {optimizer!r}")
+    model = torch_impl.build_model(spec)
+    torch_impl.load_state(model, initial_weights(spec, direction, seed=seed)[1])
+    parameters = keras_trainable(model) if keras_biases else list(model.parameters())
+    lr = LEARNING_RATES[optimizer] if learning_rate is None else learning_rate
+    if make_optimizer is None:
+        make_optimizer = {"sgd": torch.optim.SGD, "adam": KerasAdam}[optimizer]
+    opt = make_optimizer(parameters, lr)
+    model.train()
+    losses = []
+    for x, y in batches:
+        opt.zero_grad()
+        (outputs,) = _torch_forward(model, _torch_input(model, x))
+        value = torch_loss(loss, outputs, torch.from_numpy(y).to(outputs.device))
+        value.backward()
+        opt.step()
+        losses.append(value.item())
+    return Trajectory(np.array(losses), torch_impl.export_keras_weights(model))
+
+
+def compare_trajectories(
+    reference: Trajectory,
+    candidate: Trajectory,
+    *,
+    weight_tol: float,
+    loss_rtol: float = TRAINING_LOSS_RTOL,
+    label: str = "",
+) -> ParityReport:
+    """Per-step losses (within ``loss_rtol`` of each reference loss) and every final weight (max abs error
+    within ``weight_tol * (1 + max |reference weight|)``), as one report: ``losses``, then ``layer/variable`` rows."""
+    losses = compare({"losses": reference.losses}, {"losses": candidate.losses}, atol=0.0, rtol=loss_rtol, label=label)
+    flat_ref = {f"{layer}/{key}": value for layer, values in reference.weights.items() for key, value in values.items()}
+    flat_got = {f"{layer}/{key}": value for layer, values in candidate.weights.items() for key, value in values.items()}
+    weights = compare(flat_ref, flat_got, atol=weight_tol, rtol=weight_tol, label=label)
+    return ParityReport(label, losses.outputs + weights.outputs)
+
+
+def check_trajectory(
+    spec: ModelSpec, *, optimizer: str, loss: str, steps: int = 50, batch: int = 4, timesteps: int | None = None,
+    learning_rate: float | None = None, direction: Direction = "keras_to_torch", seed: int = 0,
+) -> ParityReport:  # fmt: skip
+    """Train both models ``steps`` steps from the same weights on the same batches and compare the trajectories."""
+    batches = training_batches(spec, loss=loss, steps=steps, batch=batch, timesteps=timesteps, seed=seed)
+    common = {"optimizer": optimizer, "loss": loss, "learning_rate": learning_rate, "direction": direction, "seed": seed}
+    reference = keras_trajectory(spec, batches, **common)
+    candidate = torch_trajectory(spec, batches, **common)
+    label = f"{spec.name} {optimizer} {loss} {steps} steps"
+    return compare_trajectories(reference, candidate, weight_tol=TRAINING_WEIGHT_TOL[optimizer], label=label)

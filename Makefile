@@ -19,15 +19,17 @@ demo: $(STAMP)
 	$(VENV)/bin/lstm2d demo
 
 # The whole suite with Keras on TensorFlow, then the Keras-marked tests once per other
-# Keras backend (KERAS_BACKEND is read once per process, at `import keras`).
+# Keras backend (KERAS_BACKEND is read once per process, at `import keras`). The `deep` tests
+# (the full gradient and training matrix) are left to `make test-deep`.
 test: $(STAMP)
-	KERAS_BACKEND=tensorflow $(PY) -m pytest
-	KERAS_BACKEND=jax $(PY) -m pytest -m keras
-	KERAS_BACKEND=torch $(PY) -m pytest -m keras
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not deep"
+	KERAS_BACKEND=jax $(PY) -m pytest -m "keras and not deep"
+	KERAS_BACKEND=torch $(PY) -m pytest -m "keras and not deep"
 
-# The long run: property-based parity with hundreds of random specs, on every Keras backend.
+# Everything on all three backends: the `deep` gradient and training matrix, and property-based parity
+# with hundreds of random specs instead of a few.
 test-deep: $(STAMP)
-	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=tensorflow $(PY) -m pytest
+	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=tensorflow $(PY) -m pytest -m "deep or not deep"
 	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=jax $(PY) -m pytest -m keras
 	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=torch $(PY) -m pytest -m keras
 

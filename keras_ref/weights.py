@@ -13,12 +13,15 @@ import numpy as np
 
 from lstm2d.spec import ModelSpec
 
+KerasWeights = dict[str, dict[str, np.ndarray]]
+"""``{layer name: {variable name: array}}`` in Keras layout."""
 
-def get_weights(model: keras.Model, spec: ModelSpec) -> dict[str, dict[str, np.ndarray]]:
+
+def get_weights(model: keras.Model, spec: ModelSpec) -> KerasWeights:
     """Every weight of the spec's layers, keyed by layer and variable name."""
-    out: dict[str, dict[str, np.ndarray]] = {}
+    out: KerasWeights = {}
     for layer in spec.layers:
-        variables = _variables(model, layer.name)
+        variables = variables_by_name(model, layer.name)
         if variables:
             out[layer.name] = {name: keras.ops.convert_to_numpy(v.value) for name, v in variables.items()}
     return out
@@ -26,7 +29,7 @@ def get_weights(model: keras.Model, spec: ModelSpec) -> dict[str, dict[str, np.n
 
 def set_weights(model: keras.Model, spec: ModelSpec, weights: Mapping[str, Mapping[str, np.ndarray]]) -> None:
     """Assign ``weights`` to the model; every variable must be given exactly once, with its exact shape."""
-    expected = {layer.name: _variables(model, layer.name) for layer in spec.layers}
+    expected = {layer.name: variables_by_name(model, layer.name) for layer in spec.layers}
     extra = sorted(name for name in weights if not expected.get(name) and len(weights[name]) > 0)
     if extra:
         raise ValueError(f"weights given for layers without weights in the Keras model: {extra}")
@@ -45,7 +48,7 @@ def set_weights(model: keras.Model, spec: ModelSpec, weights: Mapping[str, Mappi
             variable.assign(array.astype(variable.dtype))
 
 
-def _variables(model: keras.Model, layer_name: str) -> dict[str, keras.Variable]:
+def variables_by_name(model: keras.Model, layer_name: str) -> dict[str, keras.Variable]:
     """The layer's variables by short name (a TimeDistributed contributes its inner layer's; a Bidirectional
     its two directions', prefixed ``forward/`` and ``backward/``)."""
     layer = model.get_layer(layer_name)

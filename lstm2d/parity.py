@@ -1,23 +1,36 @@
-"""The one parity harness: same weights and inputs through Keras and torch, errors per output.
+"""The one parity harness: same weights and inputs through Keras and torch, errors per tensor.
 
-``assert_parity`` is what the tests use; ``check_spec`` is what ``lstm2d verify`` runs
-(random non-zero weights copied in one direction, seeded inputs, a report). Both sides
-are imported lazily, so importing this module needs neither torch nor keras.
+Three comparisons, each reported by ``compare`` as a ``ParityReport`` (one row per tensor):
+
+- forward outputs: ``assert_parity`` is what the tests use; ``check_spec`` is what ``lstm2d verify``
+  runs (random non-zero weights copied in one direction, seeded inputs, a report);
+- gradients of a fixed linear loss with respect to the inputs and every weight: ``check_gradients``;
+- training trajectories, the same steps on the same batches from the same weights, per-step losses
+  and final weights: ``check_trajectory``.
+
+Both sides are imported lazily, so importing this module needs neither torch nor keras.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from lstm2d.spec import Frames, Grid, ModelSpec
-from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
+from lstm2d.tolerances import (
+    FP32_CPU_FORWARD_ATOL,
+    FP32_CPU_GRADIENT_ATOL,
+    FP32_CPU_GRADIENT_RTOL,
+    TRAINING_LOSS_RTOL,
+    TRAINING_WEIGHT_TOL,
+)
 
 if TYPE_CHECKING:
     import keras
+    import torch
 
     from torch_impl import Lstm2dNet
 
@@ -30,7 +43,8 @@ class OutputError:
     """How far one output of the candidate is from the reference.
 
     ``max_rel`` is ``max_abs / max(|reference|)``: relative to the output's scale, so it
-    stays meaningful where single reference values are near zero.
+    stays meaningful where single reference values are near zero. The output is within
+    tolerance if ``max_abs <= atol + rtol * max(|reference|)`` (``rtol`` is 0 for forward outputs).
     """
 
     name: str
@@ -38,10 +52,17 @@ class OutputError:
     max_abs: float
     max_rel: float
     atol: float
+    rtol: float = 0.0
+    scale: float = 0.0
+
+    @property
+    def bound(self) -> float:
+        """The largest ``max_abs`` within tolerance: ``atol + rtol * scale``."""
+        return self.atol + self.rtol * self.scale
 
     @property
     def ok(self) -> bool:
-        return bool(np.isfinite(self.max_abs)) and self.max_abs <= self.atol
+        return bool(np.isfinite(self.max_abs)) and self.max_abs <= self.bound
 
 
 @dataclass(frozen=True)
@@ -62,7 +83,8 @@ class ParityReport:
     def table(self) -> str:
         rows = [("output", "shape", "max abs", "max rel", "tolerance", "ok")]
         for o in self.outputs:
-            rows.append((o.name, str(o.shape), f"{o.max_abs:.3e}", f"{o.max_rel:.3e}", f"{o.atol:.0e}", "yes" if o.ok else "NO"))
+            bound = f"{o.atol:.0e}" if not o.rtol else f"{o.bound:.1e}"
+            rows.append((o.name, str(o.shape), f"{o.max_abs:.3e}", f"{o.max_rel:.3e}", bound, "yes" if o.ok else "NO"))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [f"{self.label}"] + ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
         return "\n".join(lines)
@@ -72,9 +94,17 @@ class ParityReport:
 
 
 def compare(
-    reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray], *, atol: float, label: str = ""
+    reference: Mapping[str, np.ndarray],
+    candidate: Mapping[str, np.ndarray],
+    *,
+    atol: float,
+    rtol: float = 0.0,
+    label: str = "",
 ) -> ParityReport:
-    """Errors of ``candidate`` against ``reference``, output by output (same names, same shapes)."""
+    """Errors of ``candidate`` against ``reference``, output by output (same names, same shapes).
+
+    Each output is within tolerance if its max abs error is at most ``atol + rtol * max(|reference|)``.
+    """
     if list(reference) != list(candidate):
         raise AssertionError(f"{label}: outputs differ: reference has {list(reference)}, candidate has {list(candidate)}")
     errors = []
@@ -85,7 +115,7 @@ def compare(
         diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
         max_abs = float(diff.max()) if diff.size else 0.0
         scale = float(np.abs(ref).max()) if ref.size else 0.0
-        errors.append(OutputError(name, tuple(ref.shape), max_abs, max_abs / max(scale, 1e-30), atol))
+        errors.append(OutputError(name, tuple(ref.shape), max_abs, max_abs / max(scale, 1e-30), atol, rtol, scale))
     return ParityReport(label, tuple(errors))
 
 
@@ -105,21 +135,63 @@ def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dic
     """Inference outputs of a torch model on ``inputs`` given in Keras layout ``(B, T, H, W, C)``, on the model's device."""
     import torch
 
-    device = next(model.parameters(), torch.empty(0)).device
-    x = torch.from_numpy(np.ascontiguousarray(inputs)).to(device)
-    if model.input_layout == "channels_first":
-        x = x.permute(0, 1, 4, 2, 3).contiguous()  # (B, T, C, H, W)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            outputs = model(x)
+            outputs = _torch_forward(model, _torch_input(model, inputs))
     finally:
         model.train(was_training)
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return {name: out.detach().cpu().numpy() for name, out in zip(names, outputs, strict=True)}
+
+
+def _torch_input(model: Lstm2dNet, inputs: np.ndarray) -> torch.Tensor:
+    """``inputs`` (B, T, H, W, C) as a float tensor on the model's device (a leaf, still in Keras layout)."""
+    import torch
+
+    device = next(model.parameters(), torch.empty(0)).device
+    return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(device)
+
+
+def _torch_forward(model: Lstm2dNet, x: torch.Tensor) -> list[torch.Tensor]:
+    """The model's outputs for Keras-layout ``x`` (B, T, H, W, C), frames and grids back in Keras' channels-last layout."""
+    if model.input_layout == "channels_first":
+        x = x.permute(0, 1, 4, 2, 3)  # (B, T, C, H, W)
+    outputs = model(x)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     if model.input_layout == "channels_first" and model.output_kind in (Frames, Grid):
         outputs = [out.movedim(-3, -1) for out in outputs]  # frames / grids back to Keras' channels-last
-    return {name: out.detach().cpu().numpy() for name, out in zip(names, outputs, strict=True)}
+    return outputs
+
+
+def torch_gradients(
+    model: Lstm2dNet, inputs: np.ndarray, cotangents: Sequence[np.ndarray], *, training: bool = False
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """torch autograd's gradients of ``sum_k sum(output_k * cotangents[k])`` (the loss ``keras_ref.loss_gradients`` uses).
+
+    ``inputs`` (B, T, H, W, C) and ``cotangents`` (one per output, Keras layout). Returns the input
+    gradient (B, T, H, W, C) and ``{parameter name: gradient}`` for every parameter (zeros where the
+    loss does not depend on one). ``training`` runs the layers in training mode (BatchNorm's running
+    averages then advance, as one training forward pass would).
+    """
+    import torch
+
+    x = _torch_input(model, inputs).requires_grad_(True)
+    parameters = dict(model.named_parameters())
+    was_training = model.training
+    model.train(training)
+    try:
+        with torch.enable_grad():
+            outputs = _torch_forward(model, x)
+            if len(outputs) != len(cotangents):
+                raise ValueError(f"the model has {len(outputs)} outputs, got {len(cotangents)} cotangents")
+            loss = sum((out * torch.from_numpy(c).to(out.device)).sum() for out, c in zip(outputs, cotangents, strict=True))
+            grads = torch.autograd.grad(loss, [x, *parameters.values()], allow_unused=True)
+    finally:
+        model.train(was_training)
+    as_numpy = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, [x, *parameters.values()], strict=True)]
+    arrays = [g.detach().cpu().numpy() for g in as_numpy]
+    return arrays[0], dict(zip(parameters, arrays[1:], strict=True))
 
 
 def assert_parity(
@@ -174,33 +246,40 @@ def random_inputs(spec: ModelSpec, rng: np.random.Generator, *, batch: int = 2, 
     return rng.standard_normal((batch, time, inp.height, inp.width, inp.channels)).astype(np.float32)
 
 
-def build_pair(spec: ModelSpec, direction: Direction, *, seed: int = 0) -> tuple[keras.Model, Lstm2dNet]:
-    """Both models for ``spec`` with the same random non-zero weights, copied in ``direction``.
+def initial_weights(
+    spec: ModelSpec, direction: Direction, *, seed: int = 0
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """The same random non-zero weights for both sides: ``(Keras weights, torch state)``, made in ``direction``.
 
-    ``keras_to_torch``: random Keras weights, converted into torch. ``torch_to_keras``:
-    random torch weights (``bias_hh`` non-zero too), converted into Keras.
+    ``keras_to_torch``: random Keras weights, converted into torch (``bias_hh`` zeros where Keras has one
+    bias). ``torch_to_keras``: random torch weights (``bias_hh`` non-zero too), converted into Keras.
     """
-    import keras_ref
-    import torch_impl
-    from torch_impl.convert import weight_table
+    from torch_impl.convert import keras_to_torch, torch_to_keras, weight_table
 
     rng = np.random.default_rng(seed)
-    keras_model = keras_ref.build_model(spec)
-    torch_model = torch_impl.build_model(spec).eval()
     table = weight_table(spec)
     if direction == "keras_to_torch":
         weights = {entry.name: random_arrays(entry.keras_shapes, rng, layout="keras") for entry in table}
-        keras_ref.set_weights(keras_model, spec, weights)
-        torch_impl.load_keras_weights(torch_model, weights)
-    elif direction == "torch_to_keras":
+        return weights, keras_to_torch(spec, weights)
+    if direction == "torch_to_keras":
         state: dict[str, np.ndarray] = {}
         for entry in table:
             layer_state = random_arrays(entry.torch_shapes, rng, layout="torch")
             state.update({entry.torch_prefix + key: value for key, value in layer_state.items()})
-        torch_impl.load_state(torch_model, state)
-        keras_ref.set_weights(keras_model, spec, torch_impl.export_keras_weights(torch_model))
-    else:
-        raise ValueError(f"direction: expected one of {DIRECTIONS}, got {direction!r}")
+        return torch_to_keras(spec, state), state
+    raise ValueError(f"direction: expected one of {DIRECTIONS}, got {direction!r}")
+
+
+def build_pair(spec: ModelSpec, direction: Direction, *, seed: int = 0) -> tuple[keras.Model, Lstm2dNet]:
+    """Both models for ``spec`` with the same random non-zero weights, copied in ``direction`` (see :func:`initial_weights`)."""
+    import keras_ref
+    import torch_impl
+
+    keras_weights, torch_state = initial_weights(spec, direction, seed=seed)
+    keras_model = keras_ref.build_model(spec)
+    keras_ref.set_weights(keras_model, spec, keras_weights)
+    torch_model = torch_impl.build_model(spec).eval()
+    torch_impl.load_state(torch_model, torch_state)
     return keras_model, torch_model
 
 
@@ -219,3 +298,240 @@ def check_spec(
     reference = keras_outputs(keras_model, inputs)
     arrow = direction.replace("_to_", " -> ")
     return compare(reference, torch_outputs(torch_model, inputs, list(reference)), atol=atol, label=f"{spec.name} {arrow}")
+
+
+# -- gradients ----------------------------------------------------------------------
+
+
+def random_cotangents(spec: ModelSpec, rng: np.random.Generator, *, batch: int, timesteps: int | None = None) -> list[np.ndarray]:
+    """One standard-normal array per model output, of that output's shape (Keras layout): the fixed ``r`` of the
+    loss ``sum(output * r)``, whose gradient is non-trivial at every output element."""
+    dims = tuple(timesteps if d is None else d for d in spec.output_shape())
+    if None in dims:
+        raise ValueError("the spec leaves timesteps open: pass timesteps=")
+    return [rng.standard_normal((batch, *dims)).astype(np.float32) for _ in range(spec.outputs)]
+
+
+KerasGradients = tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]  # inputs, {layer: {variable: gradient}}
+TorchGradients = tuple[np.ndarray, dict[str, np.ndarray]]  # inputs, {parameter name: gradient}
+
+
+def gradient_pair(
+    spec: ModelSpec,
+    direction: Direction,
+    *,
+    seed: int = 0,
+    batch: int = 2,
+    timesteps: int | None = None,
+    inputs: np.ndarray | None = None,
+) -> tuple[KerasGradients, TorchGradients]:
+    """Gradients of ``sum(output * r)`` (``r`` seeded random) from Keras (``keras_ref.loss_gradients``, this
+    process' backend) and from torch autograd, for the models of :func:`build_pair`, inference semantics.
+
+    ``inputs`` (B, T, H, W, C) defaults to seeded random inputs.
+    """
+    import keras_ref
+
+    keras_model, torch_model = build_pair(spec, direction, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    if inputs is None:
+        inputs = random_inputs(spec, rng, batch=batch, timesteps=timesteps)
+    cotangents = random_cotangents(spec, rng, batch=inputs.shape[0], timesteps=inputs.shape[1])
+    return keras_ref.loss_gradients(keras_model, spec, inputs, cotangents), torch_gradients(torch_model, inputs, cotangents)
+
+
+def compare_gradients(
+    spec: ModelSpec,
+    keras_grads: KerasGradients,
+    torch_grads: TorchGradients,
+    *,
+    atol: float = FP32_CPU_GRADIENT_ATOL,
+    rtol: float = FP32_CPU_GRADIENT_RTOL,
+    label: str = "",
+) -> ParityReport:
+    """One row per tensor, ``inputs`` then every torch parameter: Keras' gradients mapped to the torch parameters by
+    ``keras_gradients_to_torch`` (layout rules; a merged recurrent bias' gradient in both ``bias_ih`` and ``bias_hh``)."""
+    from torch_impl.convert import keras_gradients_to_torch
+
+    reference = {"inputs": keras_grads[0], **keras_gradients_to_torch(spec, keras_grads[1])}
+    parameters = torch_grads[1]
+    if set(parameters) != set(reference) - {"inputs"}:
+        raise AssertionError(
+            f"{label}: torch parameters {sorted(parameters)} are not Keras' trainable weights mapped to torch "
+            f"{sorted(set(reference) - {'inputs'})}"
+        )
+    candidate = {"inputs": torch_grads[0], **{key: parameters[key] for key in reference if key != "inputs"}}
+    return compare(reference, candidate, atol=atol, rtol=rtol, label=label)
+
+
+def check_gradients(
+    spec: ModelSpec,
+    direction: Direction,
+    *,
+    seed: int = 0,
+    batch: int = 2,
+    timesteps: int | None = None,
+    inputs: np.ndarray | None = None,
+    atol: float = FP32_CPU_GRADIENT_ATOL,
+    rtol: float = FP32_CPU_GRADIENT_RTOL,
+) -> ParityReport:
+    """:func:`gradient_pair`, then :func:`compare_gradients` (never raises on error size)."""
+    keras_grads, torch_grads = gradient_pair(spec, direction, seed=seed, batch=batch, timesteps=timesteps, inputs=inputs)
+    arrow = direction.replace("_to_", " -> ")
+    return compare_gradients(spec, keras_grads, torch_grads, atol=atol, rtol=rtol, label=f"{spec.name} {arrow} gradients")
+
+
+# -- training trajectories ----------------------------------------------------------
+
+Batches = list[tuple[np.ndarray, np.ndarray]]
+LEARNING_RATES = {"sgd": 0.05, "adam": 0.005}
+"""Default learning rates of the trajectory checks: large enough that 50 steps move every weight visibly."""
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One training run: the loss of every step ``(steps,)`` (from that step's forward pass, before its update)
+    and the final weights in Keras layout, ``{layer: {variable: array}}``, moving statistics included."""
+
+    losses: np.ndarray
+    weights: dict[str, dict[str, np.ndarray]]
+
+
+def _check_trainable_spec(spec: ModelSpec) -> None:
+    """Trajectories must be deterministic: no dropout (random masks cannot match across frameworks), one output."""
+    from lstm2d.spec import Bidirectional, Dropout
+
+    for layer in spec.layers:
+        inner = layer.layer if isinstance(layer, Bidirectional) else layer
+        rates = [getattr(inner, "dropout", 0.0), getattr(inner, "recurrent_dropout", 0.0)]
+        if isinstance(layer, Dropout):
+            rates.append(layer.rate)
+        if any(rates):
+            raise ValueError(f"{layer.label} drops out at random in training: trajectories cannot match, remove it")
+    if spec.outputs != 1:
+        raise ValueError(f"{spec.name}: trajectories need a model with one output, it has {spec.outputs}")
+
+
+def training_batches(
+    spec: ModelSpec, *, loss: str, steps: int, batch: int = 4, timesteps: int | None = None, seed: int = 0
+) -> Batches:
+    """``steps`` batches of seeded inputs ``(B, T, H, W, C)`` and the targets a *teacher* gives them.
+
+    The teacher is the torch model for ``spec`` with other random weights, so the task is learnable.
+    ``"mse"``: the teacher's outputs. ``"crossentropy"``: the index of its largest output (int32 labels
+    of the output's shape without the last axis, which needs at least two classes).
+    """
+    import torch_impl
+
+    if loss not in ("mse", "crossentropy"):
+        raise ValueError(f"loss: expected 'mse' or 'crossentropy', got {loss!r}")
+    teacher = torch_impl.build_model(spec).eval()
+    torch_impl.load_state(teacher, initial_weights(spec, "keras_to_torch", seed=seed + 1000)[1])
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(steps):
+        x = random_inputs(spec, rng, batch=batch, timesteps=timesteps)
+        (y,) = torch_outputs(teacher, x, ["y"]).values()
+        if loss == "crossentropy":
+            if y.shape[-1] < 2:
+                raise ValueError(f"{spec.name}: cross-entropy needs at least two classes, the output has {y.shape[-1]}")
+            y = y.argmax(-1).astype(np.int32)
+        out.append((x, y))
+    return out
+
+
+def keras_trajectory(
+    spec: ModelSpec, batches: Batches, *, optimizer: str, loss: str, learning_rate: float | None = None,
+    direction: Direction = "keras_to_torch", seed: int = 0,
+) -> Trajectory:  # fmt: skip
+    """Train the Keras model from :func:`initial_weights` with ``compile`` + ``train_on_batch`` (``keras_ref.training``)."""
+    import keras_ref
+    from keras_ref.training import train_on_batches
+
+    _check_trainable_spec(spec)
+    model = keras_ref.build_model(spec)
+    keras_ref.set_weights(model, spec, initial_weights(spec, direction, seed=seed)[0])
+    lr = LEARNING_RATES[optimizer] if learning_rate is None else learning_rate
+    losses = train_on_batches(model, batches, optimizer=optimizer, loss=loss, learning_rate=lr)
+    return Trajectory(losses, keras_ref.get_weights(model, spec))
+
+
+def torch_loss(name: str, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Keras' ``"mse"`` (mean over every element) or ``SparseCategoricalCrossentropy(from_logits=True)``
+    (logits ``(..., K)``, integer labels ``(...)``, mean over all of ``...``) in torch."""
+    import torch.nn.functional as F
+
+    if name == "mse":
+        return F.mse_loss(outputs, targets)
+    if name == "crossentropy":
+        return F.cross_entropy(outputs.flatten(0, -2), targets.flatten().long())
+    raise ValueError(f"loss: expected 'mse' or 'crossentropy', got {name!r}")
+
+
+def torch_trajectory(
+    spec: ModelSpec, batches: Batches, *, optimizer: str, loss: str, learning_rate: float | None = None,
+    direction: Direction = "keras_to_torch", seed: int = 0,
+    make_optimizer: Callable[[list[torch.nn.Parameter], float], torch.optim.Optimizer] | None = None,
+    keras_biases: bool = True,
+) -> Trajectory:  # fmt: skip
+    """Train the torch model from :func:`initial_weights` with a plain loop: zero_grad, forward, loss, backward, step.
+
+    The optimizer is the Keras-equivalent one (``torch.optim.SGD``, or :class:`torch_impl.optim.KerasAdam`)
+    over :func:`torch_impl.optim.keras_trainable`'s parameters. ``make_optimizer(parameters, lr)`` replaces it
+    and ``keras_biases=False`` trains torch's two recurrent biases: both exist for the negative controls.
+    """
+    import torch
+
+    import torch_impl
+    from torch_impl.optim import KerasAdam, keras_trainable
+
+    _check_trainable_spec(spec)
+    if optimizer not in LEARNING_RATES:
+        raise ValueError(f"optimizer: expected one of {tuple(LEARNING_RATES)}, got {optimizer!r}")
+    model = torch_impl.build_model(spec)
+    torch_impl.load_state(model, initial_weights(spec, direction, seed=seed)[1])
+    parameters = keras_trainable(model) if keras_biases else list(model.parameters())
+    lr = LEARNING_RATES[optimizer] if learning_rate is None else learning_rate
+    if make_optimizer is None:
+        make_optimizer = {"sgd": torch.optim.SGD, "adam": KerasAdam}[optimizer]
+    opt = make_optimizer(parameters, lr)
+    model.train()
+    losses = []
+    for x, y in batches:
+        opt.zero_grad()
+        (outputs,) = _torch_forward(model, _torch_input(model, x))
+        value = torch_loss(loss, outputs, torch.from_numpy(y).to(outputs.device))
+        value.backward()
+        opt.step()
+        losses.append(value.item())
+    return Trajectory(np.array(losses), torch_impl.export_keras_weights(model))
+
+
+def compare_trajectories(
+    reference: Trajectory,
+    candidate: Trajectory,
+    *,
+    weight_tol: float,
+    loss_rtol: float = TRAINING_LOSS_RTOL,
+    label: str = "",
+) -> ParityReport:
+    """Per-step losses (within ``loss_rtol`` of each reference loss) and every final weight (max abs error
+    within ``weight_tol * (1 + max |reference weight|)``), as one report: ``losses``, then ``layer/variable`` rows."""
+    losses = compare({"losses": reference.losses}, {"losses": candidate.losses}, atol=0.0, rtol=loss_rtol, label=label)
+    flat_ref = {f"{layer}/{key}": value for layer, values in reference.weights.items() for key, value in values.items()}
+    flat_got = {f"{layer}/{key}": value for layer, values in candidate.weights.items() for key, value in values.items()}
+    weights = compare(flat_ref, flat_got, atol=weight_tol, rtol=weight_tol, label=label)
+    return ParityReport(label, losses.outputs + weights.outputs)
+
+
+def check_trajectory(
+    spec: ModelSpec, *, optimizer: str, loss: str, steps: int = 50, batch: int = 4, timesteps: int | None = None,
+    learning_rate: float | None = None, direction: Direction = "keras_to_torch", seed: int = 0,
+) -> ParityReport:  # fmt: skip
+    """Train both models ``steps`` steps from the same weights on the same batches and compare the trajectories."""
+    batches = training_batches(spec, loss=loss, steps=steps, batch=batch, timesteps=timesteps, seed=seed)
+    common = {"optimizer": optimizer, "loss": loss, "learning_rate": learning_rate, "direction": direction, "seed": seed}
+    reference = keras_trajectory(spec, batches, **common)
+    candidate = torch_trajectory(spec, batches, **common)
+    label = f"{spec.name} {optimizer} {loss} {steps} steps"
+    return compare_trajectories(reference, candidate, weight_tol=TRAINING_WEIGHT_TOL[optimizer], label=label)

@@ -20,3 +20,18 @@ def pytest_report_header() -> str:
     import keras
 
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+@pytest.fixture
+def single_torch_thread():
+    """Run torch (lstm2d's side, and Keras' torch backend) on one intra-op thread for the test, then restore.
+
+    The trajectory and gradient models are tiny: per op, two threads' synchronisation costs more than the
+    work. On a busy 2-core machine a 50-step torch training run took 6-10 s on two threads and 0.3 s on one.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -5,9 +5,12 @@
 chosen so each setting changes the numbers (C > 1 and H != W at flattens, non-default activations,
 both GRU conventions, every Bidirectional merge, go_backwards, BatchNorm after a flatten, ...).
 ``MASKED_SPECS``: models whose recurrent layers see a Masking layer's mask.
+``TRAJECTORY_SPECS``: models trained 50 steps in both frameworks (no dropout: its random masks cannot match).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from lstm2d.presets import get_preset, preset_names
 from lstm2d.spec import (
@@ -244,3 +247,78 @@ MASKED_SPECS: tuple[ModelSpec, ...] = (
     ),
     _seq("masked-nonzero-value", Masking(mask_value=0.5), LSTM(3, activation="relu", return_sequences=True), Dense(1)),
 )
+
+
+MASK_PATTERNS = ("right-padding", "left-padding", "gaps", "a-sample-all-masked")
+
+
+def step_mask(pattern: str, batch: int, steps: int) -> np.ndarray:
+    """``True`` where a timestep is real, per sample ``(batch, steps)``: the padding layouts people feed a Masking layer."""
+    valid = np.ones((batch, steps), dtype=bool)
+    if pattern == "right-padding":  # post-padding, different lengths (the fused, packed path)
+        for b, length in enumerate((steps, steps - 2, 1, steps - 1)[:batch]):
+            valid[b, length:] = False
+    elif pattern == "left-padding":  # pre-padding (Keras' pad_sequences default)
+        for b, length in enumerate((steps, 2, steps - 1, 1)[:batch]):
+            valid[b, : steps - length] = False
+    elif pattern == "gaps":  # missing readings in the middle
+        valid[:, 1] = False
+        valid[1::2, 3] = False
+    elif pattern == "a-sample-all-masked":
+        valid[1, :] = False
+        valid[2, 3:] = False
+    else:
+        raise ValueError(f"pattern: expected one of {MASK_PATTERNS}, got {pattern!r}")
+    return valid
+
+
+def masked_inputs(spec: ModelSpec, x: np.ndarray, pattern: str) -> np.ndarray:
+    """``x`` (B, T, H, W, C) with the masked steps of ``pattern`` set to the spec's ``mask_value`` (every feature)."""
+    mask_value = next(layer.mask_value for layer in spec.layers if isinstance(layer, Masking))
+    x = x.copy()
+    x[~step_mask(pattern, *x.shape[:2])] = mask_value
+    return x
+
+
+TRAJECTORY_SPECS: tuple[ModelSpec, ...] = (
+    *(get_preset(name).with_input(timesteps=8) for name in preset_names()),  # the presets, 8 timesteps instead of 100
+    ModelSpec(  # GRU both conventions, Bidirectional, and BatchNorm in both modes behind a per-frame CNN.
+        # In training the first BatchNorm takes statistics per timestep (TimeDistributed), the second over batch
+        # and time. Every parameter's gradient is non-zero in exact arithmetic: no bias right before a BatchNorm,
+        # no BatchNorm's beta shifting the next BatchNorm's input uniformly (such gradients are exactly zero, and
+        # Adam turns the rounding noise they carry into steps of size lr, different in each framework).
+        InputSpec(8, 6, 5, 2),
+        layers=(
+            Conv2D(3, 3, activation="relu"),
+            BatchNorm(per_timestep=True),
+            Activation("tanh"),
+            Pool2D("max", 2),
+            Flatten(),
+            BatchNorm(),
+            Bidirectional(GRU(6, return_sequences=True)),  # reset_after=True: two biases, like torch
+            GRU(4, reset_after=False),  # one bias, torch's bias_hh frozen
+            Dense(3),
+        ),
+        name="gru-bidirectional-batch-norm",
+    ),
+    _seq(
+        "simple-rnn-exact-lstm",  # SimpleRNN, and an LSTM on the exact step loop (non-default activations)
+        SimpleRNN(6, return_sequences=True),
+        LSTM(5, activation="elu", recurrent_activation="hard_sigmoid"),
+        Dense(3),
+        timesteps=8,
+    ),
+    ModelSpec(
+        InputSpec(6, 6, 5, 2),
+        layers=(ConvLSTM2D(3, 3, padding="same", return_sequences=True), BatchNorm(), Conv3D(2, 3, padding="same")),
+        name="conv-lstm-next-frame",
+    ),
+)
+
+
+def with_classes(spec: ModelSpec, classes: int = 3) -> ModelSpec:
+    """``spec`` with a last ``Dense(1)`` (a regression head) widened to ``classes`` logits, for cross-entropy."""
+    last = spec.layers[-1]
+    if not isinstance(last, Dense) or last.units >= 2:
+        return spec
+    return ModelSpec(spec.input, (*spec.layers[:-1], Dense(classes, name=last.name)), name=spec.name)

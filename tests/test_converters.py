@@ -30,6 +30,7 @@ from torch_impl.convert import (
     conv,
     conv_lstm,
     dense,
+    keras_gradients_to_torch,
     keras_to_torch,
     recurrent,
     torch_to_keras,
@@ -369,3 +370,41 @@ def test_load_state_checks_keys_and_shapes():
         torch_impl.load_state(model, {**state, "layers.dense_1.weight": np.zeros((4, 2), np.float32)})
     with pytest.raises(WeightMismatchError, match=r"missing \['layers.dense_1.bias'\]"):
         torch_impl.load_state(model, {k: v for k, v in state.items() if k != "layers.dense_1.bias"})
+
+
+def test_gradients_map_like_weights_except_merged_biases():
+    """A merged Keras bias' gradient goes to both bias_ih and bias_hh; GRU reset_after's two rows map one-to-one;
+    BatchNorm's moving statistics have no gradient; every torch parameter gets exactly one."""
+    spec = ModelSpec(
+        InputSpec(3, 4, 3, 2),
+        layers=(
+            Flatten(),
+            BatchNorm(),
+            LSTM(3, return_sequences=True),
+            GRU(2, return_sequences=True),
+            Bidirectional(GRU(2, reset_after=False)),
+            Dense(1),
+        ),
+    )
+    statistics = {"moving_mean": np.zeros(24, np.float32), "moving_variance": np.ones(24, np.float32)}
+    grads = {
+        entry.name: {key: RNG.standard_normal(shape).astype(np.float32) for key, shape in entry.keras_shapes.items()}
+        for entry in weight_table(spec)
+    }
+    for key in statistics:
+        del grads["batch_norm_1"][key]
+    state = keras_gradients_to_torch(spec, grads)
+    assert set(state) == {name for name, _ in torch_impl.build_model(spec).named_parameters()}
+    weight_rule = keras_to_torch(spec, {**grads, "batch_norm_1": {**grads["batch_norm_1"], **statistics}})
+    merged = {"layers.lstm_1.bias_hh_l0", "layers.bidirectional_1.bias_hh_l0", "layers.bidirectional_1.bias_hh_l0_reverse"}
+    for key, value in state.items():
+        if key in merged:
+            np.testing.assert_array_equal(value, state[key.replace("bias_hh", "bias_ih")], err_msg=key)
+            assert not weight_rule[key].any()  # the weight rule zeros it; the gradient rule must not
+        else:
+            np.testing.assert_array_equal(value, weight_rule[key], err_msg=key)  # the weights' layout rule
+    assert not np.array_equal(state["layers.gru_1.bias_ih_l0"], state["layers.gru_1.bias_hh_l0"])  # two Keras rows
+    with pytest.raises(WeightMismatchError, match="moving_mean"):
+        keras_gradients_to_torch(
+            spec, {**grads, "batch_norm_1": {**grads["batch_norm_1"], "moving_mean": statistics["moving_mean"]}}
+        )

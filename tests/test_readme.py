@@ -60,3 +60,17 @@ def test_model_files_example_runs(tmp_path, monkeypatch):
             assert torch.equal(back.state_dict()[ih], source.state_dict()[ih] + value), key
         elif "bias_ih" not in key:
             assert torch.equal(back.state_dict()[key], value), key
+
+
+def test_training_example_runs():
+    """The KerasAdam example under "Gradients and training parity" takes one training step."""
+    import torch
+
+    code = re.findall(r"```python\n(.*?)```", _section("Gradients and training parity"), flags=re.S)
+    assert len(code) == 1
+    namespace: dict = {}
+    exec(compile(code[0], str(README), "exec"), namespace)
+    model = namespace["model"]
+    assert not model.layers["lstm_1"].bias_hh_l0.requires_grad  # keras_trainable froze the bias Keras does not have
+    assert namespace["optimizer"].param_groups[0]["step"] == 1
+    assert torch.isfinite(namespace["loss"])

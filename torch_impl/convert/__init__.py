@@ -10,7 +10,9 @@ from torch_impl.convert.model import (
     LayerWeights,
     TorchState,
     WeightMismatchError,
+    keras_gradients_to_torch,
     keras_to_torch,
+    merged_bias_keys,
     torch_to_keras,
     weight_table,
 )
@@ -20,7 +22,9 @@ __all__ = [
     "LayerWeights",
     "TorchState",
     "WeightMismatchError",
+    "keras_gradients_to_torch",
     "keras_to_torch",
+    "merged_bias_keys",
     "torch_to_keras",
     "weight_table",
 ]

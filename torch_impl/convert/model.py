@@ -191,6 +191,50 @@ def buffer_keys(spec: ModelSpec) -> set[str]:
     }
 
 
+MERGED_BIASES = (("bias", "bias_ih_l0", "bias_hh_l0"), ("forward/bias", "bias_ih_l0", "bias_hh_l0"),
+                 ("backward/bias", "bias_ih_l0_reverse", "bias_hh_l0_reverse"))  # fmt: skip
+NON_TRAINABLE = ("moving_mean", "moving_variance")  # Keras variables that are statistics, not trained
+
+
+def merged_biases(entry: LayerWeights) -> list[tuple[str, str]]:
+    """The ``(bias_ih, bias_hh)`` key pairs (relative to ``entry.torch_prefix``) that are one Keras bias.
+
+    Keras' LSTM, SimpleRNN and GRU(reset_after=False) have one bias ``(G*U,)`` where torch keeps two;
+    the cell only ever sees their sum. (GRU reset_after=True keeps two Keras rows that map one-to-one.)
+    """
+    return [
+        (ih, hh)
+        for keras_key, ih, hh in MERGED_BIASES
+        if len(entry.keras_shapes.get(keras_key, ())) == 1 and hh in entry.torch_shapes
+    ]
+
+
+def merged_bias_keys(spec: ModelSpec) -> list[str]:
+    """State-dict keys of the torch ``bias_hh`` tensors that Keras does not have (see :func:`merged_biases`)."""
+    return [entry.torch_prefix + hh for entry in weight_table(spec) for _, hh in merged_biases(entry)]
+
+
+def keras_gradients_to_torch(spec: ModelSpec, keras_grads: Mapping[str, Mapping[str, np.ndarray]]) -> TorchState:
+    """Gradients of Keras' trainable weights as the gradients of the torch parameters (state-dict keys).
+
+    Gradients follow the weights' layout rules (transposes, gate order, the flatten permutation) with
+    one exception: a merged recurrent bias. The weight rule puts Keras' bias in ``bias_ih`` and zeros in
+    ``bias_hh``; but both enter the cell only as their sum, so each has the gradient of Keras' bias.
+    BatchNormalization's moving statistics are not trainable and have no gradient.
+    """
+    table = weight_table(spec)
+    _check_no_extra_layers(table, keras_grads)
+    state: TorchState = {}
+    for entry in table:
+        shapes = {key: shape for key, shape in entry.keras_shapes.items() if key not in NON_TRAINABLE}
+        what = f"Keras gradients of layer {entry.name!r} ({entry.kind})"
+        converted = entry.to_torch(**_checked(keras_grads.get(entry.name, {}), shapes, what))
+        for ih, hh in merged_biases(entry):
+            converted[hh] = converted[ih].copy()
+        state.update({entry.torch_prefix + key: value for key, value in converted.items()})
+    return state
+
+
 def keras_to_torch(spec: ModelSpec, keras_weights: Mapping[str, Mapping[str, np.ndarray]]) -> TorchState:
     """Convert Keras-layout weights of a model built from ``spec`` to a torch state dict."""
     table = weight_table(spec)

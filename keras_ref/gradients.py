@@ -1,0 +1,112 @@
+"""Gradients of a loss through the reference Keras model, on whichever backend Keras runs.
+
+One entry point, :func:`loss_gradients`, with one function per backend behind it: TensorFlow's
+``GradientTape``, ``jax.grad`` over ``model.stateless_call``, and autograd on Keras' torch backend.
+The loss is a fixed linear function of the outputs, ``sum_k sum(output_k * cotangent_k)``, so the
+gradients are the vector-Jacobian product with the cotangents: non-trivial at every output element.
+
+The backend library is imported inside its own function (it is Keras' backend, already loaded by
+``import keras``); ``torch_impl`` never is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+
+from keras_ref.weights import KerasWeights, variables_by_name
+from lstm2d.spec import ModelSpec
+
+BackendGradients = tuple[np.ndarray, list[np.ndarray]]  # d loss / d inputs, d loss / d each trainable variable
+
+
+def loss_gradients(
+    model: keras.Model,
+    spec: ModelSpec,
+    inputs: np.ndarray,
+    cotangents: Sequence[np.ndarray],
+    *,
+    training: bool = False,
+) -> tuple[np.ndarray, KerasWeights]:
+    """Gradients of ``sum_k sum(output_k * cotangents[k])`` with respect to the inputs and every trainable weight.
+
+    ``inputs`` ``(B, T, H, W, C)`` (Keras layout); ``cotangents``: one array per model output, each of
+    that output's shape. Returns the input gradient ``(B, T, H, W, C)`` and the weight gradients as
+    ``{layer name: {variable name: array}}`` in Keras layout, like ``keras_ref.get_weights`` (trainable
+    variables only: a BatchNormalization's moving statistics have none). ``training`` selects the
+    layers' training-mode semantics (batch statistics; moving averages are not updated here).
+    """
+    backend = keras.backend.backend()
+    if backend not in BACKENDS:
+        raise ValueError(f"no gradient function for Keras backend {backend!r}; expected one of {sorted(BACKENDS)}")
+    trainable = list(model.trainable_variables)
+    cotangents = [np.asarray(c, np.float32) for c in cotangents]
+    input_grad, grads = BACKENDS[backend](model, np.asarray(inputs, np.float32), cotangents, training)
+    by_path = {variable.path: grad for variable, grad in zip(trainable, grads, strict=True)}
+    out: KerasWeights = {}
+    for layer in spec.layers:
+        variables = {name: v for name, v in variables_by_name(model, layer.name).items() if v.trainable}
+        if variables:
+            out[layer.name] = {name: by_path[v.path] for name, v in variables.items()}
+    return input_grad, out
+
+
+def _linear_loss(outputs: object, cotangents: list[np.ndarray], multiply_sum: Callable) -> object:
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    if len(outputs) != len(cotangents):
+        raise ValueError(f"the model has {len(outputs)} outputs, got {len(cotangents)} cotangents")
+    terms = [multiply_sum(output, cotangent) for output, cotangent in zip(outputs, cotangents, strict=True)]
+    return sum(terms[1:], terms[0])
+
+
+def _tensorflow(model: keras.Model, inputs: np.ndarray, cotangents: list[np.ndarray], training: bool) -> BackendGradients:
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(inputs)
+    trainable = model.trainable_variables
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = _linear_loss(model(x, training=training), cotangents, lambda o, c: tf.reduce_sum(o * c))
+    grads = tape.gradient(loss, [x, *trainable])
+    return _numpy(grads[0], inputs), [_numpy(g, v) for g, v in zip(grads[1:], trainable, strict=True)]
+
+
+def _jax(model: keras.Model, inputs: np.ndarray, cotangents: list[np.ndarray], training: bool) -> BackendGradients:
+    import jax
+    import jax.numpy as jnp
+
+    trainable_values = [v.value for v in model.trainable_variables]
+    non_trainable_values = [v.value for v in model.non_trainable_variables]
+
+    def loss(trainable: list, x: jax.Array) -> jax.Array:
+        outputs, _ = model.stateless_call(trainable, non_trainable_values, x, training=training)
+        return _linear_loss(outputs, cotangents, lambda o, c: jnp.sum(o * c))
+
+    weight_grads, input_grad = jax.jit(jax.grad(loss, argnums=(0, 1)))(trainable_values, jnp.asarray(inputs))
+    return np.asarray(input_grad), [np.asarray(g) for g in weight_grads]
+
+
+def _torch(model: keras.Model, inputs: np.ndarray, cotangents: list[np.ndarray], training: bool) -> BackendGradients:
+    import torch  # Keras' torch backend (already loaded by `import keras`), not torch_impl
+
+    x = keras.ops.convert_to_tensor(inputs).requires_grad_(True)
+    trainable = model.trainable_variables
+    loss = _linear_loss(model(x, training=training), cotangents, lambda o, c: (o * keras.ops.convert_to_tensor(c)).sum())
+    grads = torch.autograd.grad(loss, [x, *(v.value for v in trainable)], allow_unused=True)
+    return _numpy(grads[0], inputs), [_numpy(g, v) for g, v in zip(grads[1:], trainable, strict=True)]
+
+
+def _numpy(grad: object, like: object) -> np.ndarray:
+    """A gradient as float32 numpy; ``None`` (the loss does not depend on it) as zeros of ``like``'s shape."""
+    if grad is None:
+        return np.zeros(tuple(like.shape), np.float32)
+    return np.asarray(keras.ops.convert_to_numpy(grad), np.float32)
+
+
+BACKENDS: dict[str, Callable[[keras.Model, np.ndarray, list[np.ndarray], bool], BackendGradients]] = {
+    "tensorflow": _tensorflow,
+    "jax": _jax,
+    "torch": _torch,
+}

@@ -170,14 +170,14 @@ def torch_gradients(
     """torch autograd's gradients of ``sum_k sum(output_k * cotangents[k])`` (the loss ``keras_ref.loss_gradients`` uses).
 
     ``inputs`` (B, T, H, W, C) and ``cotangents`` (one per output, Keras layout). Returns the input
-    gradient (B, T, H, W, C) and ``{parameter name: gradient}`` for every parameter (zeros where the
-    loss does not depend on one). ``training`` runs the layers in training mode (BatchNorm's running
+    gradient (B, T, H, W, C) and ``{parameter name: gradient}`` for every trainable parameter (zeros where
+    the loss does not depend on one). ``training`` runs the layers in training mode (BatchNorm's running
     averages then advance, as one training forward pass would).
     """
     import torch
 
     x = _torch_input(model, inputs).requires_grad_(True)
-    parameters = dict(model.named_parameters())
+    parameters = {name: p for name, p in model.named_parameters() if p.requires_grad}
     was_training = model.training
     model.train(training)
     try:
@@ -349,8 +349,8 @@ def compare_gradients(
     rtol: float = FP32_CPU_GRADIENT_RTOL,
     label: str = "",
 ) -> ParityReport:
-    """One row per tensor, ``inputs`` then every torch parameter: Keras' gradients mapped to the torch parameters by
-    ``keras_gradients_to_torch`` (layout rules; a merged recurrent bias' gradient in both ``bias_ih`` and ``bias_hh``)."""
+    """One row per tensor, ``inputs`` then every trainable torch parameter: Keras' gradients mapped to them by
+    ``keras_gradients_to_torch`` (layout rules; a merged recurrent bias' gradient in ``bias_ih``)."""
     from torch_impl.convert import keras_gradients_to_torch
 
     reference = {"inputs": keras_grads[0], **keras_gradients_to_torch(spec, keras_grads[1])}
@@ -477,20 +477,23 @@ def torch_trajectory(
     """Train the torch model from :func:`initial_weights` with a plain loop: zero_grad, forward, loss, backward, step.
 
     The optimizer is the Keras-equivalent one (``torch.optim.SGD``, or :class:`torch_impl.optim.KerasAdam`)
-    over :func:`torch_impl.optim.keras_trainable`'s parameters. ``make_optimizer(parameters, lr)`` replaces it
-    and ``keras_biases=False`` trains torch's two recurrent biases: both exist for the negative controls.
+    over ``model.parameters()`` (where Keras has one recurrent bias, torch's ``bias_hh`` is frozen).
+    ``make_optimizer(parameters, lr)`` replaces it and ``keras_biases=False`` unfreezes ``bias_hh`` to train
+    torch's two recurrent biases: both exist for the negative controls.
     """
     import torch
 
     import torch_impl
-    from torch_impl.optim import KerasAdam, keras_trainable
+    from torch_impl.optim import KerasAdam
 
     _check_trainable_spec(spec)
     if optimizer not in LEARNING_RATES:
         raise ValueError(f"optimizer: expected one of {tuple(LEARNING_RATES)}, got {optimizer!r}")
     model = torch_impl.build_model(spec)
     torch_impl.load_state(model, initial_weights(spec, direction, seed=seed)[1])
-    parameters = keras_trainable(model) if keras_biases else list(model.parameters())
+    if not keras_biases:
+        model.requires_grad_(True)
+    parameters = list(model.parameters())
     lr = LEARNING_RATES[optimizer] if learning_rate is None else learning_rate
     if make_optimizer is None:
         make_optimizer = {"sgd": torch.optim.SGD, "adam": KerasAdam}[optimizer]

@@ -281,7 +281,10 @@ def masked_inputs(spec: ModelSpec, x: np.ndarray, pattern: str) -> np.ndarray:
 
 
 TRAJECTORY_SPECS: tuple[ModelSpec, ...] = (
-    *(get_preset(name).with_input(timesteps=8) for name in preset_names()),  # the presets, 8 timesteps instead of 100
+    # The article's presets, 8 timesteps instead of 100. Not next-frame: its ReLU ConvLSTM2D cells grow rounding
+    # differences step by step, which Adam's per-element normalisation turns into 1e-3 loss differences by step 10
+    # (SGD stays within 3e-6 over 50 steps); conv-lstm-next-frame below covers ConvLSTM2D, BatchNorm and Conv3D.
+    *(get_preset(name).with_input(timesteps=8) for name in preset_names() if name.startswith("seed-")),
     ModelSpec(  # GRU both conventions, Bidirectional, and BatchNorm in both modes behind a per-frame CNN.
         # In training the first BatchNorm takes statistics per timestep (TimeDistributed), the second over batch
         # and time. Every parameter's gradient is non-zero in exact arithmetic: no bias right before a BatchNorm,

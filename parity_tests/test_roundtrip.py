@@ -10,6 +10,7 @@ import torch_impl
 from lstm2d.parity import build_pair, random_inputs
 from parity_tests.specs import LAYER_SPECS, PARITY_SPECS
 from torch_impl.convert import weight_table
+from torch_impl.convert.model import merged_biases
 
 ROUND_TRIP_SPECS = (*PARITY_SPECS, *LAYER_SPECS)
 SPEC_IDS = [spec.name for spec in ROUND_TRIP_SPECS]
@@ -27,13 +28,7 @@ def _through_keras(torch_model: torch_impl.Lstm2dNet) -> dict[str, np.ndarray]:
 
 def _merged_bias_ih_keys(spec) -> set[str]:
     """The torch ``bias_ih`` keys of recurrent layers whose Keras side has one bias (torch -> Keras sums the two)."""
-    merged = set()
-    for entry in weight_table(spec):
-        for key, shape in entry.keras_shapes.items():
-            if key.rsplit("/", 1)[-1] == "bias" and len(shape) == 1 and "bias_ih_l0" in entry.torch_shapes:
-                suffix = "_reverse" if key.startswith("backward/") else ""
-                merged.add(f"{entry.torch_prefix}bias_ih_l0{suffix}")
-    return merged
+    return {entry.torch_prefix + ih for entry in weight_table(spec) for ih, _ in merged_biases(entry)}
 
 
 @pytest.mark.parametrize("spec", ROUND_TRIP_SPECS, ids=SPEC_IDS)

@@ -2,7 +2,7 @@
 and in a plain torch loop; per-step losses and the final weights (BatchNorm's moving statistics included) must agree.
 
 The torch side uses Keras' counterparts: ``torch.optim.SGD`` for SGD, ``torch_impl.optim.KerasAdam`` for Adam,
-over ``keras_trainable`` parameters (torch's extra recurrent ``bias_hh`` frozen). The default run trains two
+over ``model.parameters()`` (torch's extra recurrent ``bias_hh`` frozen). The default run trains two
 models on every backend (a preset with SGD and cross-entropy; GRU, Bidirectional and both BatchNorm modes with
 Adam and MSE) and checks that torch's own Adam, training both recurrent biases, or BatchNorm statistics over all
 timesteps would be caught; ``-m deep`` runs every trajectory model with both optimizers and both losses.

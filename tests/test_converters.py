@@ -372,9 +372,9 @@ def test_load_state_checks_keys_and_shapes():
         torch_impl.load_state(model, {k: v for k, v in state.items() if k != "layers.dense_1.bias"})
 
 
-def test_gradients_map_like_weights_except_merged_biases():
-    """A merged Keras bias' gradient goes to both bias_ih and bias_hh; GRU reset_after's two rows map one-to-one;
-    BatchNorm's moving statistics have no gradient; every torch parameter gets exactly one."""
+def test_gradients_map_like_weights_to_the_trainable_parameters():
+    """A merged Keras bias' gradient goes to bias_ih (bias_hh is frozen); GRU reset_after's two rows map one-to-one;
+    BatchNorm's moving statistics have no gradient; every trainable torch parameter gets exactly one."""
     spec = ModelSpec(
         InputSpec(3, 4, 3, 2),
         layers=(
@@ -394,15 +394,13 @@ def test_gradients_map_like_weights_except_merged_biases():
     for key in statistics:
         del grads["batch_norm_1"][key]
     state = keras_gradients_to_torch(spec, grads)
-    assert set(state) == {name for name, _ in torch_impl.build_model(spec).named_parameters()}
-    weight_rule = keras_to_torch(spec, {**grads, "batch_norm_1": {**grads["batch_norm_1"], **statistics}})
+    model = torch_impl.build_model(spec)
+    assert set(state) == {name for name, p in model.named_parameters() if p.requires_grad}
     merged = {"layers.lstm_1.bias_hh_l0", "layers.bidirectional_1.bias_hh_l0", "layers.bidirectional_1.bias_hh_l0_reverse"}
+    assert {name for name, p in model.named_parameters() if not p.requires_grad} == merged
+    weight_rule = keras_to_torch(spec, {**grads, "batch_norm_1": {**grads["batch_norm_1"], **statistics}})
     for key, value in state.items():
-        if key in merged:
-            np.testing.assert_array_equal(value, state[key.replace("bias_hh", "bias_ih")], err_msg=key)
-            assert not weight_rule[key].any()  # the weight rule zeros it; the gradient rule must not
-        else:
-            np.testing.assert_array_equal(value, weight_rule[key], err_msg=key)  # the weights' layout rule
+        np.testing.assert_array_equal(value, weight_rule[key], err_msg=key)  # the weights' layout rule
     assert not np.array_equal(state["layers.gru_1.bias_ih_l0"], state["layers.gru_1.bias_hh_l0"])  # two Keras rows
     with pytest.raises(WeightMismatchError, match="moving_mean"):
         keras_gradients_to_torch(

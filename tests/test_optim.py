@@ -8,7 +8,8 @@ import torch
 
 import torch_impl
 from lstm2d.spec import GRU, LSTM, Bidirectional, Dense, Flatten, InputSpec, ModelSpec, SimpleRNN
-from torch_impl.optim import KerasAdam, keras_trainable
+from torch_impl.convert import merged_bias_keys
+from torch_impl.optim import KerasAdam
 
 
 def keras_adam_numpy(
@@ -138,7 +139,7 @@ def test_keras_adam_refuses_bad_settings(options, message):
         KerasAdam([torch.nn.Parameter(torch.zeros(1))], **options)
 
 
-def test_keras_trainable_freezes_exactly_the_biases_keras_merges():
+def test_models_freeze_exactly_the_biases_keras_merges():
     spec = ModelSpec(
         InputSpec(4, 3, 2, 1),
         layers=(
@@ -151,7 +152,6 @@ def test_keras_trainable_freezes_exactly_the_biases_keras_merges():
         ),
     )
     model = torch_impl.build_model(spec)
-    trainable = keras_trainable(model)
     frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
     assert frozen == {
         "layers.lstm_1.bias_hh_l0",
@@ -160,7 +160,9 @@ def test_keras_trainable_freezes_exactly_the_biases_keras_merges():
         "layers.bidirectional_2.bias_hh_l0",
         "layers.bidirectional_2.bias_hh_l0_reverse",
     }
-    assert {id(p) for p in trainable} == {id(p) for p in model.parameters() if p.requires_grad}
+    assert frozen == set(merged_bias_keys(spec))
+    torch_impl.load_state(model, torch_impl.state_as_numpy(model))  # loading weights keeps them frozen
+    assert frozen == {name for name, p in model.named_parameters() if not p.requires_grad}
 
 
 def test_frozen_bias_hh_gives_keras_sgd_step_on_the_sum():
@@ -171,7 +173,7 @@ def test_frozen_bias_hh_gives_keras_sgd_step_on_the_sum():
     with torch.no_grad():
         lstm.bias_hh_l0.uniform_(-0.5, 0.5)  # whatever it holds
     before = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().clone()
-    optimizer = torch.optim.SGD(keras_trainable(model), lr=0.1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     model(torch.randn(2, 3, 1, 2, 2)).sum().backward()
     grad = lstm.bias_ih_l0.grad.clone()
     optimizer.step()

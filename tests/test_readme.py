@@ -71,6 +71,6 @@ def test_training_example_runs():
     namespace: dict = {}
     exec(compile(code[0], str(README), "exec"), namespace)
     model = namespace["model"]
-    assert not model.layers["lstm_1"].bias_hh_l0.requires_grad  # keras_trainable froze the bias Keras does not have
+    assert not model.layers["lstm_1"].bias_hh_l0.requires_grad  # frozen: Keras has no such bias
     assert namespace["optimizer"].param_groups[0]["step"] == 1
     assert torch.isfinite(namespace["loss"])

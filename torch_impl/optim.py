@@ -1,4 +1,4 @@
-"""Training a torch model the way Keras trains its twin: Keras' Adam, and Keras' set of trainable weights.
+"""Training a torch model the way Keras trains its twin: Keras' Adam.
 
 Two things make a torch training run drift from the same run in Keras, with the same weights and batches:
 
@@ -10,8 +10,9 @@ Two things make a torch training run drift from the same run in Keras, with the 
 - **The recurrent biases.** Keras' LSTM, SimpleRNN and GRU(reset_after=False) have one bias where
   ``nn.LSTM`` / ``nn.RNN`` have two, ``bias_ih`` and ``bias_hh``, which the cell only ever adds. Both get
   the same gradient, so training both moves their sum twice as far as Keras moves its bias (SGD) or
-  by up to twice the step (Adam). :func:`keras_trainable` freezes the ``bias_hh`` tensors Keras does not
-  have; ``bias_ih + bias_hh`` then follows Keras' bias exactly, whatever ``bias_hh`` holds.
+  by up to twice the step (Adam). lstm2d's recurrent layers therefore keep the ``bias_hh`` tensors Keras
+  does not have frozen (``requires_grad=False``); ``bias_ih + bias_hh`` then follows Keras' bias exactly,
+  whatever ``bias_hh`` holds, when ``model.parameters()`` is trained.
 
 Keras' plain SGD (``momentum=0``) is ``torch.optim.SGD``'s update, ``var -= lr * grad``.
 """
@@ -23,9 +24,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
-from torch_impl.convert import merged_bias_keys
-from torch_impl.model import Lstm2dNet
 
 
 class KerasAdam(torch.optim.Optimizer):
@@ -42,9 +40,9 @@ class KerasAdam(torch.optim.Optimizer):
         var -= m * alpha / (sqrt(v) + epsilon)
 
     Args mirror Keras' (``learning_rate`` is ``lr``): ``lr=1e-3``, ``beta_1=0.9``, ``beta_2=0.999``,
-    ``epsilon=1e-7``, ``amsgrad=False``, ``weight_decay=None``. Use it with :func:`keras_trainable`::
+    ``epsilon=1e-7``, ``amsgrad=False``, ``weight_decay=None``::
 
-        optimizer = KerasAdam(keras_trainable(model), lr=1e-3)
+        optimizer = KerasAdam(model.parameters(), lr=1e-3)
     """
 
     def __init__(
@@ -116,22 +114,4 @@ class KerasAdam(torch.optim.Optimizer):
         param.sub_((m * alpha) / (v.sqrt() + epsilon))
 
 
-def keras_trainable(model: Lstm2dNet) -> list[nn.Parameter]:
-    """The parameters Keras would train for this model, ready for an optimizer; freezes the rest.
-
-    Every parameter except the recurrent ``bias_hh`` tensors that Keras merges into one bias (LSTM,
-    SimpleRNN, GRU with ``reset_after=False``, each direction of a Bidirectional): those get
-    ``requires_grad=False``, so ``bias_ih + bias_hh`` moves exactly as Keras' bias does. A GRU with
-    ``reset_after=True`` keeps both of its biases trainable (Keras has both).
-    """
-    frozen = set(merged_bias_keys(model.spec))
-    parameters = dict(model.named_parameters())
-    missing = frozen - set(parameters)
-    if missing:
-        raise ValueError(f"the model has no parameters {sorted(missing)}: was it built from model.spec?")
-    for name in frozen:
-        parameters[name].requires_grad_(False)
-    return [p for name, p in parameters.items() if name not in frozen]
-
-
-__all__ = ["KerasAdam", "keras_trainable"]
+__all__ = ["KerasAdam"]

@@ -210,17 +210,17 @@ def merged_biases(entry: LayerWeights) -> list[tuple[str, str]]:
 
 
 def merged_bias_keys(spec: ModelSpec) -> list[str]:
-    """State-dict keys of the torch ``bias_hh`` tensors that Keras does not have (see :func:`merged_biases`)."""
+    """State-dict keys of the torch ``bias_hh`` tensors that Keras does not have (see :func:`merged_biases`);
+    the torch model keeps them frozen."""
     return [entry.torch_prefix + hh for entry in weight_table(spec) for _, hh in merged_biases(entry)]
 
 
 def keras_gradients_to_torch(spec: ModelSpec, keras_grads: Mapping[str, Mapping[str, np.ndarray]]) -> TorchState:
-    """Gradients of Keras' trainable weights as the gradients of the torch parameters (state-dict keys).
+    """Gradients of Keras' trainable weights as the gradients of the torch model's trainable parameters.
 
-    Gradients follow the weights' layout rules (transposes, gate order, the flatten permutation) with
-    one exception: a merged recurrent bias. The weight rule puts Keras' bias in ``bias_ih`` and zeros in
-    ``bias_hh``; but both enter the cell only as their sum, so each has the gradient of Keras' bias.
-    BatchNormalization's moving statistics are not trainable and have no gradient.
+    Gradients follow the weights' layout rules (transposes, gate order, the flatten permutation). A merged
+    recurrent bias' gradient goes to ``bias_ih``; the frozen ``bias_hh`` (see ``merged_biases``) and
+    BatchNormalization's moving statistics are not trained and have none.
     """
     table = weight_table(spec)
     _check_no_extra_layers(table, keras_grads)
@@ -229,8 +229,8 @@ def keras_gradients_to_torch(spec: ModelSpec, keras_grads: Mapping[str, Mapping[
         shapes = {key: shape for key, shape in entry.keras_shapes.items() if key not in NON_TRAINABLE}
         what = f"Keras gradients of layer {entry.name!r} ({entry.kind})"
         converted = entry.to_torch(**_checked(keras_grads.get(entry.name, {}), shapes, what))
-        for ih, hh in merged_biases(entry):
-            converted[hh] = converted[ih].copy()
+        for _, hh in merged_biases(entry):
+            del converted[hh]
         state.update({entry.torch_prefix + key: value for key, value in converted.items()})
     return state
 

@@ -3,7 +3,9 @@
 The modules subclass torch's, so the parameters are exactly torch's (``weight_ih_l0`` (G*U, in),
 ``weight_hh_l0`` (G*U, U), ``bias_ih_l0``, ``bias_hh_l0`` (G*U,), and ``*_reverse`` for the backward
 direction; gate order i, f, g, o for LSTM and r, z, n for GRU) and the common case runs torch's fused
-kernel (cuDNN on CUDA, ATen/oneDNN on CPU) over the whole sequence. Keras semantics are added around it:
+kernel (cuDNN on CUDA, ATen/oneDNN on CPU) over the whole sequence. Where Keras has one bias (LSTM,
+SimpleRNN, GRU ``reset_after=False``), ``bias_hh`` is frozen (``requires_grad=False``), so training
+``model.parameters()`` moves the bias as Keras does. Keras semantics are added around it:
 
 - ``go_backwards``: the sequence is processed last to first and returned in processing order.
 - ``Bidirectional``: the backward direction's outputs are aligned to forward time (torch's
@@ -77,6 +79,7 @@ class KerasRecurrent(nn.RNNBase):
     """Keras semantics on top of ``nn.RNNBase``; the subclasses add the cell and the fused kernel."""
 
     gates: int
+    merges_bias: bool  # Keras has one bias where torch has bias_ih and bias_hh
     kernel: Callable[..., tuple[torch.Tensor, ...]]  # torch.lstm / torch.gru / torch.rnn_tanh / torch.rnn_relu
 
     def _configure(self, layer: RecurrentLayer, merge_mode: str | None) -> None:
@@ -90,6 +93,14 @@ class KerasRecurrent(nn.RNNBase):
         self.recurrent_activation_name = getattr(layer, "recurrent_activation", None)  # LSTM and GRU gates
         self.recurrent_act = activation_fn(self.recurrent_activation_name) if self.recurrent_activation_name else None
         self.zero_masked_outputs = self.bidirectional and self.return_sequences
+
+    def _freeze_merged_bias(self) -> None:
+        """Where Keras has one bias, freeze ``bias_hh`` (kept at its value, zero after conversion): the cell only
+        sees ``bias_ih + bias_hh``, and training both would move that sum twice as far as Keras moves its bias."""
+        if self.bias and self.merges_bias:
+            for name in self._flat_weights_names:
+                if name.startswith("bias_hh"):
+                    getattr(self, name).requires_grad_(False)
 
     @property
     def fused(self) -> bool:
@@ -243,6 +254,8 @@ class KerasLSTM(KerasRecurrent, nn.LSTM):
     def __init__(self, layer: LSTM, in_features: int, *, bidirectional: bool = False, merge_mode: str | None = None) -> None:
         nn.LSTM.__init__(self, in_features, layer.units, bias=layer.use_bias, batch_first=True, bidirectional=bidirectional)
         self._configure(layer, merge_mode)
+        self.merges_bias = True
+        self._freeze_merged_bias()
         self.kernel = torch.lstm
 
     @property
@@ -267,6 +280,8 @@ class KerasGRU(KerasRecurrent, nn.GRU):
         nn.GRU.__init__(self, in_features, layer.units, bias=layer.use_bias, batch_first=True, bidirectional=bidirectional)
         self._configure(layer, merge_mode)
         self.reset_after = layer.reset_after
+        self.merges_bias = not layer.reset_after  # reset_after: Keras keeps both biases too
+        self._freeze_merged_bias()
         self.kernel = torch.gru
 
     @property
@@ -306,6 +321,8 @@ class KerasSimpleRNN(KerasRecurrent, nn.RNN):
             bidirectional=bidirectional,
         )  # fmt: skip
         self._configure(layer, merge_mode)
+        self.merges_bias = True
+        self._freeze_merged_bias()
         self.kernel = torch.rnn_relu if nonlinearity == "relu" else torch.rnn_tanh
 
     @property

@@ -1,4 +1,5 @@
-"""The torch model on CUDA against Keras on the CPU (TF32 off). Skips without a GPU."""
+"""The torch model on CUDA against Keras on the CPU (TF32 off): cuDNN convolutions and recurrent kernels, packed
+sequences for masks, the exact step loops. Skips without a GPU."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from lstm2d.parity import assert_parity, build_pair, random_inputs
-from parity_tests.specs import PARITY_SPECS
+from parity_tests.specs import LAYER_SPECS, MASK_PATTERNS, MASKED_SPECS, PARITY_SPECS, masked_inputs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -21,10 +22,23 @@ def no_tf32():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-@pytest.mark.parametrize("spec", PARITY_SPECS[:6], ids=lambda spec: spec.name)
-def test_cuda_forward_parity(spec, no_tf32):
-    keras_model, torch_model = build_pair(spec, "keras_to_torch", seed=21)
+def _on_cuda(spec, seed: int):
+    keras_model, torch_model = build_pair(spec, "keras_to_torch", seed=seed)
     torch_model = torch_model.cuda()
     torch_model.flatten_parameters()
+    return keras_model, torch_model
+
+
+@pytest.mark.parametrize("spec", (*PARITY_SPECS, *LAYER_SPECS), ids=lambda spec: spec.name)
+def test_cuda_forward_parity(spec, no_tf32):
+    keras_model, torch_model = _on_cuda(spec, seed=21)
     inputs = random_inputs(spec, np.random.default_rng(22), batch=3, timesteps=spec.input.timesteps or 5)
     assert_parity(keras_model, torch_model, inputs, label=f"{spec.name} on {torch.cuda.get_device_name()}")
+
+
+@pytest.mark.parametrize("pattern", MASK_PATTERNS)
+@pytest.mark.parametrize("spec", MASKED_SPECS, ids=lambda spec: spec.name)
+def test_cuda_masked_parity(spec, pattern, no_tf32):
+    keras_model, torch_model = _on_cuda(spec, seed=23)
+    inputs = masked_inputs(spec, random_inputs(spec, np.random.default_rng(24), batch=4), pattern)
+    assert_parity(keras_model, torch_model, inputs, label=f"{spec.name} {pattern} on {torch.cuda.get_device_name()}")

@@ -22,6 +22,7 @@ from torch_impl.files import UnsafeFileError, from_keras, to_keras
 
 BACKEND = keras.backend.backend()
 SPEC_IDS = [spec.name for spec in PARITY_SPECS]
+SPECS_BY_NAME = {spec.name: spec for spec in PARITY_SPECS}
 KERAS2_ONLY = "hard_sigmoid_keras2"  # no Keras 3 built-in: such models are read from legacy files, not written
 FILE_SPECS = [s for s in (*PARITY_SPECS, *LAYER_SPECS, *MASKED_SPECS) if KERAS2_ONLY not in s.to_json()]
 
@@ -92,7 +93,7 @@ def test_user_named_sequential_with_dropout_and_repeated_classes(tmp_path):
 
 
 def test_compiled_and_trained_model_with_optimizer_state(tmp_path):
-    spec = PARITY_SPECS[3]
+    spec = SPECS_BY_NAME["rect-multichannel"]
     keras_model, _ = build_pair(spec, "keras_to_torch", seed=5)
     keras_model.compile(optimizer="adam", loss="mse")
     x = _inputs(spec)
@@ -130,7 +131,7 @@ def test_keras_made_lambda_file_is_refused_and_its_code_never_runs(tmp_path):
 
 
 def test_cli_verify_a_keras_saved_file(tmp_path):
-    spec = PARITY_SPECS[2]
+    spec = SPECS_BY_NAME["seed-cnn-rgb"]
     keras_model, _ = build_pair(spec, "keras_to_torch", seed=6)
     keras_model.save(tmp_path / "m.keras")
     done = subprocess.run(
@@ -203,7 +204,7 @@ def test_legacy_h5_from_tf_keras(tmp_path, name):
 
 def test_reading_keras_files_needs_no_keras_or_tensorflow(tmp_path):
     """What a CUDA box without TensorFlow does: read Keras-made files, convert them, in a process where Keras cannot import."""
-    spec = PARITY_SPECS[3]
+    spec = SPECS_BY_NAME["rect-multichannel"]
     keras_model, _ = build_pair(spec, "keras_to_torch", seed=8)
     keras_model.save(tmp_path / "m.keras")
     keras_model.save_weights(tmp_path / "m.weights.h5")

@@ -148,15 +148,24 @@ def _op_counts(model: torch.nn.Module, x: torch.Tensor) -> dict[str, int]:
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU]) as prof:
         model(x)
     counts = {event.key: event.count for event in prof.key_averages()}
-    return {op: counts.get(op, 0) for op in ("aten::conv2d", "aten::lstm", "aten::max_pool2d", "aten::linear")}
+    ops = ("aten::conv2d", "aten::max_pool2d", "lstm2d::conv_max_pool", "aten::mm", "aten::lstm", "aten::linear")
+    return {op: counts.get(op, 0) for op in ops}
 
 
 def test_one_kernel_call_per_layer_whatever_the_sequence_length():
-    """Frames go through the CNN as one batch of batch*time frames; the LSTM is one fused call."""
+    """Frames go through the CNN as one batch of batch*time frames (conv + max pool fused into one op
+    whose matmuls run over cache-sized chunks of frames, not timesteps); the LSTM is one fused call."""
     spec = get_preset("seed-cnn").with_input(timesteps=None)
     model = torch_impl.build_model(spec).eval()
     short, long = _op_counts(model, _input(spec, 2, 1)), _op_counts(model, _input(spec, 2, 40))
-    assert short == long == {"aten::conv2d": 1, "aten::lstm": 1, "aten::max_pool2d": 1, "aten::linear": 1}
+    fused = {"aten::conv2d": 0, "aten::max_pool2d": 0, "lstm2d::conv_max_pool": 1, "aten::mm": 1, "aten::lstm": 1}
+    assert short == long == fused | {"aten::linear": 1}
+    model.fuse_conv_pool(False)
+    unfused = _op_counts(model, _input(spec, 2, 40))
+    assert unfused == {"aten::conv2d": 1, "aten::max_pool2d": 1, "lstm2d::conv_max_pool": 0, "aten::mm": 0} | {
+        "aten::lstm": 1,
+        "aten::linear": 1,
+    }
 
 
 @pytest.mark.parametrize("name", ["seed-cnn", "stacked-sequences", "conv-lstm-next-frame", "bidirectional-pair"])

@@ -38,6 +38,7 @@ from torch_impl.layers import (
     build_recurrent,
     make_activation,
 )
+from torch_impl.layers.conv_pool import Stage, fuse_conv_pool
 from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM
 from torch_impl.layers.recurrent import KerasRecurrent
 
@@ -94,7 +95,8 @@ class Lstm2dNet(nn.Module):
     flattening is torch's natural (C, H, W) order, the difference from Keras' (H, W, C) living in the
     converted weights of the next layer, not here.
 
-    Submodules are named after the spec's layers: state-dict keys read ``layers.<name>.weight``,
+    A Conv2D followed by a max pool that tiles its output runs as one fused op on the CPU
+    (:meth:`fuse_conv_pool`). Submodules are named after the spec's layers: state-dict keys read ``layers.<name>.weight``,
     ``layers.<lstm name>.weight_ih_l0``, ``layers.<bn name>.running_mean``.
     """
 
@@ -107,6 +109,14 @@ class Lstm2dNet(nn.Module):
         shapes = spec.layer_shapes()
         self.layers = nn.ModuleDict({entry.layer.name: build_layer(entry) for entry in shapes})
         self.output_kind = type(shapes[-1].output)
+        self._fused_stages = fuse_conv_pool(list(self.layers.values()), shapes)
+        self._stages: tuple[Stage, ...] = self._fused_stages
+
+    def fuse_conv_pool(self, enabled: bool = True) -> None:
+        """Run each fusable Conv2D -> MaxPool pair as one op on the CPU (the default; see
+        :mod:`torch_impl.layers.conv_pool`), or, with ``enabled=False``, every layer's module in turn.
+        Parameters and results are the same either way; only speed and memory differ."""
+        self._stages = self._fused_stages if enabled else tuple(self.layers.values())
 
     @property
     def expected_input_shape(self) -> tuple[int | None, ...]:
@@ -122,7 +132,7 @@ class Lstm2dNet(nn.Module):
             x = x.permute(0, 1, 4, 2, 3)  # (B, T, H, W, C) -> (B, T, C, H, W)
         mask: torch.Tensor | None = None
         out: ModelOutput = x
-        for module in self.layers.values():
+        for module in self._stages:
             if isinstance(module, MaskingLayer):
                 out, mask = module(out)
             elif isinstance(module, KerasRecurrent):

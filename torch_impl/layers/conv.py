@@ -53,7 +53,14 @@ class FrameConv2d(nn.Conv2d):
             bias=layer.use_bias,
         )
         self.explicit_pad = explicit  # F.pad order: (left, right, top, bottom)
+        self.activation_name = layer.activation
         self.activation = make_activation(layer.activation, channel_dim=SPATIAL_CHANNEL_DIM)
+
+    def pad(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames`` ``(N, C, H, W)`` with this layer's zero padding applied, for kernels that take unpadded input."""
+        pad_h, pad_w = self.padding  # type: ignore[misc]
+        left_right_top_bottom = self.explicit_pad or (pad_w, pad_w, pad_h, pad_h)
+        return F.pad(frames, left_right_top_bottom) if any(left_right_top_bottom) else frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return over_frames(self._frames, x)

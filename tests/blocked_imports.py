@@ -1,4 +1,11 @@
-"""Run Python in a subprocess where importing some packages fails, to prove a code path never needs them."""
+"""Run Python in a subprocess where some packages look uninstalled, to prove a code path never needs them.
+
+A ``None`` entry in ``sys.modules`` is Python's own way to say "this module cannot be imported":
+``import`` raises ``ModuleNotFoundError`` and ``importlib.util.find_spec`` returns ``None``, exactly
+as on a machine without the package. (A finder that raises from ``find_spec`` is stricter than a
+missing package: torch's compiler stack probes for optional packages with ``find_spec`` when
+``torch.optim`` or a ``torch.library`` op first runs, and would fail on the probe.)
+"""
 
 from __future__ import annotations
 
@@ -10,16 +17,11 @@ BLOCK_IMPORTS = textwrap.dedent(
     """
     import sys
 
-    class Blocker:
-        def __init__(self, blocked):
-            self.blocked = blocked
+    for blocked in sys.argv[1].split(","):
+        sys.modules[blocked] = None
 
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in self.blocked:
-                raise ImportError(f"{name} is blocked in this test")
-            return None
-
-    sys.meta_path.insert(0, Blocker(set(sys.argv[1].split(","))))
+    def imported(names):  # which of names were really imported (blocked ones sit in sys.modules as None)
+        return {name for name in names if sys.modules.get(name) is not None}
     """
 )
 

@@ -19,7 +19,7 @@ def test_torch_side_works_without_keras_or_tensorflow():
         weights = {e.name: {k: np.ones(s, np.float32) for k, s in e.keras_shapes.items()} for e in weight_table(spec)}
         torch_impl.load_keras_weights(model, weights)
         assert model(torch.zeros(2, 100, 3, 10, 10)).shape == (2, 1)
-        assert not {"keras", "tensorflow", "jax"} & set(sys.modules)
+        assert not imported({"keras", "tensorflow", "jax"})
         print("ok")
         """,
     )

@@ -60,7 +60,7 @@ def test_train_runs_without_keras_or_tensorflow(tmp_path):
         importlib.util.find_spec = lambda name, *a: None if name.split(".")[0] in blocked else real_find_spec(name, *a)
         from lstm2d.cli import main
         code = main(["train", "--preset", "seed-cnn", "--data", "sensor-grid", "--out", sys.argv[2], *sys.argv[3:]])
-        assert not {"keras", "tensorflow", "jax"} & set(sys.modules)
+        assert not imported({"keras", "tensorflow", "jax"})
         raise SystemExit(code)
         """,
         str(tmp_path),

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import benchmarks.cli
 from lstm2d.presets import get_preset, preset_names
 from lstm2d.spec import (
     GRU,
@@ -114,6 +115,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("file", type=Path)
     inspect.set_defaults(run=_run_inspect)
+
+    bench = commands.add_parser(
+        "bench",
+        help="training and inference throughput and peak memory: torch vs Keras on each backend",
+        description="Times training steps and inference of the same model, batch and data on torch and on Keras' "
+        "TensorFlow, JAX and torch backends, each case in its own process, with the matmul peak measured in the same "
+        "run; prints a table, and with --out writes results.json, results.md and throughput.png. "
+        "Exits 1 if any case failed.",
+    )
+    benchmarks.cli.add_arguments(bench)
+    bench.set_defaults(run=benchmarks.cli.run)
 
     presets = commands.add_parser("presets", help="list the named presets")
     presets.set_defaults(run=_run_presets)
@@ -275,12 +287,14 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_benchmarks() -> str:
-    """HOOK(bench): the demo's quick benchmark table, printed, and returned as a markdown section of the report.
+    """``lstm2d bench --quick`` (about a minute): its table printed, and returned as a markdown section of the report."""
+    from benchmarks.suite import run_quick
 
-    ``lstm2d bench --quick`` (the benchmark issue) plugs in here; until it lands, this says so.
-    """
-    print("\nbenchmarks: `lstm2d bench --quick` is not part of this build yet")
-    return "## Benchmarks\n\nNot part of this build yet (`lstm2d bench --quick` fills this section)."
+    print("\nbenchmarks: lstm2d bench --quick (seed-cnn, batch 64, torch vs Keras-TensorFlow) ...")
+    table = run_quick(progress=lambda line: print(f"  {line}", flush=True))
+    print()
+    print(table)
+    return "## Benchmarks (`lstm2d bench --quick`)\n\n" + table
 
 
 def _verify_in_subprocess(backend: str) -> dict | str:

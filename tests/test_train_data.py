@@ -257,7 +257,8 @@ def test_unreadable_npz_files(tmp_path, name, content, message):
 
 
 def test_data_must_be_a_builtin_source_or_npz(tmp_path):
-    with pytest.raises(DataError, match=r"expected sensor-grid or moving-digits or moving-pattern or a .npz file, got 'digits.csv'"):
+    expected = r"expected sensor-grid or moving-digits or moving-pattern or a .npz file, got 'digits.csv'"
+    with pytest.raises(DataError, match=expected):
         load_data(DataConfig("digits.csv"), InputSpec(3, 4, 4, 1), per_timestep=False, seed=0)
 
 

@@ -221,7 +221,7 @@ def _backward(ctx, grad):
     frames, weight, out = ctx.saved_tensors
     stride, pool, activation = ctx.options
     grad_frames, grad_weight, grad_bias = conv_max_pool_backward(
-        grad.contiguous(), out, frames, weight, stride, pool, activation, ctx.needs_input_grad[0]
+        grad.to(out.dtype).contiguous(), out, frames, weight, stride, pool, activation, ctx.needs_input_grad[0]
     )
     return (grad_frames if ctx.needs_input_grad[0] else None), grad_weight, grad_bias, None, None, None
 

@@ -198,6 +198,7 @@ class KerasRecurrent(nn.RNNBase):
         if self.training and self.input_dropout > 0:  # one mask per sequence (per gate), the same at every step
             input_masks = dropout_masks(x[:, 0], self.input_dropout, self.gates if per_gate else 1)[:, :, None]  # (M, B, 1, F)
         gx = masked_linear(x, w_ih, b_ih, input_masks)  # (B, T, G*U): every step's input projection in one matmul
+        per_step = gx.unbind(dim=1)  # views whose gradients autograd stacks once (gx[:, t] would zero-fill gx per step)
         batch, steps = x.shape[:2]
         h = x.new_zeros(batch, self.hidden_size)
         c = torch.zeros_like(h) if self.gates == 4 else None
@@ -208,7 +209,7 @@ class KerasRecurrent(nn.RNNBase):
         outputs, previous = [], h
         for k in range(steps):
             t = steps - 1 - k if reverse else k
-            h_new, c_new = self._cell(gx[:, t], h, c, w_hh, b_hh, recurrent_masks)
+            h_new, c_new = self._cell(per_step[t], h, c, w_hh, b_hh, recurrent_masks)
             if mask is None:
                 h, c, out = h_new, c_new, h_new
             else:

@@ -80,6 +80,9 @@ def test_demo_end_to_end(tmp_path):
     text = report.read_text()
     for heading in ("## Parity, Keras vs PyTorch", "## Training on sensor-grid", "## Benchmarks"):
         assert heading in text
+    for engine in ("torch | fp32", "keras-tensorflow-graph | fp32"):  # bench --quick measured both sides
+        row = next(line for line in text.splitlines() if line.startswith(f"| seed-cnn | train | 64 | 100 | {engine} |"))
+        assert float(row.split("|")[7].replace(",", "")) > 0, row
     for preset in ("seed-flat", "seed-cnn"):
         assert f"![{preset}]({preset}/loss.png)" in text
         assert (report.parent / preset / "loss.png").read_bytes()[:4] == b"\x89PNG"

@@ -180,3 +180,35 @@ def test_gradients_reach_every_parameter(name):
             continue
         assert param.grad is not None and torch.isfinite(param.grad).all(), key
         assert param.grad.abs().sum() > 0, key
+
+
+@pytest.mark.parametrize(
+    ("name", "time_major"), [("seed-cnn", True), ("seed-cnn-rgb", True), ("seed-flat", False), ("next-frame", False)]
+)
+def test_time_major_entry_only_where_per_frame_convolutions_feed_a_recurrent_kernel(name, time_major):
+    assert torch_impl.build_model(SPECS[name]).time_major_entry is time_major
+
+
+def test_time_major_storage_changes_neither_values_nor_gradients():
+    """The same model with its input stored time-major and batch-major: bit-identical outputs, gradients equal up
+    to the order in which the weight gradients sum over frames; the per-frame layers keep the time-major order
+    (no copy before the LSTM)."""
+    from torch_impl.layers.frames import is_time_major, over_frames, time_major_storage
+
+    spec = SPECS["seed-cnn"].with_input(timesteps=7)
+    model = torch_impl.build_model(spec)
+    x = _input(spec, 3)
+    results = []
+    for time_major in (True, False):
+        model.time_major_entry = time_major
+        model.zero_grad()
+        out = model(x)
+        out.square().sum().backward()
+        results.append((out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (out_a, grads_a), (out_b, grads_b) = results
+    torch.testing.assert_close(out_a, out_b, rtol=0, atol=0)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    frames = time_major_storage(x)
+    assert is_time_major(frames) and not is_time_major(x)
+    assert is_time_major(over_frames(lambda f: f * 2, frames))

@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from lstm2d.spec import RECURRENT_TYPES as SPEC_RECURRENT_TYPES
 from lstm2d.spec import (
     Activation,
     BatchNorm,
@@ -39,7 +40,7 @@ from torch_impl.layers import (
     make_activation,
 )
 from torch_impl.layers.conv_pool import Stage, fuse_conv_pool
-from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM
+from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM, time_major_storage
 from torch_impl.layers.recurrent import KerasRecurrent
 
 InputLayout = Literal["channels_first", "channels_last"]
@@ -76,6 +77,30 @@ def build_layer(entry: LayerShapes) -> nn.Module:
     return build_recurrent(layer, _features(shape))  # type: ignore[arg-type]
 
 
+FRAME_OPS = (Conv2D, Pool2D, GlobalPool2D, Flatten, Activation, Dropout)
+"""Layers that act on each frame (or element) alone: they run the same on frames stored batch- or time-major."""
+
+
+def feeds_recurrent_kernel(spec: ModelSpec) -> bool:
+    """Whether the model should store its input time-major: per-frame layers with a Conv2D, then a recurrent layer.
+
+    The frames then flow through the per-frame layers in ``T*B`` order (views, no copies) and reach
+    the recurrent layer's fused kernel in the ``(T, B, F)`` memory it reads; batch-major memory costs
+    a transposing copy of the kernel's (here larger) input forward and of its gradient backward, where
+    time-major costs one copy of the model's input. Measured on one thread, seed-cnn: training
+    +9% (batch 64) and +14% (batch 256), inference +4% and +19%. Without a Conv2D (seed-flat: Flatten
+    then LSTM) the copy only moves, and the input stays as it is.
+    """
+    has_conv = False
+    for layer in spec.layers:
+        if isinstance(layer, SPEC_RECURRENT_TYPES):
+            return has_conv
+        if not isinstance(layer, FRAME_OPS):
+            return False
+        has_conv = has_conv or isinstance(layer, Conv2D)
+    return False
+
+
 def _grid(shape: Shape) -> Grid:
     return shape.grid if isinstance(shape, Frames) else shape  # type: ignore[return-value]
 
@@ -96,7 +121,9 @@ class Lstm2dNet(nn.Module):
     converted weights of the next layer, not here.
 
     A Conv2D followed by a max pool that tiles its output runs as one fused op on the CPU
-    (:meth:`fuse_conv_pool`). Submodules are named after the spec's layers: state-dict keys read ``layers.<name>.weight``,
+    (:meth:`fuse_conv_pool`). Where per-frame layers lead to a recurrent layer, the input is stored
+    time-major at the entry (:func:`feeds_recurrent_kernel`; shapes and values are unchanged).
+    Submodules are named after the spec's layers: state-dict keys read ``layers.<name>.weight``,
     ``layers.<lstm name>.weight_ih_l0``, ``layers.<bn name>.running_mean``.
     """
 
@@ -111,6 +138,7 @@ class Lstm2dNet(nn.Module):
         self.output_kind = type(shapes[-1].output)
         self._fused_stages = fuse_conv_pool(list(self.layers.values()), shapes)
         self._stages: tuple[Stage, ...] = self._fused_stages
+        self.time_major_entry = feeds_recurrent_kernel(spec)
 
     def fuse_conv_pool(self, enabled: bool = True) -> None:
         """Run each fusable Conv2D -> MaxPool pair as one op on the CPU (the default; see
@@ -130,6 +158,8 @@ class Lstm2dNet(nn.Module):
         self._check_input(x)
         if self.input_layout == "channels_last":
             x = x.permute(0, 1, 4, 2, 3)  # (B, T, H, W, C) -> (B, T, C, H, W)
+        if self.time_major_entry:
+            x = time_major_storage(x)  # same values and shape; see feeds_recurrent_kernel
         mask: torch.Tensor | None = None
         out: ModelOutput = x
         for module in self._stages:

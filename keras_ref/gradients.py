@@ -32,10 +32,10 @@ def loss_gradients(
 ) -> tuple[np.ndarray, KerasWeights]:
     """Gradients of ``sum_k sum(output_k * cotangents[k])`` with respect to the inputs and every trainable weight.
 
-    ``inputs`` ``(B, T, H, W, C)`` (Keras layout); ``cotangents``: one array per model output, each of
-    that output's shape. Returns the input gradient ``(B, T, H, W, C)`` and the weight gradients as
-    ``{layer name: {variable name: array}}`` in Keras layout, like ``keras_ref.get_weights`` (trainable
-    variables only: a BatchNormalization's moving statistics have none). ``training`` selects the
+    ``inputs`` in the model's layout (``(B, T, H, W, C)``, or ``(B, T, C, H, W)`` channels_first); ``cotangents``:
+    one array per model output, each of that output's shape. Returns the input gradient (the inputs' layout) and
+    the weight gradients as ``{layer name: {variable name: array}}`` in Keras layout, like ``keras_ref.get_weights``
+    (trainable variables only: a BatchNormalization's moving statistics have none). ``training`` selects the
     layers' training-mode semantics (batch statistics; moving averages are not updated here).
     """
     backend = keras.backend.backend()

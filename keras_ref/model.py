@@ -14,16 +14,16 @@ from lstm2d.spec import ModelSpec
 def build_model(spec: ModelSpec) -> keras.Model:
     """A Functional Keras model for ``spec``.
 
-    Input ``(batch, time, height, width, channels)`` (Keras' channels_last layout), named ``frames``.
+    Input ``(batch, time, height, width, channels)``, or ``(batch, time, channels, height, width)`` for a
+    ``channels_first`` spec, named ``frames``.
     Each layer is the Keras layer ``lstm2d.keras_layers`` names for it, with the spec layer's name;
     2D layers on frames are wrapped in ``TimeDistributed``. A final ``Bidirectional(merge_mode=None)``
     gives a model with two outputs.
     """
-    inp = spec.input
-    inputs = keras.Input(shape=(inp.timesteps, inp.height, inp.width, inp.channels), name="frames")
+    inputs = keras.Input(shape=spec.keras_input_shape, name="frames")
     x = inputs
     for entry in spec.layer_shapes():
-        x = construct(keras_layer_config(entry.layer, entry.input))(x)
+        x = construct(keras_layer_config(entry.layer, entry.input, spec.data_format))(x)
     return keras.Model(inputs, x, name=spec.name)
 
 

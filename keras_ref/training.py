@@ -46,7 +46,7 @@ def train_on_batches(
 ) -> np.ndarray:
     """Compile ``model`` and take one ``train_on_batch`` step per ``(inputs, targets)`` batch; the loss of every step.
 
-    ``inputs`` ``(B, T, H, W, C)``; ``targets`` the output's shape (``"mse"``) or its shape without the
+    ``inputs`` in the model's layout; ``targets`` the output's shape (``"mse"``) or its shape without the
     class axis, as integers (``"crossentropy"``). Each returned loss is the one computed in that step's
     forward pass, before its update (``train_on_batch`` resets the loss tracker every call).
     Returns ``(steps,)`` float64. The model's weights, moving statistics included, are trained in place.

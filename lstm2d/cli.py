@@ -390,6 +390,9 @@ def _print_spec_layers(spec: ModelSpec) -> None:
         name = entry.layer.name
         rows.append((name, describe_layer(entry.layer), _dims(entry.output.dims), f"{params.get(name, 0):,}"))
     print()
+    if spec.data_format != "channels_last":
+        keras_input = _dims(spec.keras_input_shape)
+        print(f"{spec.data_format} Keras model: input {keras_input} per sample; shapes below are (height, width, channels)")
     _print_rows(rows)
     print(f"total parameters: {sum(params.values()):,}")
 

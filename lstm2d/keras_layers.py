@@ -26,6 +26,7 @@ from lstm2d.spec import (
     Flatten,
     Frames,
     GlobalPool2D,
+    Grid,
     Layer,
     Masking,
     Pool2D,
@@ -38,41 +39,55 @@ PER_FRAME = (Conv2D, Pool2D, GlobalPool2D, Flatten)
 """2D layers that Keras must wrap in ``TimeDistributed`` to run on every frame of a sequence."""
 
 
-def keras_layer_config(layer: Layer, shape: Shape) -> KerasConfig:
-    """The Keras layer for ``layer`` receiving per-sample ``shape``, named like the spec layer.
+def keras_layer_config(layer: Layer, shape: Shape, data_format: str = "channels_last") -> KerasConfig:
+    """The Keras layer for ``layer`` receiving per-sample ``shape``, named like the spec layer, in a model whose
+    frames are ``data_format`` (the spec's): every spatial layer says it, BatchNormalization's axis follows it.
 
     A 2D layer on frames, and a ``BatchNorm`` with ``per_timestep=True``, become
     ``TimeDistributed(<layer named <name>_inner>)`` named ``<name>``.
     """
-    if (isinstance(layer, PER_FRAME) and isinstance(shape, Frames)) or (isinstance(layer, BatchNorm) and layer.per_timestep):
-        return _config("TimeDistributed", name=layer.name, layer=_plain(layer, f"{layer.name}_inner"))
-    return _plain(layer, layer.name)
+    per_frame = isinstance(layer, PER_FRAME) and isinstance(shape, Frames)
+    wrapped = per_frame or (isinstance(layer, BatchNorm) and layer.per_timestep)
+    rank = len(shape.dims) + 1 - wrapped  # of the tensor the Keras layer sees: batch included, time dropped if wrapped
+    channel_axis = batch_norm_axis(shape, rank, data_format)
+    if wrapped:
+        return _config("TimeDistributed", name=layer.name, layer=_plain(layer, f"{layer.name}_inner", data_format, channel_axis))
+    return _plain(layer, layer.name, data_format, channel_axis)
+
+
+def batch_norm_axis(shape: Shape, rank: int, data_format: str) -> int:
+    """The axis a Keras BatchNormalization normalises, seeing a tensor of ``rank`` (batch included) of per-sample
+    ``shape``: the channels of frames and grids (axis ``rank - 3`` when channels_first), else the last axis (-1)."""
+    if data_format == "channels_first" and isinstance(shape, (Frames, Grid)):
+        return rank - 3
+    return -1
 
 
 def _config(class_name: str, **arguments: Any) -> KerasConfig:
     return {"class_name": class_name, "config": arguments}
 
 
-def _plain(layer: Layer, name: str) -> KerasConfig:
+def _plain(layer: Layer, name: str, data_format: str, channel_axis: int) -> KerasConfig:
     if isinstance(layer, (Conv2D, Conv3D)):
         return _config(
             type(layer).__name__, name=name, filters=layer.filters, kernel_size=list(layer.kernel_size),
-            strides=list(layer.strides), padding=layer.padding, dilation_rate=list(layer.dilation_rate),
-            activation=layer.activation, use_bias=layer.use_bias,
+            strides=list(layer.strides), padding=layer.padding, data_format=data_format,
+            dilation_rate=list(layer.dilation_rate), activation=layer.activation, use_bias=layer.use_bias,
         )  # fmt: skip
     if isinstance(layer, Pool2D):
         return _config(
             "MaxPooling2D" if layer.mode == "max" else "AveragePooling2D", name=name, pool_size=list(layer.pool_size),
-            strides=list(layer.strides), padding=layer.padding,
+            strides=list(layer.strides), padding=layer.padding, data_format=data_format,
         )  # fmt: skip
     if isinstance(layer, GlobalPool2D):
-        return _config("GlobalAveragePooling2D" if layer.mode == "avg" else "GlobalMaxPooling2D", name=name)
+        class_name = "GlobalAveragePooling2D" if layer.mode == "avg" else "GlobalMaxPooling2D"
+        return _config(class_name, name=name, data_format=data_format)
     if isinstance(layer, Flatten):
-        return _config("Flatten", name=name)
+        return _config("Flatten", name=name, data_format=layer.data_format)
     if isinstance(layer, BatchNorm):
         return _config(
-            "BatchNormalization", name=name, axis=-1, epsilon=layer.epsilon, momentum=layer.momentum, center=layer.center,
-            scale=layer.scale,
+            "BatchNormalization", name=name, axis=channel_axis, epsilon=layer.epsilon,
+            momentum=layer.momentum, center=layer.center, scale=layer.scale,
         )  # fmt: skip
     if isinstance(layer, Dropout):
         return _config("Dropout", name=name, rate=layer.rate)
@@ -89,7 +104,7 @@ def _plain(layer: Layer, name: str) -> KerasConfig:
     if isinstance(layer, ConvLSTM2D):
         return _config(
             "ConvLSTM2D", name=name, filters=layer.filters, kernel_size=list(layer.kernel_size), strides=list(layer.strides),
-            padding=layer.padding, dilation_rate=list(layer.dilation_rate), activation=layer.activation,
+            padding=layer.padding, data_format=data_format, dilation_rate=list(layer.dilation_rate), activation=layer.activation,
             recurrent_activation=layer.recurrent_activation, use_bias=layer.use_bias,
             unit_forget_bias=layer.unit_forget_bias, return_sequences=layer.return_sequences,
             go_backwards=layer.go_backwards, dropout=layer.dropout, recurrent_dropout=layer.recurrent_dropout,

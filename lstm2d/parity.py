@@ -8,7 +8,9 @@ Three comparisons, each reported by ``compare`` as a ``ParityReport`` (one row p
 - training trajectories, the same steps on the same batches from the same weights, per-step losses
   and final weights: ``check_trajectory``.
 
-Both sides are imported lazily, so importing this module needs neither torch nor keras.
+Inputs and outputs are in the Keras model's layout, the spec's ``data_format``: frames
+``(B, T, H, W, C)``, or ``(B, T, C, H, W)`` for a ``channels_first`` spec. Both sides are imported
+lazily, so importing this module needs neither torch nor keras.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def compare(
 
 
 def keras_outputs(model: keras.Model, inputs: np.ndarray) -> dict[str, np.ndarray]:
-    """Inference outputs of a Keras model on ``inputs`` (Keras layout), by output name."""
+    """Inference outputs of a Keras model on ``inputs`` (its own layout), by output name."""
     import keras
 
     outputs = model(inputs, training=False)
@@ -132,7 +134,8 @@ def keras_outputs(model: keras.Model, inputs: np.ndarray) -> dict[str, np.ndarra
 
 
 def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
-    """Inference outputs of a torch model on ``inputs`` given in Keras layout ``(B, T, H, W, C)``, on the model's device."""
+    """Inference outputs of a torch model on ``inputs`` given in the Keras layout of its spec, on the model's device;
+    frames and grids come back in that layout."""
     import torch
 
     was_training = model.training
@@ -146,7 +149,7 @@ def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dic
 
 
 def _torch_input(model: Lstm2dNet, inputs: np.ndarray) -> torch.Tensor:
-    """``inputs`` (B, T, H, W, C) as a float tensor on the model's device (a leaf, still in Keras layout)."""
+    """``inputs`` as a float tensor on the model's device (a leaf, still in Keras layout)."""
     import torch
 
     device = next(model.parameters(), torch.empty(0)).device
@@ -154,14 +157,25 @@ def _torch_input(model: Lstm2dNet, inputs: np.ndarray) -> torch.Tensor:
 
 
 def _torch_forward(model: Lstm2dNet, x: torch.Tensor) -> list[torch.Tensor]:
-    """The model's outputs for Keras-layout ``x`` (B, T, H, W, C), frames and grids back in Keras' channels-last layout."""
-    if model.input_layout == "channels_first":
-        x = x.permute(0, 1, 4, 2, 3)  # (B, T, C, H, W)
-    outputs = model(x)
+    """The model's outputs for ``x`` in the Keras layout of its spec, frames and grids back in that layout.
+
+    The torch model reads and writes frames in its ``input_layout``; where that is not the Keras model's
+    ``data_format``, the channel axis moves on the way in and on the way out.
+    """
+    keras_layout = model.spec.data_format
+    outputs = model(_relayout(x, keras_layout, model.input_layout))
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    if model.input_layout == "channels_first" and model.output_kind in (Frames, Grid):
-        outputs = [out.movedim(-3, -1) for out in outputs]  # frames / grids back to Keras' channels-last
+    if model.output_kind in (Frames, Grid):
+        outputs = [_relayout(out, model.input_layout, keras_layout) for out in outputs]
     return outputs
+
+
+def _relayout(frames: torch.Tensor, source: str, target: str) -> torch.Tensor:
+    """Frames or grids from the ``source`` layout (``channels_last``: (..., H, W, C); ``channels_first``:
+    (..., C, H, W)) to the ``target`` one: a view with the channel axis moved, or ``frames`` itself."""
+    if source == target:
+        return frames
+    return frames.movedim(-1, -3) if source == "channels_last" else frames.movedim(-3, -1)
 
 
 def torch_gradients(
@@ -169,8 +183,8 @@ def torch_gradients(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """torch autograd's gradients of ``sum_k sum(output_k * cotangents[k])`` (the loss ``keras_ref.loss_gradients`` uses).
 
-    ``inputs`` (B, T, H, W, C) and ``cotangents`` (one per output, Keras layout). Returns the input
-    gradient (B, T, H, W, C) and ``{parameter name: gradient}`` for every trainable parameter (zeros where
+    ``inputs`` and ``cotangents`` (one per output) in Keras layout. Returns the input
+    gradient (Keras layout) and ``{parameter name: gradient}`` for every trainable parameter (zeros where
     the loss does not depend on one). ``training`` runs the layers in training mode (BatchNorm's running
     averages then advance, as one training forward pass would).
     """
@@ -238,12 +252,13 @@ def random_arrays(shapes: Mapping[str, tuple[int, ...]], rng: np.random.Generato
 
 
 def random_inputs(spec: ModelSpec, rng: np.random.Generator, *, batch: int = 2, timesteps: int | None = None) -> np.ndarray:
-    """Standard-normal inputs in Keras layout ``(batch, time, height, width, channels)``."""
-    inp = spec.input
-    time = timesteps if timesteps is not None else inp.timesteps
+    """Standard-normal inputs in the Keras model's layout: ``(batch, time, height, width, channels)``, or
+    ``(batch, time, channels, height, width)`` for a ``channels_first`` spec."""
+    time, *frame = spec.keras_input_shape
+    time = timesteps if timesteps is not None else time
     if time is None:
         raise ValueError("the spec leaves timesteps open: pass timesteps=")
-    return rng.standard_normal((batch, time, inp.height, inp.width, inp.channels)).astype(np.float32)
+    return rng.standard_normal((batch, time, *frame)).astype(np.float32)
 
 
 def initial_weights(
@@ -306,7 +321,7 @@ def check_spec(
 def random_cotangents(spec: ModelSpec, rng: np.random.Generator, *, batch: int, timesteps: int | None = None) -> list[np.ndarray]:
     """One standard-normal array per model output, of that output's shape (Keras layout): the fixed ``r`` of the
     loss ``sum(output * r)``, whose gradient is non-trivial at every output element."""
-    dims = tuple(timesteps if d is None else d for d in spec.output_shape())
+    dims = tuple(timesteps if d is None else d for d in spec.keras_output_shape())
     if None in dims:
         raise ValueError("the spec leaves timesteps open: pass timesteps=")
     return [rng.standard_normal((batch, *dims)).astype(np.float32) for _ in range(spec.outputs)]
@@ -328,7 +343,7 @@ def gradient_pair(
     """Gradients of ``sum(output * r)`` (``r`` seeded random) from Keras (``keras_ref.loss_gradients``, this
     process' backend) and from torch autograd, for the models of :func:`build_pair`, inference semantics.
 
-    ``inputs`` (B, T, H, W, C) defaults to seeded random inputs.
+    ``inputs`` (Keras layout) defaults to seeded random inputs.
     """
     import keras_ref
 
@@ -415,7 +430,7 @@ def _check_trainable_spec(spec: ModelSpec) -> None:
 def training_batches(
     spec: ModelSpec, *, loss: str, steps: int, batch: int = 4, timesteps: int | None = None, seed: int = 0
 ) -> Batches:
-    """``steps`` batches of seeded inputs ``(B, T, H, W, C)`` and the targets a *teacher* gives them.
+    """``steps`` batches of seeded inputs (Keras layout) and the targets a *teacher* gives them.
 
     The teacher is the torch model for ``spec`` with other random weights, so the task is learnable.
     ``"mse"``: the teacher's outputs. ``"crossentropy"``: the index of its largest output (int32 labels

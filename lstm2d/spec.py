@@ -16,8 +16,9 @@ pooling, BatchNorm, Flatten, global pooling) given frames runs on every frame, w
 
 Both builders (``torch_impl.build_model`` and ``keras_ref.build_model``) read the spec, and every
 layer carries the same name on both sides, so a weight map between them reads as a table. This
-module imports neither torch nor keras. Shapes here are written in Keras' (height, width,
-channels) order; each framework chooses its own memory layout.
+module imports neither torch nor keras. Shapes here are written in (height, width, channels) order
+whatever the model's ``data_format``; each framework chooses its own memory layout
+(:func:`keras_dims` gives a shape in the Keras model's layout).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from typing import Any, ClassVar, Literal
 
 Padding = Literal["valid", "same"]
 PADDINGS: tuple[str, ...] = ("valid", "same")
+DataFormat = Literal["channels_last", "channels_first"]
+DATA_FORMATS: tuple[str, ...] = ("channels_last", "channels_first")
+"""Where a Keras model keeps the channels of its frames: ``(batch, time, height, width, channels)`` or
+``(batch, time, channels, height, width)`` (Keras' ``data_format`` of its spatial layers)."""
 ACTIVATIONS: tuple[str, ...] = (
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_silu", "hard_swish",
     "mish", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2", "tanh", "softplus", "softsign", "exponential",
@@ -137,6 +142,15 @@ def _with_grid(shape: Frames | Grid, grid: Grid) -> Frames | Grid:
     return Frames(shape.time, grid.height, grid.width, grid.channels) if isinstance(shape, Frames) else grid
 
 
+def keras_dims(shape: Shape, data_format: str) -> tuple[int | None, ...]:
+    """``shape``'s dims in the Keras model's layout: for ``channels_first``, frames ``(time, channels, height, width)``
+    and a grid ``(channels, height, width)``; otherwise (and for sequences and vectors) ``shape.dims``."""
+    if data_format == "channels_first" and isinstance(shape, (Frames, Grid)):
+        *outer, height, width, channels = shape.dims
+        return (*outer, channels, height, width)
+    return shape.dims
+
+
 # ---------------------------------------------------------------------------
 # Validation helpers
 # ---------------------------------------------------------------------------
@@ -240,6 +254,8 @@ class _Layer:
 
     kind: ClassVar[str]
     name: str
+    omitted_defaults: ClassVar[tuple[str, ...]] = ()
+    """Fields left out of the JSON while they hold their default, so older readers still read the spec."""
 
     @property
     def label(self) -> str:
@@ -374,15 +390,33 @@ class GlobalPool2D(_Layer):
 class Flatten(_Layer):
     """Flatten each frame into features (Keras ``TimeDistributed(Flatten())``), or a grid into a vector.
 
-    Keras flattens ``(H, W, C)``, torch ``(C, H, W)``: the converter permutes the next weighted
-    layer's input rows once, so the torch model flattens in its natural order.
+    ``data_format`` is Keras' Flatten's own: ``channels_first`` moves axis 1 of what the layer sees
+    (a frame's channels, in a channels_first model) to the end before flattening. So Keras flattens a
+    frame in (H, W, C) order, except for a ``channels_last`` Flatten in a ``channels_first`` model: (C, H, W)
+    (see :meth:`keras_order`). torch always flattens (C, H, W); the converter permutes the next weighted
+    layer's input rows once where the orders differ, so the torch model flattens in its natural order.
     """
 
     kind: ClassVar[str] = "flatten"
+    omitted_defaults: ClassVar[tuple[str, ...]] = ("data_format",)
+    data_format: DataFormat = "channels_last"
     name: str = ""
 
     def __post_init__(self) -> None:
+        _check_choice(self.data_format, DATA_FORMATS, f"{self.label} data_format")
         _check_name(self.name)
+
+    def keras_order(self, model_format: str) -> Literal["hwc", "chw"]:
+        """The order Keras flattens a frame in, in a model whose frames are ``model_format``."""
+        return "chw" if model_format == "channels_first" and self.data_format == "channels_last" else "hwc"
+
+    def check_data_format(self, model_format: str) -> None:
+        """Refuse ``data_format='channels_first'`` in a channels_last model (Keras would flatten (W, C, H))."""
+        if model_format == "channels_last" and self.data_format == "channels_first":
+            raise SpecError(
+                f"{self.label}: data_format='channels_first' on channels_last frames moves the height axis last before "
+                "flattening (W, C, H order), which lstm2d does not implement; use it in a channels_first model only"
+            )
 
     def output_shape(self, shape: Shape) -> Shape:
         if isinstance(shape, Frames):
@@ -394,7 +428,8 @@ class Flatten(_Layer):
 
 @dataclass(frozen=True)
 class BatchNorm(_Layer):
-    """Keras ``BatchNormalization`` over the last (channel / feature) axis, Keras' defaults and update rule.
+    """Keras ``BatchNormalization`` over the channel (or feature) axis, Keras' defaults and update rule. That is the
+    last axis, except on frames and grids in a channels_first model: there the Keras layer gets the channel axis.
 
     ``per_timestep=True`` is Keras' ``TimeDistributed(BatchNormalization())``: in training each
     timestep is normalised with its own batch statistics and the moving averages are updated once
@@ -424,7 +459,7 @@ class BatchNorm(_Layer):
         return shape
 
     def features(self, shape: Shape) -> int:
-        """Length of the normalised (last) axis."""
+        """Length of the normalised (channel or feature) axis."""
         return shape.channels if isinstance(shape, (Frames, Grid)) else shape.features
 
 
@@ -735,6 +770,15 @@ class Conv3D(_Layer):
             )
         return Frames(sizes[0], sizes[1], sizes[2], self.filters)  # type: ignore[arg-type]
 
+    def check_data_format(self, model_format: str) -> None:
+        """Refuse a channels_first model: Keras' Conv3D cannot read its frames as (time, height, width) volumes."""
+        if model_format == "channels_first":
+            raise SpecError(
+                f"{self.label}: a channels_first model's frames are (batch, time, channels, height, width), which Keras' "
+                "Conv3D cannot read as (time, height, width) volumes: data_format='channels_first' would take the time "
+                "axis as the channels, 'channels_last' the width; Conv3D needs a channels_last model"
+            )
+
 
 Layer = (
     Conv2D | Pool2D | GlobalPool2D | Flatten | BatchNorm | Dropout | Activation | Masking | Dense
@@ -749,6 +793,8 @@ LAYER_KINDS: dict[str, type] = {
 }  # fmt: skip
 WEIGHTED_KINDS = ("conv2d", "batch_norm", "dense", "lstm", "gru", "simple_rnn", "bidirectional", "conv_lstm2d", "conv3d")
 RECURRENT_TYPES = (LSTM, GRU, SimpleRNN, Bidirectional)
+SPATIAL_TYPES = (Conv2D, Pool2D, GlobalPool2D, ConvLSTM2D)
+"""Layers whose Keras form carries the model's ``data_format`` (Conv3D too, but only channels_last)."""
 _PASSES_MASK = (Dropout, Activation, Dense)  # layers a Keras mask flows through unchanged on its way to an RNN
 
 
@@ -799,11 +845,18 @@ class ModelSpec:
     Layer names left empty are filled in as ``<kind>_<n>`` (``conv2d_1``, ``pool2d_1``, ``flatten_1``,
     ``lstm_1``, ``dense_1``, counted per kind from 1); names are unique across the model. Validation
     walks the shapes layer by layer and names the first layer that cannot take its input.
+
+    ``data_format`` is the Keras model's frame layout: ``channels_last`` (Keras' default), input
+    ``(batch, time, height, width, channels)``, or ``channels_first``, input ``(batch, time, channels,
+    height, width)`` with every spatial layer ``data_format="channels_first"`` and BatchNormalization on
+    the channel axis. Shapes here stay (height, width, channels); on the torch side only the flatten
+    permutation (see :meth:`flatten_order`) and the axis of a softmax on frames follow it.
     """
 
     input: InputSpec
     layers: tuple[Layer, ...]
     name: str = "lstm2d"
+    data_format: DataFormat = "channels_last"
 
     def __post_init__(self) -> None:
         if not isinstance(self.input, InputSpec):
@@ -817,6 +870,7 @@ class ModelSpec:
         self._assign_names()
         shapes = self.layer_shapes()  # raises, naming the layer, if any layer cannot take its input
         self._check_masks()
+        self._check_data_format()
         for entry in shapes[:-1]:
             if isinstance(entry.layer, Bidirectional) and entry.layer.outputs == 2:
                 raise SpecError(f"{entry.layer.label}: merge_mode=None gives two outputs, so it must be the last layer")
@@ -841,6 +895,20 @@ class ModelSpec:
             if layer.name in seen:
                 raise SpecError(f"layer name {layer.name!r} is used twice; names must be unique")
             seen.add(layer.name)
+
+    def _check_data_format(self) -> None:
+        """The layers Keras cannot run consistently in this data format are refused, naming the layer."""
+        _check_choice(self.data_format, DATA_FORMATS, "model data_format")
+        for layer in self.layers:
+            if isinstance(layer, (Flatten, Conv3D)):
+                layer.check_data_format(self.data_format)
+        if self.data_format == "channels_first" and not any(_shows_data_format(layer) for layer in self.layers):
+            raise SpecError(
+                "model data_format='channels_first' needs a layer whose Keras form shows it (Conv2D, Pool2D, GlobalPool2D, "
+                "ConvLSTM2D, or Flatten(data_format='channels_first')): without one, the Keras model is the channels_last "
+                "model with input (height, width, channels) = (channels, height, width), and a file could not tell the two "
+                "apart; describe it that way"
+            )
 
     def _check_masks(self) -> None:
         """A mask must reach a recurrent layer through layers that pass it unchanged, as in Keras."""
@@ -875,11 +943,27 @@ class ModelSpec:
         return shapes
 
     def output_shape(self) -> tuple[int | None, ...]:
-        """Shape of the model output for one sample, Keras layout (``None`` for a free time axis).
+        """Shape of the model output for one sample in the spec's (height, width, channels) terms (``None`` for a
+        free time axis); the Keras model's own is :meth:`keras_output_shape`.
 
         With a final ``Bidirectional(merge_mode=None)`` the model has two outputs of this shape.
         """
         return self.layer_shapes()[-1].output.dims
+
+    def keras_output_shape(self) -> tuple[int | None, ...]:
+        """Shape of the Keras model's output for one sample, in its ``data_format`` (frames and grids channels first
+        for ``channels_first``)."""
+        return keras_dims(self.layer_shapes()[-1].output, self.data_format)
+
+    @property
+    def keras_input_shape(self) -> tuple[int | None, ...]:
+        """Shape of the Keras model's input for one sample: ``(time, height, width, channels)`` or, for
+        ``channels_first``, ``(time, channels, height, width)``."""
+        return keras_dims(self.input.shape, self.data_format)
+
+    def flatten_order(self, layer: Flatten) -> Literal["hwc", "chw"]:
+        """The order the Keras model flattens a frame (or grid) in at ``layer`` (see :meth:`Flatten.keras_order`)."""
+        return layer.keras_order(self.data_format)
 
     @property
     def outputs(self) -> int:
@@ -896,10 +980,12 @@ class ModelSpec:
     # -- serialisation --------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; every layer carries its ``kind``."""
+        """A JSON-ready dict; every layer carries its ``kind``. ``data_format`` is written only for ``channels_first``,
+        so a channels_last spec reads in lstm2d versions from before channels_first models."""
         return {
             "format_version": SPEC_FORMAT_VERSION,
             "name": self.name,
+            **({"data_format": self.data_format} if self.data_format != "channels_last" else {}),
             "input": asdict(self.input),
             "layers": [_layer_dict(layer) for layer in self.layers],
         }
@@ -915,7 +1001,7 @@ class ModelSpec:
         version = data.get("format_version", SPEC_FORMAT_VERSION)
         if version != SPEC_FORMAT_VERSION:
             raise SpecError(f"model spec: format_version {version!r} is not supported (expected {SPEC_FORMAT_VERSION})")
-        _check_keys(data, {"format_version", "name", "input", "layers"}, "model spec")
+        _check_keys(data, {"format_version", "name", "data_format", "input", "layers"}, "model spec")
         for required in ("input", "layers"):
             if required not in data:
                 raise SpecError(f"model spec: missing {required!r}")
@@ -931,7 +1017,7 @@ class ModelSpec:
         if not isinstance(items, list):
             raise SpecError(f"model spec layers: expected a list of layers, got {items!r}")
         layers = tuple(_layer_from_dict(item, f"layers[{i}]", LAYER_KINDS) for i, item in enumerate(items))
-        return cls(input_spec, layers, name=str(data.get("name", "lstm2d")))
+        return cls(input_spec, layers, name=str(data.get("name", "lstm2d")), data_format=data.get("data_format", "channels_last"))
 
     @classmethod
     def from_json(cls, text: str) -> ModelSpec:
@@ -946,11 +1032,18 @@ class ModelSpec:
         return replace(self, input=replace(self.input, **changes))
 
 
+def _shows_data_format(layer: Layer) -> bool:
+    """Whether the Keras form of ``layer`` says the model's frames are channels_first (see ``SPATIAL_TYPES``)."""
+    return isinstance(layer, SPATIAL_TYPES) or (isinstance(layer, Flatten) and layer.data_format == "channels_first")
+
+
 def _layer_dict(layer: Layer) -> dict[str, Any]:
     """``{"kind": ..., <fields>..., "name": ...}``; a wrapped layer nests as its own dict."""
     out: dict[str, Any] = {"kind": layer.kind}
     for f in sorted(fields(layer), key=lambda f: f.name == "name"):  # name last, whatever the class hierarchy
         value = getattr(layer, f.name)
+        if f.name in layer.omitted_defaults and value == f.default:
+            continue
         out[f.name] = _layer_dict(value) if isinstance(value, _Layer) else list(value) if isinstance(value, tuple) else value
     return out
 
@@ -978,6 +1071,7 @@ def _layer_from_dict(item: Any, what: str, kinds: Mapping[str, type]) -> Any:
 
 __all__ = [
     "ACTIVATIONS",
+    "DATA_FORMATS",
     "GRU",
     "LSTM",
     "Activation",
@@ -986,6 +1080,7 @@ __all__ = [
     "Conv2D",
     "Conv3D",
     "ConvLSTM2D",
+    "DataFormat",
     "Dense",
     "Dropout",
     "Flatten",
@@ -1004,6 +1099,7 @@ __all__ = [
     "Steps",
     "Vector",
     "describe_shape",
+    "keras_dims",
     "output_size",
     "same_padding",
 ]

@@ -4,6 +4,7 @@
 ``LAYER_SPECS``: one small model per layer kind and setting Keras users write around a CNN-LSTM,
 chosen so each setting changes the numbers (C > 1 and H != W at flattens, non-default activations,
 both GRU conventions, every Bidirectional merge, go_backwards, BatchNorm after a flatten, ...).
+``CHANNELS_FIRST_SPECS`` (part of ``LAYER_SPECS``): Keras models of channels_first frames, both flatten orders.
 ``MASKED_SPECS``: models whose recurrent layers see a Masking layer's mask.
 ``TRAJECTORY_SPECS``: models trained 50 steps in both frameworks (no dropout: its random masks cannot match).
 """
@@ -125,6 +126,39 @@ def _seq(name: str, *layers, timesteps: int = 5, height: int = 4, width: int = 3
     return ModelSpec(InputSpec(timesteps, height, width, channels), layers=(Flatten(), *layers), name=name)
 
 
+def _channels_first(name: str, input: InputSpec, *layers) -> ModelSpec:
+    return ModelSpec(input, layers=layers, name=f"channels_first-{name}", data_format="channels_first")
+
+
+CHANNELS_FIRST_SPECS: tuple[ModelSpec, ...] = (  # H != W and C > 1 wherever a frame is flattened
+    _channels_first(  # a Flatten left at channels_last flattens (C, H, W): torch's order, nothing permuted
+        "cnn-flatten-chw",
+        InputSpec(4, 7, 5, 2),
+        Conv2D(3, 3, padding="same", activation="relu"), Pool2D("max", 2), Flatten(), LSTM(4), Dense(2),
+    ),
+    _channels_first(  # Flatten(data_format="channels_first") moves the channels last: (H, W, C), permuted
+        "cnn-flatten-hwc",
+        InputSpec(4, 7, 5, 2),
+        Conv2D(3, 3, padding="same", activation="relu"), Pool2D("avg", 2), Flatten("channels_first"), LSTM(4), Dense(2),
+    ),
+    _channels_first(  # BatchNormalization on axis 2 (sequence) and 1 (per frame); softmax over Keras' last axis, the width
+        "conv-lstm-batch-norm",
+        InputSpec(3, 5, 4, 2),
+        ConvLSTM2D(3, 3, padding="same", return_sequences=True), BatchNorm(), BatchNorm(per_timestep=True),
+        Conv2D(2, (2, 3), padding="same", activation="softmax"),
+    ),
+    _channels_first(
+        "global-average-pool",
+        InputSpec(4, 7, 6, 3),
+        Conv2D(4, 3, strides=2, activation="tanh"), BatchNorm(per_timestep=True), GlobalPool2D(), LSTM(3), Dense(1),
+    ),
+    _channels_first(  # the last state, a grid: BatchNormalization on axis 1, flattened (H, W, C)
+        "conv-lstm-grid-flatten",
+        InputSpec(3, 5, 4, 2),
+        ConvLSTM2D(3, (2, 3)), BatchNorm(), Activation("softmax"), Flatten("channels_first"), Dense(2),
+    ),
+)  # fmt: skip
+
 LAYER_SPECS: tuple[ModelSpec, ...] = (
     # recurrent layers and their settings
     _seq("lstm-activations", LSTM(4, return_sequences=True, activation="relu", recurrent_activation="hard_sigmoid"), Dense(2)),
@@ -215,6 +249,11 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
         layers=(ConvLSTM2D(3, 3, dilation_rate=2, return_sequences=True), GlobalPool2D(), GRU(2), Dense(1)),
         name="conv-lstm-dilated",
     ),
+    ModelSpec(  # Keras' softmax reduces over the channels (its last axis), not torch's last axis, the width
+        InputSpec(3, 5, 4, 2),
+        layers=(ConvLSTM2D(3, 3, padding="same", activation="softmax", recurrent_activation="softmax"),),
+        name="conv-lstm-softmax",
+    ),
     ModelSpec(
         InputSpec(4, 6, 5, 2),
         layers=(
@@ -236,6 +275,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
         ),
         name="conv3d-strided-dilated",
     ),
+    *CHANNELS_FIRST_SPECS,
 )
 
 MASKED_SPECS: tuple[ModelSpec, ...] = (

@@ -14,7 +14,7 @@ import torch_impl
 from lstm2d.cli import main
 from lstm2d.parity import random_arrays
 from lstm2d.presets import get_preset
-from parity_tests.specs import PARITY_SPECS
+from parity_tests.specs import CHANNELS_FIRST_SPECS, PARITY_SPECS
 from torch_impl.convert import weight_table
 from torch_impl.files import ModelFileError, from_keras, load_safetensors, read_keras_file, save_safetensors, to_keras
 from torch_impl.files.safetensors_io import FORMAT_VERSION
@@ -36,7 +36,7 @@ def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     )
 
 
-@pytest.mark.parametrize("spec", PARITY_SPECS, ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", (*PARITY_SPECS, *CHANNELS_FIRST_SPECS), ids=lambda spec: spec.name)
 def test_keras_file_round_trip_is_bit_exact(tmp_path, spec):
     """torch -> .keras -> torch: every tensor back bit for bit (LSTM biases merged once, then exact)."""
     model = _random_model(spec)

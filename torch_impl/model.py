@@ -40,7 +40,7 @@ from torch_impl.layers import (
     make_activation,
 )
 from torch_impl.layers.conv_pool import Stage, fuse_conv_pool
-from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM, time_major_storage
+from torch_impl.layers.frames import keras_last_axis, time_major_storage
 from torch_impl.layers.recurrent import KerasRecurrent
 
 InputLayout = Literal["channels_first", "channels_last"]
@@ -48,12 +48,16 @@ INPUT_LAYOUTS: tuple[str, ...] = ("channels_first", "channels_last")
 ModelOutput = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
-def build_layer(entry: LayerShapes) -> nn.Module:
-    """The torch module for one spec layer, given the shape it receives."""
+def build_layer(entry: LayerShapes, data_format: str = "channels_last") -> nn.Module:
+    """The torch module for one spec layer, given the shape it receives, in a spec of ``data_format``.
+
+    The torch modules are the same for both data formats, except where Keras' softmax reduces over its
+    layout's last axis (``keras_last_axis``): the channels of channels_last frames, the width of channels_first ones.
+    """
     layer, shape = entry.layer, entry.input
     spatial = isinstance(shape, (Frames, Grid))
     if isinstance(layer, Conv2D):
-        return FrameConv2d(layer, _grid(shape))
+        return FrameConv2d(layer, _grid(shape), softmax_dim=keras_last_axis(data_format))
     if isinstance(layer, Pool2D):
         return FramePool2d(layer, _grid(shape))
     if isinstance(layer, GlobalPool2D):
@@ -65,13 +69,13 @@ def build_layer(entry: LayerShapes) -> nn.Module:
     if isinstance(layer, Dropout):
         return nn.Dropout(layer.rate)
     if isinstance(layer, Activation):
-        return make_activation(layer.activation, channel_dim=SPATIAL_CHANNEL_DIM if spatial else -1)
+        return make_activation(layer.activation, channel_dim=keras_last_axis(data_format) if spatial else -1)
     if isinstance(layer, Masking):
         return MaskingLayer(layer.mask_value)
     if isinstance(layer, Dense):
         return DenseLayer(layer, _features(shape))
     if isinstance(layer, ConvLSTM2D):
-        return ConvLSTM2d(layer, shape)  # type: ignore[arg-type]
+        return ConvLSTM2d(layer, shape, softmax_dim=keras_last_axis(data_format))  # type: ignore[arg-type]
     if isinstance(layer, Conv3D):
         return FrameConv3d(layer, shape)  # type: ignore[arg-type]
     return build_recurrent(layer, _features(shape))  # type: ignore[arg-type]
@@ -113,12 +117,12 @@ class Lstm2dNet(nn.Module):
     """The spec's layers as native torch modules, run in order.
 
     Input: ``(batch, time, channels, height, width)`` (``input_layout="channels_first"``, the
-    native layout) or ``(batch, time, height, width, channels)`` (``input_layout="channels_last"``,
-    Keras' layout, permuted once at the entry; frame or grid outputs are permuted back at the exit).
-    Inside, tensors keep torch's layouts: frames ``(B, T, C, H, W)``, a grid ``(B, C, H, W)``, a
-    sequence ``(B, T, F)``, a vector ``(B, F)``. Per-frame layers run once over all ``B*T`` frames;
-    flattening is torch's natural (C, H, W) order, the difference from Keras' (H, W, C) living in the
-    converted weights of the next layer, not here.
+    native layout, and a ``channels_first`` Keras model's) or ``(batch, time, height, width, channels)``
+    (``input_layout="channels_last"``, Keras' default layout, permuted once at the entry; frame or grid
+    outputs are permuted back at the exit). Inside, tensors keep torch's layouts: frames ``(B, T, C, H, W)``,
+    a grid ``(B, C, H, W)``, a sequence ``(B, T, F)``, a vector ``(B, F)``. Per-frame layers run once over
+    all ``B*T`` frames; flattening is torch's natural (C, H, W) order, any difference from the Keras
+    model's flatten order living in the converted weights of the next layer, not here.
 
     A Conv2D followed by a max pool that tiles its output runs as one fused op on the CPU
     (:meth:`fuse_conv_pool`). Where per-frame layers lead to a recurrent layer, the input is stored
@@ -134,7 +138,7 @@ class Lstm2dNet(nn.Module):
         self.spec = spec
         self.input_layout = input_layout
         shapes = spec.layer_shapes()
-        self.layers = nn.ModuleDict({entry.layer.name: build_layer(entry) for entry in shapes})
+        self.layers = nn.ModuleDict({entry.layer.name: build_layer(entry, spec.data_format) for entry in shapes})
         self.output_kind = type(shapes[-1].output)
         self._fused_stages = fuse_conv_pool(list(self.layers.values()), shapes)
         self._stages: tuple[Stage, ...] = self._fused_stages

@@ -34,4 +34,4 @@ def adapt_spec(spec: ModelSpec, *, input: InputSpec, units: int) -> ModelSpec:
             layers[-1] = replace(last, filters=units)
         else:
             layers.append(Dense(units))
-    return ModelSpec(input, tuple(layers), name=spec.name)
+    return ModelSpec(input, tuple(layers), name=spec.name, data_format=spec.data_format)

@@ -1,6 +1,8 @@
 """Layout facts shared by the converters, written down once.
 
 Keras flattens a frame in (height, width, channels) order, torch in (channels, height, width).
+(In a channels_first Keras model, a Flatten left at ``data_format="channels_last"`` flattens
+(channels, height, width) like torch, and nothing is reordered.)
 The features after a flatten are therefore the same numbers in a different order; the converter
 reorders the input rows of the next layer that mixes features (Dense, a recurrent layer's input
 kernel) and the per-feature vectors of any BatchNorm in between, once, so the torch model can use

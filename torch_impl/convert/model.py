@@ -65,8 +65,9 @@ class LayerWeights:
 def weight_table(spec: ModelSpec) -> list[LayerWeights]:
     """Every layer with weights, in model order, with its shapes on both sides.
 
-    Walks the layers tracking the *input order* of the features (see ``layout``): a Flatten of
-    (H, W, C) frames sets it, a BatchNorm carries it through (its vectors are reordered), the next
+    Walks the layers tracking the *input order* of the features (see ``layout``): a Flatten that Keras
+    runs in (H, W, C) order sets it (one in (C, H, W) order, torch's own, leaves none: see
+    ``ModelSpec.flatten_order``), a BatchNorm carries it through (its vectors are reordered), the next
     Dense or recurrent layer consumes it.
     """
     table: list[LayerWeights] = []
@@ -77,7 +78,7 @@ def weight_table(spec: ModelSpec) -> list[LayerWeights]:
         if weights is not None:
             table.append(weights)
         if isinstance(layer, Flatten):
-            order = hwc_index_of_chw(*_grid_of(shape).dims)
+            order = hwc_index_of_chw(*_grid_of(shape).dims) if spec.flatten_order(layer) == "hwc" else None
         elif not isinstance(layer, KEEP_FEATURE_ORDER):
             order = None
     return table

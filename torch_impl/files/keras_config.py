@@ -5,6 +5,9 @@ output (the ``NotEqual``/``Any`` ops Keras 3 records for a ``Masking`` layer's m
 such). Each layer is reported (:class:`FileLayer`) with the spec layer it becomes, or why it cannot;
 :func:`spec_from_config` refuses the model if any layer is unsupported, naming all of them.
 Nothing named in the config is imported or called.
+
+The model's ``data_format`` (channels_last or channels_first frames) is what its spatial layers say;
+they must all say the same (see :func:`model_data_format`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lstm2d.keras_layers import batch_norm_axis
 from lstm2d.spec import (
     ACTIVATIONS,
+    DATA_FORMATS,
     GRU,
     LSTM,
     Activation,
@@ -47,7 +52,7 @@ SUPPORTED = (
     "InputLayer; Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D and Flatten "
     "(in TimeDistributed on sequences of frames); Reshape to (time, features); BatchNormalization (also in "
     "TimeDistributed); Dropout; Activation; Masking; Dense; LSTM; GRU; SimpleRNN; Bidirectional; ConvLSTM2D; Conv3D "
-    "(channels_last, float32)"
+    "(channels_last, or channels_first without Conv3D; float32)"
 )
 MASK_OPS = ("NotEqual", "Any")  # what Keras 3 records in a Functional graph to compute a Masking layer's mask
 COMPUTATION_KEYS = (
@@ -91,7 +96,7 @@ def parse_model_config(config: dict[str, Any], *, keras_version: str | None, whe
         raise ModelFileError(f"{where}: the model config lists no layers, or a layer entry is not an object")
     if class_name != "Sequential":
         raw_layers = _linear_chain(raw_layers, body, where)
-    builder = _SpecBuilder(where, body.get("name"), legacy=_is_keras2(keras_version))
+    builder = _SpecBuilder(where, body.get("name"), legacy=_is_keras2(keras_version), data_format=model_data_format(raw_layers))
     if class_name == "Sequential" and _class(raw_layers[0]) != "InputLayer":
         shape = (
             body.get("build_input_shape")
@@ -207,16 +212,63 @@ def _history_names(value: Any) -> list[str]:
     return []
 
 
+# -- the model's data format ----------------------------------------------------------------------
+
+SPATIAL_CLASSES = (
+    "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ConvLSTM2D", "Conv3D",
+)  # fmt: skip
+"""Keras layers whose ``data_format`` says where the frames' channels are (Flatten's says its flatten order)."""
+
+
+@dataclass(frozen=True)
+class DeclaredFormat:
+    """The frame layout of a file's model, and the layer that decided it (None: Keras' default, channels_last)."""
+
+    value: str = "channels_last"
+    decided_by: str | None = None
+
+
+def model_data_format(raw_layers: list[dict[str, Any]]) -> DeclaredFormat:
+    """The ``data_format`` of the first spatial layer (the others must agree; each is checked when it is read).
+
+    Without a spatial layer, a ``Flatten(data_format="channels_first")`` means channels_first frames (on
+    channels_last ones Keras would flatten (W, C, H)); otherwise the model is channels_last. A missing
+    ``data_format`` is Keras' default, channels_last; a value that is neither decides nothing.
+    """
+    declared = [(_name(raw), *_declared_data_format(raw)) for raw in raw_layers]
+    for name, class_name, value in declared:
+        if class_name in SPATIAL_CLASSES and value in DATA_FORMATS:
+            return DeclaredFormat(value, name)
+    for name, class_name, value in declared:
+        if class_name == "Flatten" and value == "channels_first":
+            return DeclaredFormat(value, name)
+    return DeclaredFormat()
+
+
+def _declared_data_format(raw: dict[str, Any]) -> tuple[str, Any]:
+    """(the layer's class, its ``data_format``), looking inside a TimeDistributed wrapper."""
+    if _class(raw) == "TimeDistributed" and isinstance(_config(raw).get("layer"), dict):
+        raw = _config(raw)["layer"]
+    return _class(raw), _data_format(_config(raw))
+
+
+def _data_format(config: dict[str, Any]) -> Any:
+    """A layer config's ``data_format``; missing (or null) is Keras' default, channels_last."""
+    value = config.get("data_format")
+    return "channels_last" if value is None else value
+
+
 # -- layers ---------------------------------------------------------------------------------------
 
 
 class _SpecBuilder:
     """Reads layers in order, tracking the per-sample shape, and builds the spec layer for each."""
 
-    def __init__(self, where: str, model_name: Any, *, legacy: bool) -> None:
+    def __init__(self, where: str, model_name: Any, *, legacy: bool, data_format: DeclaredFormat) -> None:
         self.where = where
         self.model_name = str(model_name) if model_name else "keras-model"
         self.legacy = legacy  # Keras 2 file: 'hard_sigmoid' means Keras 2's formula
+        self.data_format = data_format
         self.input: InputSpec | None = None
         self.shape: Shape | None = None  # None once a layer fails: later layers are listed, not judged
         self.spec_layers: list[Layer] = []
@@ -224,11 +276,14 @@ class _SpecBuilder:
         self.used_names: set[str] = set()
 
     def set_input(self, shape: Any, origin: str, record: FileLayer | None) -> None:
-        """The input from a batch shape ``[None, T, H, W, C]``; a problem on ``record`` (or an error) otherwise."""
+        """The input from a batch shape ``[None, T, H, W, C]`` (``[None, T, C, H, W]`` in a channels_first model); a problem
+        on ``record`` (or an error) otherwise."""
         problem = None
+        channels_first = self.data_format.value == "channels_first"
         if not (isinstance(shape, list) and len(shape) == 5 and all(d is None or isinstance(d, int) for d in shape)):
+            axes = "channels, height, width" if channels_first else "height, width, channels"
             problem = (
-                f"input shape {shape} {origin}: expected (batch, time, height, width, channels); lstm2d models read "
+                f"input shape {shape} {origin}: expected (batch, time, {axes}); lstm2d models read "
                 "sequences of 2D grids with a channel axis. A (batch, height, width, channels) input with "
                 "Conv2D -> Flatten -> LSTM is the article's mistake: Keras fails with 'expected ndim=3, found ndim=2'; "
                 "wrap the per-frame layers in TimeDistributed and give the model a time axis"
@@ -236,8 +291,10 @@ class _SpecBuilder:
         elif None in shape[2:]:
             problem = f"input shape {shape}: height, width and channels must be fixed"
         else:
+            time, *frame = shape[1:]
+            height, width, channels = (frame[1], frame[2], frame[0]) if channels_first else frame
             try:
-                self.input = InputSpec(shape[1], shape[2], shape[3], shape[4])
+                self.input = InputSpec(time, height, width, channels)
                 self.shape = self.input.shape
             except SpecError as exc:
                 problem = str(exc)
@@ -287,7 +344,7 @@ class _SpecBuilder:
                 record.problems.append(f"TimeDistributed({inner}) needs frames, got {describe_shape(shape)}")
                 return None
             if inner == "BatchNormalization":
-                return self._batch_norm(record, inner_config, rank=None if shape is None else _rank(shape) - 1, per_timestep=True)
+                return self._batch_norm(record, inner_config, per_timestep=True)
             if inner in ("Dense", "Dropout", "Activation") or inner in PER_FRAME_CLASSES:
                 return self._plain(record, inner, inner_config)
             record.problems.append(f"TimeDistributed({inner}) is not supported")
@@ -301,7 +358,7 @@ class _SpecBuilder:
         if outer == "Reshape":
             return self._reshape(record, config)
         if outer == "BatchNormalization":
-            return self._batch_norm(record, config, rank=None if shape is None else _rank(shape), per_timestep=False)
+            return self._batch_norm(record, config, per_timestep=False)
         if outer == "Bidirectional":
             return self._bidirectional(record, config, inner, inner_config)
         return self._plain(record, outer, config)
@@ -338,10 +395,12 @@ class _SpecBuilder:
         return self._conv(record, c, Conv2D)
 
     def _conv3d(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        return self._conv(record, c, Conv3D)
+        layer = self._conv(record, c, Conv3D)
+        layer.check_data_format(self.data_format.value)  # type: ignore[union-attr]
+        return layer
 
     def _conv(self, record: FileLayer, c: dict[str, Any], cls: type[Conv2D] | type[Conv3D]) -> Layer:
-        _expect(record, c, allow={None}, data_format="channels_last")
+        self._expect_data_format(record, c)
         _expect(record, c, groups=1)
         return cls(
             c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),  # type: ignore[arg-type]
@@ -351,7 +410,7 @@ class _SpecBuilder:
         )  # fmt: skip
 
     def _pool(self, record: FileLayer, c: dict[str, Any], mode: str) -> Layer:
-        _expect(record, c, allow={None}, data_format="channels_last")
+        self._expect_data_format(record, c)
         strides = c.get("strides")
         return Pool2D(
             mode, _tuple(c.get("pool_size", 2)), strides=None if strides is None else _tuple(strides),  # type: ignore[arg-type]
@@ -359,12 +418,14 @@ class _SpecBuilder:
         )  # fmt: skip
 
     def _global_pool(self, record: FileLayer, c: dict[str, Any], mode: str) -> Layer:
-        _expect(record, c, allow={None}, data_format="channels_last", keepdims=False)
+        self._expect_data_format(record, c)
+        _expect(record, c, keepdims=False)
         return GlobalPool2D(mode, self._name(record))  # type: ignore[arg-type]
 
     def _flatten(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        _expect(record, c, allow={None}, data_format="channels_last")
-        return Flatten(self._name(record))
+        layer = Flatten(_data_format(c), name=self._name(record))
+        layer.check_data_format(self.data_format.value)
+        return layer
 
     def _dropout(self, record: FileLayer, c: dict[str, Any]) -> Layer:
         _expect(record, c, noise_shape=None)
@@ -415,7 +476,7 @@ class _SpecBuilder:
         return _build(record, lambda: Bidirectional(wrapped, config.get("merge_mode", "concat"), self._name(record)))
 
     def _conv_lstm(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        _expect(record, c, allow={None}, data_format="channels_last")
+        self._expect_data_format(record, c)
         _expect(record, c, stateful=False, return_state=False)
         return ConvLSTM2D(
             c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
@@ -427,12 +488,19 @@ class _SpecBuilder:
             dropout=c.get("dropout", 0.0), recurrent_dropout=c.get("recurrent_dropout", 0.0), name=self._name(record),
         )  # fmt: skip
 
-    def _batch_norm(self, record: FileLayer, c: dict[str, Any], *, rank: int | None, per_timestep: bool) -> Layer | None:
-        """``rank``: of the tensor the layer sees, batch axis included (None: unknown, only axis=-1 is certain)."""
+    def _batch_norm(self, record: FileLayer, c: dict[str, Any], *, per_timestep: bool) -> Layer | None:
+        """The axis must be the one lstm2d normalises: the channels of frames and grids, else the features."""
         axis = c.get("axis", -1)
         axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
-        if axis != -1 and (rank is None or axis != rank - 1):
-            record.problems.append(f"axis={c.get('axis')!r} is not supported (lstm2d normalises the last axis, -1)")
+        if self.shape is None:  # unknown after an unconvertible layer: judge only what holds for every shape
+            if axis != -1 and self.data_format.value == "channels_last":
+                record.problems.append(f"axis={c.get('axis')!r} is not supported (lstm2d normalises the last axis, -1)")
+        else:
+            rank = _rank(self.shape) - per_timestep  # of the tensor the Keras layer sees (TimeDistributed drops time)
+            expected = batch_norm_axis(self.shape, rank, self.data_format.value)
+            if isinstance(axis, bool) or axis not in (expected, expected + rank if expected < 0 else expected - rank):
+                where = "the last axis" if expected == -1 else f"the channel axis of {self.data_format.value} frames"
+                record.problems.append(f"axis={c.get('axis')!r} is not supported (lstm2d normalises {where}, {expected})")
         _expect(record, c, renorm=False)
         return _build(record, lambda: BatchNorm(
             c.get("epsilon", 1e-3), c.get("momentum", 0.99), c.get("center", True), c.get("scale", True), per_timestep,
@@ -447,7 +515,7 @@ class _SpecBuilder:
         if isinstance(shape, Frames):
             features = shape.height * shape.width * shape.channels
             if target in ([shape.time, features], [-1, features]):
-                return Flatten(self._name(record))
+                return Flatten(name=self._name(record))  # flattens in the frames' own axis order, as Flatten() does
         record.problems.append(
             f"Reshape to {target}: supported only as the per-frame flatten, (time, features) of frames"
             + (f" = ({shape.time}, {shape.height * shape.width * shape.channels})" if isinstance(shape, Frames) else "")
@@ -455,6 +523,17 @@ class _SpecBuilder:
         return None
 
     # -- names and values ---------------------------------------------------------------------
+
+    def _expect_data_format(self, record: FileLayer, config: dict[str, Any]) -> None:
+        """A spatial layer must say the model's data format (a missing ``data_format`` is Keras' default, channels_last)."""
+        found = _data_format(config)
+        model = self.data_format
+        if found != model.value:
+            source = f"set by layer {model.decided_by!r}" if model.decided_by else "Keras' default"
+            record.problems.append(
+                f"data_format={found!r} differs from the model's {model.value!r} ({source}); lstm2d reads models whose "
+                "spatial layers all share one data_format"
+            )
 
     def _activation(self, record: FileLayer, config: dict[str, Any], key: str, default: str) -> str:
         name = config.get(key, default)
@@ -482,7 +561,12 @@ class _SpecBuilder:
         spec = None
         if all(layer.supported for layer in self.layers):
             try:
-                spec = ModelSpec(self.input, tuple(self.spec_layers), name=self.model_name)  # type: ignore[arg-type]
+                spec = ModelSpec(
+                    self.input,  # type: ignore[arg-type]
+                    tuple(self.spec_layers),
+                    name=self.model_name,
+                    data_format=self.data_format.value,  # type: ignore[arg-type]
+                )
             except SpecError as exc:
                 raise UnsupportedModelError(f"{self.where}: {exc}") from None
         return ParsedConfig(spec, self.layers, keras_version)
@@ -504,13 +588,13 @@ def _dtype_name(dtype: Any) -> str | None:
     return repr(dtype)
 
 
-def _expect(layer: FileLayer, config: dict[str, Any], allow: set[Any] | None = None, **expected: Any) -> None:
+def _expect(layer: FileLayer, config: dict[str, Any], **expected: Any) -> None:
     """Record a problem for every setting that differs from what lstm2d implements (missing = Keras default)."""
     for key, value in expected.items():
         if key not in config:
             continue
         got = config[key]
-        if got == value or (allow and got in allow) or (isinstance(value, list) and _tuple(got) == tuple(value)):
+        if got == value or (isinstance(value, list) and _tuple(got) == tuple(value)):
             continue
         layer.problems.append(f"{key}={got!r} is not supported (lstm2d implements {key}={value!r})")
 

@@ -81,7 +81,7 @@ def file_layers_for_spec(spec: ModelSpec) -> list[FileLayer]:
     """The layers of ``keras_ref.build_model(spec)`` as a file holds them (for ``.weights.h5`` and for writing)."""
     layers = [FileLayer("frames", "InputLayer", "InputLayer")]
     for entry in spec.layer_shapes():
-        config = keras_layer_config(entry.layer, entry.input)
+        config = keras_layer_config(entry.layer, entry.input, spec.data_format)
         inner = config["config"].get("layer")
         display = f"{config['class_name']}({inner['class_name']})" if inner else config["class_name"]
         layers.append(FileLayer(entry.layer.name, config["class_name"], display, entry.layer))

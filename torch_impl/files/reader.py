@@ -58,6 +58,8 @@ def from_keras(
 ) -> Lstm2dNet:
     """A torch model with the weights of a Keras file.
 
+    The model reads ``(batch, time, channels, height, width)`` (``input_layout="channels_first"``, a channels_first
+    Keras model's own layout) or ``(batch, time, height, width, channels)`` (``"channels_last"``, Keras' default).
     ``spec`` (a ModelSpec, a preset name or a JSON path) is only for ``.weights.h5`` files, which carry no architecture.
     """
     read = read_keras_file(path, spec=spec, allow_nonfinite=allow_nonfinite, limits=limits)

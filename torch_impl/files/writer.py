@@ -42,13 +42,12 @@ def write_keras_archive(path: str | os.PathLike[str] | BinaryIO, spec: ModelSpec
 
 def keras_config(spec: ModelSpec) -> dict[str, Any]:
     """The Keras 3 Sequential config of ``spec``."""
-    inp = spec.input
-    batch_shape = [None, inp.timesteps, inp.height, inp.width, inp.channels]
+    batch_shape = [None, *spec.keras_input_shape]
     layers = [
         _serialised({"class_name": "InputLayer", "config": {"batch_shape": batch_shape, "dtype": "float32", "name": "frames"}})
     ]
     for entry in spec.layer_shapes():
-        config = keras_layer_config(entry.layer, entry.input)
+        config = keras_layer_config(entry.layer, entry.input, spec.data_format)
         if "hard_sigmoid_keras2" in activations_in(config):
             raise UnsupportedModelError(
                 f"layer {entry.layer.name!r} uses Keras 2's hard_sigmoid (clip(0.2 x + 0.5, 0, 1)), which Keras 3 has no "

@@ -37,10 +37,11 @@ class FrameConv2d(nn.Conv2d):
 
     TensorFlow pads ``same`` with the odd cell at the bottom/right (even kernels, strides > 1):
     symmetric padding goes into the convolution itself (no copy); only an asymmetric layer pays
-    one explicit ``F.pad``.
+    one explicit ``F.pad``. ``softmax_dim``: the axis a softmax activation reduces over, the Keras
+    layout's last (see ``frames.keras_last_axis``).
     """
 
-    def __init__(self, layer: Conv2D, in_grid: Grid) -> None:
+    def __init__(self, layer: Conv2D, in_grid: Grid, *, softmax_dim: int = SPATIAL_CHANNEL_DIM) -> None:
         pads = tf_padding((in_grid.height, in_grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding)
         conv_padding, explicit = split_padding(pads)
         super().__init__(
@@ -54,7 +55,7 @@ class FrameConv2d(nn.Conv2d):
         )
         self.explicit_pad = explicit  # F.pad order: (left, right, top, bottom)
         self.activation_name = layer.activation
-        self.activation = make_activation(layer.activation, channel_dim=SPATIAL_CHANNEL_DIM)
+        self.activation = make_activation(layer.activation, channel_dim=softmax_dim)
 
     def pad(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` ``(N, C, H, W)`` with this layer's zero padding applied, for kernels that take unpadded input."""

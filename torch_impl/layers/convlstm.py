@@ -23,6 +23,7 @@ from torch import nn
 from lstm2d.spec import ConvLSTM2D, Frames
 from torch_impl.layers.activations import activation_fn
 from torch_impl.layers.conv import split_padding, tf_padding
+from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM
 from torch_impl.layers.recurrent import dropout_masks
 
 ConvLSTMState = tuple[torch.Tensor, torch.Tensor]
@@ -33,9 +34,13 @@ class ConvLSTM2d(nn.Module):
 
     ``return_state=True`` (module option, Keras' ``return_state``) also returns the final ``(h, c)``;
     ``forward(x, initial_state=(h0, c0))`` starts from given states (zeros otherwise), as Keras does.
+    ``softmax_dim``: the axis a softmax (recurrent) activation reduces over, the Keras layout's last
+    (see ``frames.keras_last_axis``).
     """
 
-    def __init__(self, layer: ConvLSTM2D, frames: Frames, *, return_state: bool = False) -> None:
+    def __init__(
+        self, layer: ConvLSTM2D, frames: Frames, *, return_state: bool = False, softmax_dim: int = SPATIAL_CHANNEL_DIM
+    ) -> None:
         super().__init__()
         self.filters = layer.filters
         self.kernel_size = layer.kernel_size
@@ -47,8 +52,8 @@ class ConvLSTM2d(nn.Module):
         self.input_dropout = float(layer.dropout)
         self.recurrent_dropout = float(layer.recurrent_dropout)
         self.activation_name, self.recurrent_activation_name = layer.activation, layer.recurrent_activation
-        self.act = activation_fn(layer.activation)
-        self.recurrent_act = activation_fn(layer.recurrent_activation)
+        self.act = activation_fn(layer.activation, channel_dim=softmax_dim)
+        self.recurrent_act = activation_fn(layer.recurrent_activation, channel_dim=softmax_dim)
 
         grid = frames.grid
         self.out_grid = layer.output_grid(grid)

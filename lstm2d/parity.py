@@ -47,6 +47,9 @@ class OutputError:
     ``max_rel`` is ``max_abs / max(|reference|)``: relative to the output's scale, so it
     stays meaningful where single reference values are near zero. The output is within
     tolerance if ``max_abs <= atol + rtol * max(|reference|)`` (``rtol`` is 0 for forward outputs).
+    ``informative`` says whether the reference could have shown a wrong candidate at all (see
+    :func:`informative`); an error of exactly 0 is a legitimate result (both frameworks may pick
+    kernels that agree bit for bit), so no test should ask for a non-zero one.
     """
 
     name: str
@@ -56,6 +59,7 @@ class OutputError:
     atol: float
     rtol: float = 0.0
     scale: float = 0.0
+    informative: bool = True
 
     @property
     def bound(self) -> float:
@@ -82,11 +86,17 @@ class ParityReport:
     def max_abs(self) -> float:
         return max(output.max_abs for output in self.outputs)
 
+    @property
+    def uninformative(self) -> list[str]:
+        """The outputs whose reference could not tell a right candidate from a wrong one (see :func:`informative`)."""
+        return [output.name for output in self.outputs if not output.informative]
+
     def table(self) -> str:
         rows = [("output", "shape", "max abs", "max rel", "tolerance", "ok")]
         for o in self.outputs:
             bound = f"{o.atol:.0e}" if not o.rtol else f"{o.bound:.1e}"
-            rows.append((o.name, str(o.shape), f"{o.max_abs:.3e}", f"{o.max_rel:.3e}", bound, "yes" if o.ok else "NO"))
+            verdict = ("yes" if o.ok else "NO") + ("" if o.informative else " (reference all zero, non-finite or constant)")
+            rows.append((o.name, str(o.shape), f"{o.max_abs:.3e}", f"{o.max_rel:.3e}", bound, verdict))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         lines = [f"{self.label}"] + ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
         return "\n".join(lines)
@@ -117,8 +127,18 @@ def compare(
         diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
         max_abs = float(diff.max()) if diff.size else 0.0
         scale = float(np.abs(ref).max()) if ref.size else 0.0
-        errors.append(OutputError(name, tuple(ref.shape), max_abs, max_abs / max(scale, 1e-30), atol, rtol, scale))
+        relative = max_abs / max(scale, 1e-30)
+        errors.append(OutputError(name, tuple(ref.shape), max_abs, relative, atol, rtol, scale, informative(ref)))
     return ParityReport(label, tuple(errors))
+
+
+def informative(reference: np.ndarray) -> bool:
+    """Whether comparing against ``reference`` means something: its values are finite, not all zero, and, with
+    a batch axis first (more than one sample), not the same for every sample. A model that outputs zeros, or one
+    constant whatever its input, would match a broken candidate just as well."""
+    if reference.size == 0 or not np.isfinite(reference).all() or not np.any(reference):
+        return False
+    return reference.ndim == 0 or reference.shape[0] < 2 or bool(np.any(reference != reference[:1]))
 
 
 def keras_outputs(model: keras.Model, inputs: np.ndarray) -> dict[str, np.ndarray]:

@@ -113,4 +113,4 @@ def test_gradients_match(request, name):
     expect_keras_cannot_run(request, SPECS[name])
     report = check_gradients(SPECS[name], "keras_to_torch", seed=45, batch=2)
     assert report.ok, report.table()
-    assert report.max_abs > 0
+    assert not report.uninformative, report.table()

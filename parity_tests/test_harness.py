@@ -17,7 +17,26 @@ def test_passes_and_reports_each_output():
     report = assert_parity(keras_model, torch_model, random_inputs(RECT, np.random.default_rng(2), batch=3), label="rect")
     assert [o.name for o in report.outputs] == keras_model.output_names
     assert report.outputs[0].shape == (3, 3)
-    assert 0 < report.max_abs < 1e-5  # different kernels on each side: not zero, but tiny
+    assert report.max_abs < 1e-5  # exactly 0 on CPUs where both sides pick kernels that agree bit for bit
+    assert not report.uninformative
+
+
+@pytest.mark.parametrize(
+    ("reference", "useful"),
+    [
+        (np.array([[0.5], [-0.25]]), True),
+        (np.zeros((2, 3)), False),  # a model that outputs zeros matches a broken candidate that outputs zeros
+        (np.ones((3, 2)), False),  # the same for every sample: the inputs do not reach the output
+        (np.array([[1.0, np.nan], [2.0, 3.0]]), False),
+        (np.array([[1.0, np.inf], [2.0, 3.0]]), False),
+        (np.array([7.0]), True),  # one sample: nothing to vary
+        (np.empty((0, 3)), False),
+    ],
+)
+def test_a_reference_that_cannot_show_a_difference_is_flagged(reference, useful):
+    report = compare({"y": reference}, {"y": reference.copy()}, atol=1e-5)
+    assert report.uninformative == ([] if useful else ["y"])
+    assert ("constant" in report.table()) is not useful
 
 
 def test_catches_an_ignored_flatten_order(monkeypatch):

@@ -27,4 +27,4 @@ def test_masked_sequences_follow_keras(spec, pattern):
     x = random_inputs(spec, np.random.default_rng(24), batch=4)
     x = masked_inputs(spec, x, pattern)
     report = assert_parity(keras_model, torch_model, x, label=f"{spec.name} {pattern}")
-    assert report.max_abs > 0 or pattern == "a-sample-all-masked"  # the comparison saw real numbers
+    assert not report.uninformative, report.table()  # finite, not all zero, different between samples

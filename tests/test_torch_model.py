@@ -190,9 +190,10 @@ def test_time_major_entry_only_where_per_frame_convolutions_feed_a_recurrent_ker
 
 
 def test_time_major_storage_changes_neither_values_nor_gradients():
-    """The same model with its input stored time-major and batch-major: bit-identical outputs, gradients equal up
+    """The same model with its input stored time-major and batch-major: the same outputs, and gradients equal up
     to the order in which the weight gradients sum over frames; the per-frame layers keep the time-major order
-    (no copy before the LSTM)."""
+    (no copy before the LSTM). Outputs are compared to float32 rounding, not bit for bit: the kernels may block
+    ``B*T`` and ``T*B`` frames differently, and which they pick depends on the CPU."""
     from torch_impl.layers.frames import is_time_major, over_frames, time_major_storage
 
     spec = SPECS["seed-cnn"].with_input(timesteps=7)
@@ -206,7 +207,7 @@ def test_time_major_storage_changes_neither_values_nor_gradients():
         out.square().sum().backward()
         results.append((out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
     (out_a, grads_a), (out_b, grads_b) = results
-    torch.testing.assert_close(out_a, out_b, rtol=0, atol=0)
+    torch.testing.assert_close(out_a, out_b, rtol=1e-6, atol=1e-7)
     for a, b in zip(grads_a, grads_b, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     frames = time_major_storage(x)

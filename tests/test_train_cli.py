@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 import torch_impl
 from lstm2d.cli import main
 from lstm2d.presets import get_preset
-from lstm2d.train import checkpoint
+from lstm2d.train import checkpoint, loop
 from tests.blocked_imports import run_with_blocked
 
 TINY = ["--timesteps", "4", "--samples", "40", "--epochs", "2", "--batch-size", "8", "--device", "cpu"]
@@ -25,8 +26,8 @@ TINY = ["--timesteps", "4", "--samples", "40", "--epochs", "2", "--batch-size", 
 
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch):
-    """One thread here and in the subprocesses: tiny models train fastest so on a shared 2-core machine, and the
-    Ctrl-C test compares a subprocess's weights with this process's bit for bit."""
+    """One thread here and in the subprocesses: tiny models train fastest so on a shared 2-core machine, and runs
+    compared bit for bit (Ctrl-C and resume against an uninterrupted run) use the same kernels."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -70,6 +71,23 @@ def test_train_runs_without_keras_or_tensorflow(tmp_path):
     assert "trivial baseline on validation: mse" in done.stdout
     assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("epoch ")] == ["1/2", "2/2"]
     assert {"model.safetensors", "metrics.csv", "loss.png", "summary.json", "checkpoints"} <= {p.name for p in tmp_path.iterdir()}
+
+
+def test_train_without_matplotlib_trains_and_skips_only_the_plot(tmp_path):
+    done = run_with_blocked(
+        "matplotlib",
+        """
+        from lstm2d.cli import main
+        raise SystemExit(main(["train", "--preset", "seed-flat", "--data", "sensor-grid", "--out", sys.argv[2], *sys.argv[3:]]))
+        """,
+        str(tmp_path),
+        *TINY,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("loss.png skipped: matplotlib is not installed") == 1, done.stdout
+    assert "wrote model.safetensors, metrics.csv, summary.json" in done.stdout
+    written = {p.name for p in tmp_path.iterdir()}
+    assert {"model.safetensors", "metrics.csv", "summary.json"} <= written and "loss.png" not in written
 
 
 def _npz(path: Path, layout: str) -> Path:
@@ -151,31 +169,37 @@ def test_frame_must_be_height_x_width(capsys):
     assert "expected HEIGHTxWIDTH such as 16x16, got '16'" in capsys.readouterr().err
 
 
-def test_ctrl_c_writes_a_checkpoint_that_resumes_exactly(tmp_path):
+def test_ctrl_c_mid_epoch_writes_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, capsys):
+    """A real SIGINT, sent after a chosen step (not after a sleep, whose step depends on the machine's speed): the
+    run finishes that step, checkpoints exactly there, exits 130, and the resumed run ends bit for bit where an
+    uninterrupted one does."""
     args = ["--preset", "seed-cnn", "--data", "sensor-grid", "--timesteps", "4", "--samples", "400", "--epochs", "4"]
     args += ["--batch-size", "8", "--device", "cpu", "--lr", "3e-3", "--lr-schedule", "cosine", "--workers", "1"]
+    steps_per_epoch, stop_epoch, stop_batch = 40, 1, 13  # 320 training samples / 8; SIGINT in batch 13 of epoch 2
+    train_step = loop.TrainingRun._step
+    steps_taken = itertools.count(1)
+
+    def step_then_ctrl_c(run: loop.TrainingRun, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        sums = train_step(run, x, y)
+        if next(steps_taken) == stop_epoch * steps_per_epoch + stop_batch:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends; the handler runs before this step's bookkeeping ends
+        return sums
+
     cut = tmp_path / "cut"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lstm2d", "train", *args, "--out", str(cut)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not checkpoint.has_checkpoint(cut) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.1)  # into the second epoch
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stdout + stderr
-    assert "SIGINT: finishing this step, then writing a checkpoint" in stderr
-    assert "continue with the same command and --resume" in stdout
-    assert "Traceback" not in stderr
+    with monkeypatch.context() as patch:
+        patch.setattr(loop.TrainingRun, "_step", step_then_ctrl_c)
+        assert main(["train", *args, "--out", str(cut)]) == 130
+    out, err = capsys.readouterr()
+    assert "SIGINT: finishing this step, then writing a checkpoint" in err
+    assert f"stopped at epoch {stop_epoch + 1}, batch {stop_batch}/{steps_per_epoch}" in out
+    assert "continue with the same command and --resume" in out and "Traceback" not in err
     state = json.loads((cut / checkpoint.FOLDER / "latest.json").read_text())
     position = json.loads((cut / checkpoint.FOLDER / state["checkpoint"] / "state.json").read_text())["position"]
-    assert 1 <= position["epoch"] < 4 and position["step"] == position["epoch"] * 40 + position["batch"]
+    assert (position["epoch"], position["batch"]) == (stop_epoch, stop_batch)  # mid-epoch, where the signal came
+    assert position["step"] == stop_epoch * steps_per_epoch + stop_batch
 
     assert main(["train", *args, "--out", str(cut), "--resume"]) == 0
+    assert f"resuming at epoch {stop_epoch + 1}, batch {stop_batch}" in capsys.readouterr().out
     assert main(["train", *args, "--out", str(tmp_path / "straight")]) == 0
     resumed, straight = weights(cut), weights(tmp_path / "straight")
     assert all(torch.equal(resumed[key], straight[key]) for key in straight)

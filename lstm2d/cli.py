@@ -41,7 +41,13 @@ from lstm2d.train.arguments import add_train_parser
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEMO_PRESETS = ("seed-flat", "seed-cnn", "seed-cnn-rgb")
-EXIT_OK, EXIT_OVER_TOLERANCE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_OVER_TOLERANCE, EXIT_USAGE, EXIT_UNSUPPORTED = 0, 1, 2, 3
+EXIT_CODES = (
+    f"exit codes: {EXIT_OK} success; {EXIT_OVER_TOLERANCE} a parity error over tolerance (verify, demo) or a failed "
+    f"benchmark case (bench); {EXIT_USAGE} bad usage, an unreadable or unsafe file, or a missing dependency; "
+    f"{EXIT_UNSUPPORTED} the model holds layers or settings lstm2d does not convert (inspect); 130 training "
+    "interrupted after writing a checkpoint (train)"
+)
 
 
 class CliError(Exception):
@@ -65,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstm2d",
         description="Native PyTorch models for sequences of 2D grids, with numerical parity against Keras.",
+        epilog=EXIT_CODES,
     )
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
 
@@ -91,9 +98,11 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="parity of the article's three models under every installed Keras backend, summarised",
-        description="Runs `lstm2d verify` on the seed presets once per Keras backend (each in its own process) "
-        "and prints one table.",
+        help="the tour: parity on every Keras backend, a short training run, a quick benchmark, and a report",
+        description="Runs `lstm2d verify` on the seed presets once per installed Keras backend (each in its own process) "
+        "and prints one table; trains seed-flat and seed-cnn on sensor-grid beside the trivial baseline; runs "
+        "`lstm2d bench --quick`; and writes everything, loss curves included, to lstm2d-report/report.md. "
+        f"Exits {EXIT_OVER_TOLERANCE} if a parity check is over tolerance or training does not beat the baseline.",
     )
     demo.set_defaults(run=_run_demo)
 
@@ -112,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser(
         "inspect",
         help="list a model file's layers, shapes, parameters and what lstm2d supports, loading nothing executable",
+        description="Lists each layer of a .keras, .h5 or lstm2d .safetensors file with what lstm2d makes of it, or "
+        f"why it cannot. Exits {EXIT_OK} when lstm2d converts the whole model, {EXIT_UNSUPPORTED} when some layer or "
+        f"setting is unsupported (each is listed), {EXIT_USAGE} when the file cannot be read or is refused as unsafe.",
     )
     inspect.add_argument("file", type=Path)
     inspect.set_defaults(run=_run_inspect)
@@ -376,7 +388,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
         except ModelFileError as exc:
             raise CliError(str(exc)) from None
         return EXIT_OK
-    return EXIT_OVER_TOLERANCE
+    return EXIT_UNSUPPORTED
 
 
 def _print_spec_layers(spec: ModelSpec) -> None:

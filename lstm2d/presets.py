@@ -1,4 +1,4 @@
-"""Named model descriptions (``ModelSpec.from_name``-style presets).
+"""Named model descriptions: ``get_preset("seed-cnn")`` returns a :class:`ModelSpec`; ``preset_names()`` lists them.
 
 The ``seed-*`` presets are the corrected versions of the three models in the article
 "Can Keras LSTM layers handle 2D input data?": 100 timesteps of a 10x10 sensor grid.

@@ -791,7 +791,6 @@ LAYER_KINDS: dict[str, type] = {
         LSTM, GRU, SimpleRNN, Bidirectional, ConvLSTM2D, Conv3D,
     )
 }  # fmt: skip
-WEIGHTED_KINDS = ("conv2d", "batch_norm", "dense", "lstm", "gru", "simple_rnn", "bidirectional", "conv_lstm2d", "conv3d")
 RECURRENT_TYPES = (LSTM, GRU, SimpleRNN, Bidirectional)
 SPATIAL_TYPES = (Conv2D, Pool2D, GlobalPool2D, ConvLSTM2D)
 """Layers whose Keras form carries the model's ``data_format`` (Conv3D too, but only channels_last)."""
@@ -822,11 +821,6 @@ class InputSpec:
     @property
     def shape(self) -> Frames:
         return Frames(self.timesteps, self.height, self.width, self.channels)
-
-    @property
-    def frame_shape(self) -> tuple[int, int, int]:
-        """``(height, width, channels)``."""
-        return (self.height, self.width, self.channels)
 
 
 @dataclass(frozen=True)

@@ -3,21 +3,77 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
-from lstm2d.cli import EXIT_USAGE, main
+from lstm2d.cli import EXIT_OK, EXIT_OVER_TOLERANCE, EXIT_UNSUPPORTED, EXIT_USAGE, main
 from lstm2d.presets import get_preset, preset_names
 from lstm2d.spec import ModelSpec
 
+COMMANDS = ("verify", "demo", "convert", "inspect", "bench", "presets", "spec", "train")
+"""Every command; each is run end to end in a test: verify (here, parity_tests/test_cli_verify.py), demo (here),
+convert and inspect (here, tests/test_files.py), bench (tests/test_bench.py), presets and spec (here), train
+(tests/test_train_cli.py)."""
 
-def test_help_lists_every_command_with_a_description():
+
+def test_help_lists_every_command_with_a_description_and_the_exit_codes():
     done = subprocess.run([sys.executable, "-m", "lstm2d", "--help"], capture_output=True, text=True, check=True)
-    for command in ("verify", "demo", "presets", "spec"):
+    listed = re.findall(r"^ {4}(\S+)", done.stdout, flags=re.MULTILINE)  # argparse indents each command by 4
+    assert sorted(listed) == sorted(COMMANDS), listed
+    for command in COMMANDS:
         line = next(line for line in done.stdout.splitlines() if line.strip().startswith(command))
         assert len(line.split()) > 2, f"{command} has no description: {line!r}"
+    text = " ".join(done.stdout.split())
+    for code, meaning in (
+        (EXIT_OK, "success"),
+        (EXIT_OVER_TOLERANCE, "a parity error over tolerance"),
+        (EXIT_USAGE, "bad usage"),
+        (EXIT_UNSUPPORTED, "the model holds layers or settings lstm2d does not convert"),
+        (130, "training interrupted"),
+    ):
+        assert f"{code} {meaning}" in text, (code, text)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_its_own_help(capsys, command):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert f"usage: lstm2d {command}" in capsys.readouterr().out
+
+
+def test_demo_help_says_everything_it_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for part in ("verify", "trains seed-flat and seed-cnn", "bench --quick", "report.md"):
+        assert part in text, part
+
+
+def test_inspect_exit_codes_tell_supported_unsupported_and_unreadable_apart(tmp_path, capsys):
+    torch_impl = pytest.importorskip("torch_impl")
+    model = torch_impl.build_model(get_preset("seed-flat"))
+    torch_impl.to_keras(model, tmp_path / "ok.keras")
+    assert main(["inspect", str(tmp_path / "ok.keras")]) == EXIT_OK
+    torch_impl.save_safetensors(model, tmp_path / "ok.safetensors")
+    assert main(["inspect", str(tmp_path / "ok.safetensors")]) == EXIT_OK
+    assert "total parameters" in capsys.readouterr().out
+    with zipfile.ZipFile(tmp_path / "ok.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["config"]["layers"][2]["config"]["return_state"] = True  # valid Keras, not converted by lstm2d
+    with zipfile.ZipFile(tmp_path / "unsupported.keras", "w") as archive:
+        for name, data in {**members, "config.json": json.dumps(config).encode()}.items():
+            archive.writestr(name, data)
+    assert main(["inspect", str(tmp_path / "unsupported.keras")]) == EXIT_UNSUPPORTED
+    assert "NOT SUPPORTED" in capsys.readouterr().out
+    (tmp_path / "junk.keras").write_bytes(b"junk")
+    assert main(["inspect", str(tmp_path / "junk.keras")]) == EXIT_USAGE
+    assert "neither a zip archive nor HDF5" in capsys.readouterr().err
 
 
 def test_presets_lists_all(capsys):

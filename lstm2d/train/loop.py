@@ -107,8 +107,10 @@ class TrainingRun:
     ) -> None:
         self.config, self.processes, self.device, self.echo = config, processes, device, echo
         self.started = time.perf_counter()
+        self.plots = processes.main and report.can_plot()
         if processes.main:
-            report.require_plotting()
+            if not self.plots:
+                echo(report.PLOT_SKIPPED)
             if config.out.exists() and not config.out.is_dir():
                 raise TrainError(f"--out {config.out}: expected a folder, found a file")
             config.out.mkdir(parents=True, exist_ok=True)
@@ -160,8 +162,7 @@ class TrainingRun:
                     interrupted = True
                     break
             self._save_checkpoint()
-        if self.processes.main:
-            self._plot()
+        self._plot()
         if interrupted:
             self.echo(
                 f"stopped at epoch {position.epoch + 1}, batch {position.batch}/{self.steps_per_epoch}: checkpoint in "
@@ -273,7 +274,7 @@ class TrainingRun:
         return row
 
     def _plot(self) -> None:
-        if self.position.history:
+        if self.plots and self.position.history:
             report.plot_loss_curve(
                 self.config.out / "loss.png",
                 self.position.history,
@@ -298,7 +299,7 @@ class TrainingRun:
             return
         out = self.config.out
         torch_impl.save_safetensors(self.model, out / "model.safetensors")
-        written = ["model.safetensors", "metrics.csv", "loss.png", "summary.json"]
+        written = ["model.safetensors", "metrics.csv", *(["loss.png"] if self.plots else []), "summary.json"]
         if self.config.export_keras is not None:
             try:
                 torch_impl.to_keras(self.model, self.config.export_keras)

@@ -6,13 +6,12 @@ import csv
 import importlib.util
 from pathlib import Path
 
-from lstm2d.train.errors import TrainError
+PLOT_SKIPPED = "loss.png skipped: matplotlib is not installed (pip install 'lstm2d[train]'); metrics.csv has the same numbers"
 
 
-def require_plotting() -> None:
-    """Fail before training, not after the first epoch, when matplotlib is missing."""
-    if importlib.util.find_spec("matplotlib") is None:
-        raise TrainError("the loss curve needs matplotlib: pip install 'lstm2d[train]'")
+def can_plot() -> bool:
+    """Whether matplotlib is installed: without it a run trains as usual and only the loss curve is left out."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:

@@ -10,8 +10,6 @@ from dataclasses import replace
 
 from lstm2d.spec import Conv2D, Conv3D, Dense, InputSpec, ModelSpec
 
-OUTPUT_LAYERS = (Dense, Conv2D, Conv3D)  # a last layer whose width (units / filters) can be set for the task
-
 
 def final_activation(spec: ModelSpec) -> str:
     """The activation applied last (``linear`` when the last layer has none, e.g. a Flatten)."""

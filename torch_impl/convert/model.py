@@ -182,16 +182,6 @@ def _bidirectional_weights(layer: Bidirectional, n_in: int, order: np.ndarray | 
     return LayerWeights(layer.name, "bidirectional", prefix, keras_shapes, torch_shapes, to_torch, to_keras)
 
 
-def buffer_keys(spec: ModelSpec) -> set[str]:
-    """torch state-dict keys that are statistics, not trained parameters (BatchNorm's running averages)."""
-    return {
-        entry.torch_prefix + key
-        for entry in weight_table(spec)
-        if entry.kind == "batch_norm"
-        for key in ("running_mean", "running_var")
-    }
-
-
 MERGED_BIASES = (("bias", "bias_ih_l0", "bias_hh_l0"), ("forward/bias", "bias_ih_l0", "bias_hh_l0"),
                  ("backward/bias", "bias_ih_l0_reverse", "bias_hh_l0_reverse"))  # fmt: skip
 NON_TRAINABLE = ("moving_mean", "moving_variance")  # Keras variables that are statistics, not trained

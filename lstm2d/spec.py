@@ -147,6 +147,14 @@ def keras_dims(shape: Shape, data_format: str) -> tuple[int | None, ...]:
     return shape.dims
 
 
+def fixed_dims(dims: SequenceABC[int | None]) -> tuple[int, ...]:
+    """``dims`` as ints, every axis known; a ValueError where the time axis is left open (``None``)."""
+    fixed = tuple(d for d in dims if d is not None)
+    if len(fixed) < len(dims):
+        raise ValueError("the spec leaves timesteps open: pass timesteps=")
+    return fixed
+
+
 # ---------------------------------------------------------------------------
 # Validation helpers
 # ---------------------------------------------------------------------------
@@ -1100,6 +1108,7 @@ __all__ = [
     "Steps",
     "Vector",
     "describe_shape",
+    "fixed_dims",
     "keras_dims",
     "output_size",
     "same_padding",

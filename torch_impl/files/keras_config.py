@@ -407,7 +407,8 @@ class _SpecBuilder:
         self._expect_data_format(record, c)
         _expect(record, c, groups=1)
         return cls(
-            c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),  # type: ignore[arg-type]
+            c.get("filters"),  # type: ignore[arg-type]  # the file's value, None if missing: the layer validates it
+            _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
             padding=c.get("padding", "valid"), dilation_rate=_tuple(c.get("dilation_rate", 1)),
             activation=self._activation(record, c, "activation", "linear"), use_bias=c.get("use_bias", True),
             name=self._name(record),

@@ -17,8 +17,9 @@ from lstm2d.presets import get_preset
 from lstm2d.spec import ModelSpec
 
 Mode = Literal["train", "infer"]
-MODES: tuple[str, ...] = ("train", "infer")
-DTYPES: tuple[str, ...] = ("fp32", "bf16", "fp16")
+MODES: tuple[Mode, ...] = ("train", "infer")
+Dtype = Literal["fp32", "bf16", "fp16"]  # torch_impl.runtime's Dtype; for Keras engines, the mixed-precision policy
+DTYPES: tuple[Dtype, ...] = ("fp32", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Case:
     height: int
     width: int
     channels: int
-    dtype: str = "fp32"
+    dtype: Dtype = "fp32"
     device: str = "cpu"
     warmup: int = 3
     min_run_time: float = 2.0
@@ -108,13 +109,13 @@ class Sweep:
 
     presets: tuple[str, ...] = ("seed-flat", "seed-cnn")
     engines: tuple[str, ...] = DEFAULT_ENGINES
-    modes: tuple[str, ...] = MODES
+    modes: tuple[Mode, ...] = MODES
     batches: tuple[int, ...] = (16, 64, 256)
     timesteps: tuple[int, ...] = (100,)
     grid: tuple[int, int] | None = None
     channels: int | None = None
-    dtypes: tuple[str, ...] = ("fp32", "bf16")
-    keras_dtypes: tuple[str, ...] = ("fp32",)
+    dtypes: tuple[Dtype, ...] = ("fp32", "bf16")
+    keras_dtypes: tuple[Dtype, ...] = ("fp32",)
     compiled_batches: tuple[int, ...] | None = None
     device: str = "cpu"
     warmup: int = 3
@@ -157,7 +158,7 @@ class Sweep:
                         Case(
                             engine=name,
                             preset=preset,
-                            mode=mode,  # type: ignore[arg-type]
+                            mode=mode,
                             batch=batch,
                             timesteps=timesteps,
                             height=height,

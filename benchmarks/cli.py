@@ -8,6 +8,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmarks.cases import DTYPES, ENGINES, FULL, MODES, QUICK, Sweep
 
@@ -44,15 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peak-sizes", nargs="+", type=int, help="matmul sizes for the peak (default: 1024 2048 3072)")
 
 
-SWEEP_OPTIONS = ("presets", "engines", "modes", "batches", "timesteps", "grid", "channels", "dtypes", "keras_dtypes")
-SWEEP_OPTIONS += ("compiled_batches",)
+SWEEP_OPTIONS: tuple[str, ...] = ("presets", "engines", "modes", "batches", "timesteps", "grid", "channels", "dtypes")
+SWEEP_OPTIONS += ("keras_dtypes", "compiled_batches")
 SWEEP_OPTIONS += ("min_run_time", "min_blocks", "warmup")
 """Command-line options that are :class:`Sweep` fields of the same name."""
 
 
 def sweep_from_args(args: argparse.Namespace, device: str) -> Sweep:
     """``--quick`` or the full sweep, with every option given on the command line applied over it."""
-    changes = {}
+    changes: dict[str, Any] = {}
     for option in SWEEP_OPTIONS:
         value = getattr(args, option)
         if value is not None:

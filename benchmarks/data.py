@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm2d.spec import ModelSpec
+from lstm2d.spec import ModelSpec, fixed_dims
 
 SEED = 0
 
@@ -18,5 +18,5 @@ def make_batch(spec: ModelSpec, batch: int, timesteps: int) -> tuple[np.ndarray,
     rng = np.random.default_rng(SEED)
     inp = spec.input
     x = rng.standard_normal((batch, timesteps, inp.height, inp.width, inp.channels), dtype=np.float32)
-    y = rng.standard_normal((batch, *spec.with_input(timesteps=timesteps).output_shape()), dtype=np.float32)
+    y = rng.standard_normal((batch, *fixed_dims(spec.with_input(timesteps=timesteps).output_shape())), dtype=np.float32)
     return x, y

@@ -13,7 +13,8 @@ Conventions (the usual "model FLOPs" ones):
 - counts are per sample; multiply by the batch size for a whole step.
 
 Each layer kind has one counter in :data:`COUNTERS`, fed the layer with its per-sample input
-and output shapes (:meth:`~lstm2d.spec.ModelSpec.layer_shapes`, the sequence length fixed).
+and output shapes (:meth:`~lstm2d.spec.ModelSpec.layer_shapes`, the sequence length fixed); the
+counters assert the layer type and shapes that the spec gives their kind.
 """
 
 from __future__ import annotations
@@ -23,15 +24,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lstm2d.spec import (
+    GRU,
+    LSTM,
     Bidirectional,
     Conv2D,
     Conv3D,
     ConvLSTM2D,
+    Dense,
     Frames,
+    Grid,
     LayerShapes,
     ModelSpec,
     RecurrentLayer,
     Shape,
+    SimpleRNN,
+    Steps,
+    Vector,
 )
 
 
@@ -52,14 +60,21 @@ class LayerFlops:
     backward_internal: int = 0
 
 
+def _time(shape: Shape) -> int:
+    """The sequence length of frames or steps (:func:`count_layers` fixes it)."""
+    assert isinstance(shape, (Frames, Steps)) and shape.time is not None, shape
+    return shape.time
+
+
 def _frames(shape: Shape) -> int:
     """How many grids a per-frame layer runs on per sample: the time steps of frames, 1 for a grid."""
-    return shape.time if isinstance(shape, Frames) else 1  # type: ignore[return-value]
+    return _time(shape) if isinstance(shape, Frames) else 1
 
 
 def _cells(shape: Shape) -> int:
     """Output positions per grid of a frames or grid shape."""
-    return shape.height * shape.width  # type: ignore[union-attr]
+    assert isinstance(shape, (Frames, Grid)), shape
+    return shape.height * shape.width
 
 
 def _matmul(entry: LayerShapes, macs: int) -> LayerFlops:
@@ -69,23 +84,26 @@ def _matmul(entry: LayerShapes, macs: int) -> LayerFlops:
 
 def conv2d_flops(entry: LayerShapes) -> LayerFlops:
     """Frames ``(T, H, W, C_in)`` -> ``(T, H', W', filters)``: one ``kh*kw*C_in`` dot product per output cell and filter."""
-    layer: Conv2D = entry.layer  # type: ignore[assignment]
+    layer, inp = entry.layer, entry.input
+    assert isinstance(layer, Conv2D) and isinstance(inp, (Frames, Grid))
     kh, kw = layer.kernel_size
-    in_channels = entry.input.channels  # type: ignore[union-attr]
-    return _matmul(entry, _frames(entry.input) * _cells(entry.output) * layer.filters * kh * kw * in_channels)
+    return _matmul(entry, _frames(inp) * _cells(entry.output) * layer.filters * kh * kw * inp.channels)
 
 
 def conv3d_flops(entry: LayerShapes) -> LayerFlops:
     """Frames ``(T, H, W, C_in)`` -> ``(T', H', W', filters)``: one ``kt*kh*kw*C_in`` dot product per output cell and filter."""
-    layer: Conv3D = entry.layer  # type: ignore[assignment]
-    out: Frames = entry.output  # type: ignore[assignment]
-    kernel = math.prod(layer.kernel_size) * entry.input.channels  # type: ignore[union-attr]
-    return _matmul(entry, out.time * _cells(out) * layer.filters * kernel)  # type: ignore[operator]
+    layer, inp, out = entry.layer, entry.input, entry.output
+    assert isinstance(layer, Conv3D) and isinstance(inp, Frames)
+    kernel = math.prod(layer.kernel_size) * inp.channels
+    return _matmul(entry, _time(out) * _cells(out) * layer.filters * kernel)
 
 
 def dense_flops(entry: LayerShapes) -> LayerFlops:
     """``(..., features) -> (..., units)``: one ``features x units`` matmul per leading position."""
-    return _matmul(entry, math.prod(entry.input.dims) * entry.layer.units)  # type: ignore[arg-type, union-attr]
+    layer, inp = entry.layer, entry.input
+    assert isinstance(layer, Dense) and isinstance(inp, (Steps, Vector))
+    positions = _time(inp) if isinstance(inp, Steps) else 1
+    return _matmul(entry, positions * inp.features * layer.units)
 
 
 def _recurrent(layer: RecurrentLayer, inp: Shape) -> tuple[int, int]:
@@ -94,9 +112,10 @@ def _recurrent(layer: RecurrentLayer, inp: Shape) -> tuple[int, int]:
     Per timestep the gates take ``x_t @ W`` (features x gates*U) and ``h @ U`` (U x gates*U); the step
     at t=0 multiplies the zero initial state too, as frameworks do, so it is counted.
     """
-    time, features = inp.dims
+    assert isinstance(inp, Steps), inp
+    time, features = _time(inp), inp.features
     width = layer.gates * layer.units
-    return time * features * width, time * layer.units * width  # type: ignore[operator]
+    return time * features * width, time * layer.units * width
 
 
 def _recurrence(name: str, kind: str, input_macs: int, recurrent_macs: int) -> LayerFlops:
@@ -114,12 +133,15 @@ def _recurrence(name: str, kind: str, input_macs: int, recurrent_macs: int) -> L
 
 def recurrent_flops(entry: LayerShapes) -> LayerFlops:
     """LSTM (4 gates), GRU (3) or SimpleRNN (1) over a sequence ``(T, features)``."""
-    return _recurrence(entry.layer.name, entry.layer.kind, *_recurrent(entry.layer, entry.input))  # type: ignore[arg-type]
+    layer = entry.layer
+    assert isinstance(layer, (LSTM, GRU, SimpleRNN))
+    return _recurrence(layer.name, layer.kind, *_recurrent(layer, entry.input))
 
 
 def bidirectional_flops(entry: LayerShapes) -> LayerFlops:
     """Two copies of the wrapped layer over the same sequence; merging adds no matmul."""
-    layer: Bidirectional = entry.layer  # type: ignore[assignment]
+    layer = entry.layer
+    assert isinstance(layer, Bidirectional)
     input_macs, recurrent_macs = _recurrent(layer.layer, entry.input)
     return _recurrence(layer.name, layer.kind, 2 * input_macs, 2 * recurrent_macs)
 
@@ -127,16 +149,12 @@ def bidirectional_flops(entry: LayerShapes) -> LayerFlops:
 def conv_lstm2d_flops(entry: LayerShapes) -> LayerFlops:
     """Frames ``(T, H, W, C_in)``; per timestep and output cell the 4 gates take a ``kh*kw*C_in`` input
     convolution and a ``kh*kw*filters`` recurrent one (``same``, stride 1, on the state's grid)."""
-    layer: ConvLSTM2D = entry.layer  # type: ignore[assignment]
+    layer, inp = entry.layer, entry.input
+    assert isinstance(layer, ConvLSTM2D) and isinstance(inp, Frames)
     kh, kw = layer.kernel_size
-    time = entry.input.time  # type: ignore[union-attr]
+    time = _time(inp)
     cells = _cells(entry.output) * 4 * layer.filters * kh * kw
-    return _recurrence(
-        layer.name,
-        layer.kind,
-        time * cells * entry.input.channels,
-        time * cells * layer.filters,  # type: ignore[union-attr]
-    )
+    return _recurrence(layer.name, layer.kind, time * cells * inp.channels, time * cells * layer.filters)
 
 
 def no_matmul(entry: LayerShapes) -> LayerFlops:

@@ -14,6 +14,7 @@ from typing import Any
 
 Result = dict[str, Any]
 GROUP_FIELDS = ("preset", "mode", "batch", "timesteps", "height", "width", "channels", "device")
+Group = tuple[Any, ...]  # a result's values of GROUP_FIELDS
 MIB = 1024 * 1024
 
 
@@ -25,7 +26,7 @@ def summary(result: Result) -> str:
     return f"{rate['median']:,.0f} samples/s (middle half {rate['low']:,.0f}-{rate['high']:,.0f})"
 
 
-def _group(result: Result) -> tuple:
+def _group(result: Result) -> Group:
     return tuple(result["case"][field] for field in GROUP_FIELDS)
 
 
@@ -47,9 +48,9 @@ def peak_gflops(doc: dict[str, Any], dtype: str) -> float | None:
     return max(values) if values else None
 
 
-def best_keras(doc: dict[str, Any]) -> dict[tuple, Result]:
+def best_keras(doc: dict[str, Any]) -> dict[Group, Result]:
     """Per group (model, mode, input size), the fastest fp32 Keras result."""
-    best: dict[tuple, Result] = {}
+    best: dict[Group, Result] = {}
     for result in doc["results"]:
         if result.get("status") != "ok" or _framework(result) != "keras" or result["case"]["dtype"] != "fp32":
             continue

@@ -51,8 +51,9 @@ def _worker_env(case: Case | None, device: str) -> dict[str, str]:
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU case must not let any backend grab a GPU
         env["JAX_PLATFORMS"] = "cpu"
-    if case is not None and ENGINES[case.engine].backend is not None:
-        env["KERAS_BACKEND"] = ENGINES[case.engine].backend  # type: ignore[assignment]
+    backend = ENGINES[case.engine].backend if case is not None else None
+    if backend is not None:
+        env["KERAS_BACKEND"] = backend
     return env
 
 
@@ -124,7 +125,7 @@ def run(
     for number, case in enumerate(cases, 1):
         reason = _installed(case)
         if reason:
-            result = {"status": "skipped", "reason": reason}
+            result: dict[str, Any] = {"status": "skipped", "reason": reason}
         else:
             result = run_worker("case", case.to_dict(), _worker_env(case, sweep.device))
         result["flops"] = _flops(case, result)

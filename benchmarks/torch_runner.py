@@ -21,7 +21,7 @@ from torch_impl.runtime import InferenceRunner, RuntimeOptions, TrainingStep
 def runtime_options(case: Case) -> RuntimeOptions:
     """The engine's runtime: compiled or not, CUDA graphs or not, the case's dtype; TF32 off (fp32 means fp32)."""
     return RuntimeOptions(
-        dtype=case.dtype,  # type: ignore[arg-type]
+        dtype=case.dtype,
         compile=case.engine == "torch-compile",
         cuda_graphs=case.engine == "torch-cudagraphs",
     )

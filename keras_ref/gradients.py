@@ -12,6 +12,7 @@ The backend library is imported inside its own function (it is Keras' backend, a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -53,7 +54,8 @@ def loss_gradients(
     return input_grad, out
 
 
-def _linear_loss(outputs: object, cotangents: list[np.ndarray], multiply_sum: Callable) -> object:
+def _linear_loss(outputs: Any, cotangents: list[np.ndarray], multiply_sum: Callable[[Any, np.ndarray], Any]) -> Any:
+    """``sum_k multiply_sum(outputs[k], cotangents[k])``, in the backend's tensors (``outputs``: one tensor or a list)."""
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     if len(outputs) != len(cotangents):
         raise ValueError(f"the model has {len(outputs)} outputs, got {len(cotangents)} cotangents")
@@ -80,7 +82,7 @@ def _jax(model: keras.Model, inputs: np.ndarray, cotangents: list[np.ndarray], t
     trainable_values = [v.value for v in model.trainable_variables]
     non_trainable_values = [v.value for v in model.non_trainable_variables]
 
-    def loss(trainable: list, x: jax.Array) -> jax.Array:
+    def loss(trainable: list[jax.Array], x: jax.Array) -> jax.Array:
         outputs, _ = model.stateless_call(trainable, non_trainable_values, x, training=training)
         return _linear_loss(outputs, cotangents, lambda o, c: jnp.sum(o * c))
 
@@ -98,7 +100,7 @@ def _torch(model: keras.Model, inputs: np.ndarray, cotangents: list[np.ndarray],
     return _numpy(grads[0], inputs), [_numpy(g, v) for g, v in zip(grads[1:], trainable, strict=True)]
 
 
-def _numpy(grad: object, like: object) -> np.ndarray:
+def _numpy(grad: object, like: np.ndarray | keras.Variable) -> np.ndarray:
     """A gradient as float32 numpy; ``None`` (the loss does not depend on it) as zeros of ``like``'s shape."""
     if grad is None:
         return np.zeros(tuple(like.shape), np.float32)

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import benchmarks.cli
 from lstm2d.presets import get_preset, preset_names
@@ -38,6 +39,9 @@ from lstm2d.spec import (
 )
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 from lstm2d.train.arguments import add_train_parser
+
+if TYPE_CHECKING:
+    from lstm2d.parity import ParityReport
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEMO_PRESETS = ("seed-flat", "seed-cnn", "seed-cnn-rgb")
@@ -175,7 +179,7 @@ def _run_verify(args: argparse.Namespace) -> int:
     return _print_reports(backend, reports, args.json)
 
 
-def _print_reports(backend: str, reports: list, as_json: bool) -> int:
+def _print_reports(backend: str, reports: list[ParityReport], as_json: bool) -> int:
     ok = all(report.ok for report in reports)
     if as_json:
         import keras
@@ -255,14 +259,14 @@ def _run_demo(args: argparse.Namespace) -> int:
     print("lstm2d demo: the article's three models, Keras vs native PyTorch")
     print(f"random non-zero weights copied each way, seeded input (batch 4, 100 timesteps), fp32 CPU; "
           f"tolerance: max abs error <= {FP32_CPU_FORWARD_ATOL:.0e}\n")  # fmt: skip
-    results: dict[str, dict | str] = {}
+    results: dict[str, dict[str, Any] | str] = {}
     for backend in BACKENDS:
         started = time.perf_counter()
         print(f"  checking with Keras on {backend} ...", end="", flush=True)
         results[backend] = _verify_in_subprocess(backend)
         print(f" {time.perf_counter() - started:.0f} s")
     print()
-    rows = [("preset", "direction", *BACKENDS)]
+    rows: list[tuple[str, ...]] = [("preset", "direction", *BACKENDS)]
     for preset in DEMO_PRESETS:
         for arrow in ("keras -> torch", "torch -> keras"):
             cells = []
@@ -309,7 +313,7 @@ def _demo_benchmarks() -> str:
     return "## Benchmarks (`lstm2d bench --quick`)\n\n" + table
 
 
-def _verify_in_subprocess(backend: str) -> dict | str:
+def _verify_in_subprocess(backend: str) -> dict[str, Any] | str:
     """``lstm2d verify --json`` on the demo presets with one Keras backend; a short reason string on failure."""
     try:
         _require_keras_backend(backend)
@@ -413,7 +417,7 @@ def _dims(dims: tuple[int | None, ...]) -> str:
     return "(" + ", ".join("*" if d is None else str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
-def _print_rows(rows: list[tuple[str, ...]]) -> None:
+def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

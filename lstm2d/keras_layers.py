@@ -77,7 +77,7 @@ def _plain(layer: Layer, name: str, data_format: str, channel_axis: int) -> Kera
     if isinstance(layer, Pool2D):
         return _config(
             "MaxPooling2D" if layer.mode == "max" else "AveragePooling2D", name=name, pool_size=list(layer.pool_size),
-            strides=list(layer.strides), padding=layer.padding, data_format=data_format,
+            strides=list(layer.window_strides), padding=layer.padding, data_format=data_format,
         )  # fmt: skip
     if isinstance(layer, GlobalPool2D):
         class_name = "GlobalAveragePooling2D" if layer.mode == "avg" else "GlobalMaxPooling2D"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from lstm2d.spec import Frames, Grid, ModelSpec
+from lstm2d.spec import Frames, Grid, ModelSpec, fixed_dims
 from lstm2d.tolerances import (
     FP32_CPU_FORWARD_ATOL,
     FP32_CPU_GRADIENT_ATOL,
@@ -219,7 +219,8 @@ def torch_gradients(
             outputs = _torch_forward(model, x)
             if len(outputs) != len(cotangents):
                 raise ValueError(f"the model has {len(outputs)} outputs, got {len(cotangents)} cotangents")
-            loss = sum((out * torch.from_numpy(c).to(out.device)).sum() for out, c in zip(outputs, cotangents, strict=True))
+            terms = [(out * torch.from_numpy(c).to(out.device)).sum() for out, c in zip(outputs, cotangents, strict=True)]
+            loss = torch.stack(terms).sum()
             grads = torch.autograd.grad(loss, [x, *parameters.values()], allow_unused=True)
     finally:
         model.train(was_training)
@@ -275,10 +276,8 @@ def random_inputs(spec: ModelSpec, rng: np.random.Generator, *, batch: int = 2, 
     """Standard-normal inputs in the Keras model's layout: ``(batch, time, height, width, channels)``, or
     ``(batch, time, channels, height, width)`` for a ``channels_first`` spec."""
     time, *frame = spec.keras_input_shape
-    time = timesteps if timesteps is not None else time
-    if time is None:
-        raise ValueError("the spec leaves timesteps open: pass timesteps=")
-    return rng.standard_normal((batch, time, *frame)).astype(np.float32)
+    dims = fixed_dims((timesteps if timesteps is not None else time, *frame))
+    return rng.standard_normal((batch, *dims)).astype(np.float32)
 
 
 def initial_weights(
@@ -341,9 +340,7 @@ def check_spec(
 def random_cotangents(spec: ModelSpec, rng: np.random.Generator, *, batch: int, timesteps: int | None = None) -> list[np.ndarray]:
     """One standard-normal array per model output, of that output's shape (Keras layout): the fixed ``r`` of the
     loss ``sum(output * r)``, whose gradient is non-trivial at every output element."""
-    dims = tuple(timesteps if d is None else d for d in spec.keras_output_shape())
-    if None in dims:
-        raise ValueError("the spec leaves timesteps open: pass timesteps=")
+    dims = fixed_dims([timesteps if d is None else d for d in spec.keras_output_shape()])
     return [rng.standard_normal((batch, *dims)).astype(np.float32) for _ in range(spec.outputs)]
 
 
@@ -568,8 +565,11 @@ def check_trajectory(
 ) -> ParityReport:  # fmt: skip
     """Train both models ``steps`` steps from the same weights on the same batches and compare the trajectories."""
     batches = training_batches(spec, loss=loss, steps=steps, batch=batch, timesteps=timesteps, seed=seed)
-    common = {"optimizer": optimizer, "loss": loss, "learning_rate": learning_rate, "direction": direction, "seed": seed}
-    reference = keras_trajectory(spec, batches, **common)
-    candidate = torch_trajectory(spec, batches, **common)
+    reference = keras_trajectory(
+        spec, batches, optimizer=optimizer, loss=loss, learning_rate=learning_rate, direction=direction, seed=seed
+    )
+    candidate = torch_trajectory(
+        spec, batches, optimizer=optimizer, loss=loss, learning_rate=learning_rate, direction=direction, seed=seed
+    )
     label = f"{spec.name} {optimizer} {loss} {steps} steps"
     return compare_trajectories(reference, candidate, weight_tol=TRAINING_WEIGHT_TOL[optimizer], label=label)

@@ -129,13 +129,9 @@ def describe_shape(shape: Shape) -> str:
     return f"{axes} = ({dims}{',' if len(shape.dims) == 1 else ''})"
 
 
-def _spatial(shape: Shape) -> Grid | None:
+def _grid_of(shape: Frames | Grid) -> Grid:
     """The grid a 2D layer works on: each frame of ``Frames``, or the ``Grid`` itself."""
-    if isinstance(shape, Frames):
-        return shape.grid
-    if isinstance(shape, Grid):
-        return shape
-    return None
+    return shape.grid if isinstance(shape, Frames) else shape
 
 
 def _with_grid(shape: Frames | Grid, grid: Grid) -> Frames | Grid:
@@ -151,13 +147,22 @@ def keras_dims(shape: Shape, data_format: str) -> tuple[int | None, ...]:
     return shape.dims
 
 
+def fixed_dims(dims: SequenceABC[int | None]) -> tuple[int, ...]:
+    """``dims`` as ints, every axis known; a ValueError where the time axis is left open (``None``)."""
+    fixed = tuple(d for d in dims if d is not None)
+    if len(fixed) < len(dims):
+        raise ValueError("the spec leaves timesteps open: pass timesteps=")
+    return fixed
+
+
 # ---------------------------------------------------------------------------
 # Validation helpers
 # ---------------------------------------------------------------------------
 
 
 def _pair(value: int | SequenceABC[int], what: str) -> tuple[int, int]:
-    return _ints(value, 2, what)  # type: ignore[return-value]
+    first, second = _ints(value, 2, what)
+    return first, second
 
 
 def _ints(value: int | SequenceABC[int], n: int, what: str) -> tuple[int, ...]:
@@ -278,8 +283,9 @@ def _check_window_fits(layer: _Layer, grid: Grid, out: Grid) -> None:
 
 def _conv_output_grid(layer: Conv2D | ConvLSTM2D, grid: Grid) -> Grid:
     """The grid a 2D convolution (with its kernel, strides, padding and dilation) makes of ``grid``."""
-    sizes = zip((grid.height, grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, strict=True)
-    out = Grid(*(output_size(size, k, s, layer.padding, d) for size, k, s, d in sizes), layer.filters)
+    (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.strides, layer.dilation_rate
+    height, width = output_size(grid.height, kh, sh, layer.padding, dh), output_size(grid.width, kw, sw, layer.padding, dw)
+    out = Grid(height, width, layer.filters)
     _check_window_fits(layer, grid, out)
     return out
 
@@ -320,10 +326,9 @@ class Conv2D(_Layer):
         return _conv_output_grid(self, grid)
 
     def output_shape(self, shape: Shape) -> Shape:
-        grid = _spatial(shape)
-        if grid is None:
+        if not isinstance(shape, (Frames, Grid)):
             raise self._refuse(shape, "frames or a grid", _NOT_2D_HINT)
-        return _with_grid(shape, self.output_grid(grid))  # type: ignore[arg-type]
+        return _with_grid(shape, self.output_grid(_grid_of(shape)))
 
 
 @dataclass(frozen=True)
@@ -350,17 +355,21 @@ class Pool2D(_Layer):
         _check_choice(self.padding, PADDINGS, f"{self.label} padding")
         _check_name(self.name)
 
+    @property
+    def window_strides(self) -> tuple[int, int]:
+        """The strides the window moves by: ``strides``, or ``pool_size`` where that is None."""
+        return self.pool_size if self.strides is None else self.strides
+
     def output_grid(self, grid: Grid) -> Grid:
-        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        (kh, kw), (sh, sw) = self.pool_size, self.window_strides
         out = Grid(output_size(grid.height, kh, sh, self.padding), output_size(grid.width, kw, sw, self.padding), grid.channels)
         _check_window_fits(self, grid, out)
         return out
 
     def output_shape(self, shape: Shape) -> Shape:
-        grid = _spatial(shape)
-        if grid is None:
+        if not isinstance(shape, (Frames, Grid)):
             raise self._refuse(shape, "frames or a grid", _NOT_2D_HINT)
-        return _with_grid(shape, self.output_grid(grid))  # type: ignore[arg-type]
+        return _with_grid(shape, self.output_grid(_grid_of(shape)))
 
 
 @dataclass(frozen=True)
@@ -568,7 +577,7 @@ class _Recurrent(_Layer):
         _check_rate(self.recurrent_dropout, f"{self.label} recurrent_dropout")
         _check_name(self.name)
 
-    def output_shape(self, shape: Shape) -> Shape:
+    def output_shape(self, shape: Shape) -> Steps | Vector:
         if not isinstance(shape, Steps):
             hint = (
                 "flatten each frame first (Flatten); in Keras, an LSTM after a Conv2D without "
@@ -757,18 +766,15 @@ class Conv3D(_Layer):
                 f"{self.label}: with any number of timesteps (time=None), the time axis needs stride 1 and, "
                 "for a time kernel over 1, padding='same'"
             )
-        sizes = [
-            None if size is None else output_size(size, k, s, self.padding, d)
-            for size, k, s, d in zip(
-                (shape.time, shape.height, shape.width), self.kernel_size, self.strides, self.dilation_rate, strict=True
-            )
-        ]
-        if min(s for s in sizes if s is not None) < 1:
+        (kt, kh, kw), (st, sh, sw), (dt, dh, dw) = self.kernel_size, self.strides, self.dilation_rate
+        time = None if shape.time is None else output_size(shape.time, kt, st, self.padding, dt)
+        height, width = output_size(shape.height, kh, sh, self.padding, dh), output_size(shape.width, kw, sw, self.padding, dw)
+        if min(s for s in (time, height, width) if s is not None) < 1:
             raise SpecError(
                 f"{self.label} shrinks the input below one cell: input (time, height, width) = "
-                f"{(shape.time, shape.height, shape.width)}, output = {tuple(sizes)}"
+                f"{(shape.time, shape.height, shape.width)}, output = {(time, height, width)}"
             )
-        return Frames(sizes[0], sizes[1], sizes[2], self.filters)  # type: ignore[arg-type]
+        return Frames(time, height, width, self.filters)
 
     def check_data_format(self, model_format: str) -> None:
         """Refuse a channels_first model: Keras' Conv3D cannot read its frames as (time, height, width) volumes."""
@@ -1038,7 +1044,10 @@ def _layer_dict(layer: Layer) -> dict[str, Any]:
         value = getattr(layer, f.name)
         if f.name in layer.omitted_defaults and value == f.default:
             continue
-        out[f.name] = _layer_dict(value) if isinstance(value, _Layer) else list(value) if isinstance(value, tuple) else value
+        if isinstance(value, (LSTM, GRU, SimpleRNN)):  # the layer a Bidirectional wraps
+            out[f.name] = _layer_dict(value)
+        else:
+            out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
 
 
@@ -1093,6 +1102,7 @@ __all__ = [
     "Steps",
     "Vector",
     "describe_shape",
+    "fixed_dims",
     "keras_dims",
     "output_size",
     "same_padding",

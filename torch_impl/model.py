@@ -25,6 +25,8 @@ from lstm2d.spec import (
     ModelSpec,
     Pool2D,
     Shape,
+    Steps,
+    Vector,
 )
 from torch_impl.layers import (
     ConvLSTM2d,
@@ -75,10 +77,10 @@ def build_layer(entry: LayerShapes, data_format: str = "channels_last") -> nn.Mo
     if isinstance(layer, Dense):
         return DenseLayer(layer, _features(shape))
     if isinstance(layer, ConvLSTM2D):
-        return ConvLSTM2d(layer, shape, softmax_dim=keras_last_axis(data_format))  # type: ignore[arg-type]
+        return ConvLSTM2d(layer, _frames(shape), softmax_dim=keras_last_axis(data_format))
     if isinstance(layer, Conv3D):
-        return FrameConv3d(layer, shape)  # type: ignore[arg-type]
-    return build_recurrent(layer, _features(shape))  # type: ignore[arg-type]
+        return FrameConv3d(layer, _frames(shape))
+    return build_recurrent(layer, _features(shape))
 
 
 FRAME_OPS = (Conv2D, Pool2D, GlobalPool2D, Flatten, Activation, Dropout)
@@ -105,12 +107,19 @@ def feeds_recurrent_kernel(spec: ModelSpec) -> bool:
     return False
 
 
+def _frames(shape: Shape) -> Frames:
+    assert isinstance(shape, Frames), shape  # what the spec gives a ConvLSTM2D or Conv3D
+    return shape
+
+
 def _grid(shape: Shape) -> Grid:
-    return shape.grid if isinstance(shape, Frames) else shape  # type: ignore[return-value]
+    assert isinstance(shape, (Frames, Grid)), shape  # what the spec gives a 2D layer
+    return shape.grid if isinstance(shape, Frames) else shape
 
 
 def _features(shape: Shape) -> int:
-    return shape.features  # type: ignore[union-attr]
+    assert isinstance(shape, (Steps, Vector)), shape  # what the spec gives a Dense or recurrent layer
+    return shape.features
 
 
 class Lstm2dNet(nn.Module):
@@ -173,9 +182,11 @@ class Lstm2dNet(nn.Module):
                 out = module(out, mask)
                 mask = mask if module.return_sequences else None
             else:
+                assert isinstance(out, torch.Tensor)  # only the last layer can return two outputs
                 out = module(out)
         if self.input_layout == "channels_last" and self.output_kind in (Frames, Grid):
-            out = out.movedim(-3, -1)  # type: ignore[union-attr]  # channels back to the last axis
+            assert isinstance(out, torch.Tensor)  # frames and grids are one output
+            out = out.movedim(-3, -1)  # channels back to the last axis
         return out
 
     def flatten_parameters(self) -> None:

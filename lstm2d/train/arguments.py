@@ -26,7 +26,7 @@ from lstm2d.train.config import (
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention; the checkpoint is written
 
 
-def add_train_parser(commands: argparse._SubParsersAction) -> None:
+def add_train_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``train`` on the ``lstm2d`` sub-command parser."""
     train = commands.add_parser(
         "train",

@@ -9,11 +9,16 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import torch
 
 from lstm2d.train.distributed import Processes, sum_across
+
+Handler = Callable[[int, FrameType | None], Any] | int | None
+"""What ``signal.signal`` takes and returns: a function, ``SIG_DFL`` / ``SIG_IGN``, or None (a handler not set from Python)."""
 
 
 class StopRequest:
@@ -22,7 +27,7 @@ class StopRequest:
     def __init__(self, *, announce: bool = True) -> None:
         self.signal: int | None = None
         self.announce = announce
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Handler] = {}
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread only
@@ -32,7 +37,7 @@ class StopRequest:
 
     def __exit__(self, *exc_info: object) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
 
     @property
     def requested(self) -> bool:

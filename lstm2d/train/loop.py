@@ -17,9 +17,11 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -87,7 +89,7 @@ def _silent(line: str) -> None:
     """``echo`` of the processes other than the main one."""
 
 
-class ResumableSampler(DistributedSampler):
+class ResumableSampler(DistributedSampler[int]):
     """``DistributedSampler`` that can start an epoch after the samples of its first batches (for resuming)."""
 
     skip = 0  # this process's samples to leave out at the start of the epoch
@@ -143,7 +145,8 @@ class TrainingRun:
         module: torch.nn.Module = self.model
         if processes.distributed:
             module = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.module = torch.compile(module) if config.compile else module
+        # torch.compile returns an nn.Module (an OptimizedModule) for a module; its stubs say only Callable.
+        self.module = cast(torch.nn.Module, torch.compile(module)) if config.compile else module
 
     # -- the run ------------------------------------------------------------------------
 
@@ -201,7 +204,7 @@ class TrainingRun:
             position.batch += 1
             position.step += 1
             samples += len(x) * processes.world_size
-            bar.update(position.batch, samples, lambda sums=running: (sums[0] / sums[2]).item())
+            bar.update(position.batch, samples, partial(_mean_loss, running))
             if (not processes.distributed or position.batch % STOP_CHECK_EVERY == 0) and stop.agreed(processes, self.device):
                 bar.close()
                 position.running = distributed.sum_across(running, processes).tolist()
@@ -251,7 +254,7 @@ class TrainingRun:
         row = {
             "epoch": position.epoch + 1,
             "step": position.step,
-            "lr": self.parts.scheduler.get_last_lr()[0],
+            "lr": float(self.parts.scheduler.get_last_lr()[0]),
             f"train_{objective.loss_name}": loss_sum / count,
             f"train_{objective.metric_name}": metric_sum / count,
             f"val_{objective.loss_name}": scores.loss,
@@ -329,7 +332,9 @@ class TrainingRun:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _loader(self, dataset: GridDataset, sampler: object, *, seed: int) -> DataLoader:
+    def _loader(
+        self, dataset: GridDataset, sampler: Iterable[int], *, seed: int
+    ) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
         """Batches of ``local_batch``; workers and pinned memory on CUDA. ``seed`` seeds the workers, not the order."""
         workers = self.config.workers
         if workers is None:
@@ -337,7 +342,7 @@ class TrainingRun:
         return DataLoader(
             dataset,
             batch_size=self.local_batch,
-            sampler=sampler,  # type: ignore[arg-type]
+            sampler=sampler,
             num_workers=workers,
             pin_memory=self.device.type == "cuda",
             worker_init_fn=_ignore_interrupts if workers else None,
@@ -377,6 +382,11 @@ class TrainingRun:
 
     def _format(self, scores: Scores) -> str:
         return f"{self.objective.loss_name} {scores.loss:.4g} {self.objective.metric_name} {scores.metric:.4g}"
+
+
+def _mean_loss(sums: torch.Tensor) -> float:
+    """The mean loss of running sums ``[loss, metric, count]``."""
+    return (sums[0] / sums[2]).item()
 
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:

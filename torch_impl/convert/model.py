@@ -35,6 +35,8 @@ from lstm2d.spec import (
     RecurrentLayer,
     Shape,
     SimpleRNN,
+    Steps,
+    Vector,
 )
 from torch_impl.convert import batch_norm, conv, conv_lstm, dense, recurrent
 from torch_impl.convert.layout import hwc_index_of_chw
@@ -89,7 +91,13 @@ KEEP_FEATURE_ORDER = (BatchNorm, Dropout, Activation, Masking)  # per-feature or
 
 
 def _grid_of(shape: Shape) -> Grid:
-    return shape.grid if isinstance(shape, Frames) else shape  # type: ignore[return-value]
+    assert isinstance(shape, (Frames, Grid)), shape  # what the spec gives a 2D layer
+    return shape.grid if isinstance(shape, Frames) else shape
+
+
+def _features(shape: Shape) -> int:
+    assert isinstance(shape, (Steps, Vector)), shape  # what the spec gives a Dense or recurrent layer
+    return shape.features
 
 
 def _layer_weights(layer: Layer, shape: Shape, order: np.ndarray | None) -> LayerWeights | None:
@@ -101,7 +109,7 @@ def _layer_weights(layer: Layer, shape: Shape, order: np.ndarray | None) -> Laye
         _add_bias(layer.use_bias, keras_shapes, torch_shapes, layer.filters)
         return LayerWeights(layer.name, layer.kind, prefix, keras_shapes, torch_shapes, conv.keras_to_torch, conv.torch_to_keras)
     if isinstance(layer, Dense):
-        n_in = shape.features  # type: ignore[union-attr]
+        n_in = _features(shape)
         keras_shapes, torch_shapes = {"kernel": (n_in, layer.units)}, {"weight": (layer.units, n_in)}
         _add_bias(layer.use_bias, keras_shapes, torch_shapes, layer.units)
         return LayerWeights(
@@ -126,13 +134,13 @@ def _layer_weights(layer: Layer, shape: Shape, order: np.ndarray | None) -> Laye
             layer.name, "conv_lstm2d", prefix, keras_shapes, torch_shapes, conv_lstm.keras_to_torch, conv_lstm.torch_to_keras
         )
     if isinstance(layer, RECURRENT_CLASSES):
-        return _recurrent_weights(layer, shape.features, order, prefix)  # type: ignore[union-attr]
+        return _recurrent_weights(layer, _features(shape), order, prefix)
     if isinstance(layer, Bidirectional):
-        return _bidirectional_weights(layer, shape.features, order, prefix)  # type: ignore[union-attr]
+        return _bidirectional_weights(layer, _features(shape), order, prefix)
     return None
 
 
-def _add_bias(use_bias: bool, keras_shapes: dict, torch_shapes: dict, size: int) -> None:
+def _add_bias(use_bias: bool, keras_shapes: dict[str, TensorShape], torch_shapes: dict[str, TensorShape], size: int) -> None:
     if use_bias:
         keras_shapes["bias"] = (size,)
         torch_shapes["bias"] = (size,)

@@ -16,7 +16,7 @@ import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from lstm2d.keras_layers import batch_norm_axis
 from lstm2d.spec import (
@@ -30,6 +30,7 @@ from lstm2d.spec import (
     Conv2D,
     Conv3D,
     ConvLSTM2D,
+    DataFormat,
     Dense,
     Dropout,
     Flatten,
@@ -224,7 +225,7 @@ SPATIAL_CLASSES = (
 class DeclaredFormat:
     """The frame layout of a file's model, and the layer that decided it (None: Keras' default, channels_last)."""
 
-    value: str = "channels_last"
+    value: DataFormat = "channels_last"
     decided_by: str | None = None
 
 
@@ -259,6 +260,9 @@ def _data_format(config: dict[str, Any]) -> Any:
 
 
 # -- layers ---------------------------------------------------------------------------------------
+
+
+_Conv = TypeVar("_Conv", Conv2D, Conv3D)
 
 
 class _SpecBuilder:
@@ -396,31 +400,32 @@ class _SpecBuilder:
 
     def _conv3d(self, record: FileLayer, c: dict[str, Any]) -> Layer:
         layer = self._conv(record, c, Conv3D)
-        layer.check_data_format(self.data_format.value)  # type: ignore[union-attr]
+        layer.check_data_format(self.data_format.value)
         return layer
 
-    def _conv(self, record: FileLayer, c: dict[str, Any], cls: type[Conv2D] | type[Conv3D]) -> Layer:
+    def _conv(self, record: FileLayer, c: dict[str, Any], cls: type[_Conv]) -> _Conv:
         self._expect_data_format(record, c)
         _expect(record, c, groups=1)
         return cls(
-            c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),  # type: ignore[arg-type]
+            c.get("filters"),  # type: ignore[arg-type]  # the file's value, None if missing: the layer validates it
+            _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
             padding=c.get("padding", "valid"), dilation_rate=_tuple(c.get("dilation_rate", 1)),
             activation=self._activation(record, c, "activation", "linear"), use_bias=c.get("use_bias", True),
             name=self._name(record),
         )  # fmt: skip
 
-    def _pool(self, record: FileLayer, c: dict[str, Any], mode: str) -> Layer:
+    def _pool(self, record: FileLayer, c: dict[str, Any], mode: Literal["max", "avg"]) -> Layer:
         self._expect_data_format(record, c)
         strides = c.get("strides")
         return Pool2D(
-            mode, _tuple(c.get("pool_size", 2)), strides=None if strides is None else _tuple(strides),  # type: ignore[arg-type]
+            mode, _tuple(c.get("pool_size", 2)), strides=None if strides is None else _tuple(strides),
             padding=c.get("padding", "valid"), name=self._name(record),
         )  # fmt: skip
 
-    def _global_pool(self, record: FileLayer, c: dict[str, Any], mode: str) -> Layer:
+    def _global_pool(self, record: FileLayer, c: dict[str, Any], mode: Literal["avg", "max"]) -> Layer:
         self._expect_data_format(record, c)
         _expect(record, c, keepdims=False)
-        return GlobalPool2D(mode, self._name(record))  # type: ignore[arg-type]
+        return GlobalPool2D(mode, self._name(record))
 
     def _flatten(self, record: FileLayer, c: dict[str, Any]) -> Layer:
         layer = Flatten(_data_format(c), name=self._name(record))
@@ -433,7 +438,10 @@ class _SpecBuilder:
 
     def _dense(self, record: FileLayer, c: dict[str, Any]) -> Layer:
         return Dense(
-            c.get("units"), self._activation(record, c, "activation", "linear"), c.get("use_bias", True), self._name(record)
+            c.get("units"),  # type: ignore[arg-type]  # the file's value, None if missing: Dense validates it
+            self._activation(record, c, "activation", "linear"),
+            c.get("use_bias", True),
+            self._name(record),
         )
 
     def _recurrent_options(self, record: FileLayer, c: dict[str, Any]) -> dict[str, Any]:
@@ -479,7 +487,8 @@ class _SpecBuilder:
         self._expect_data_format(record, c)
         _expect(record, c, stateful=False, return_state=False)
         return ConvLSTM2D(
-            c.get("filters"), _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
+            c.get("filters"),  # type: ignore[arg-type]  # the file's value, None if missing: ConvLSTM2D validates it
+            _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
             padding=c.get("padding", "valid"),
             dilation_rate=_tuple(c.get("dilation_rate", 1)), activation=self._activation(record, c, "activation", "tanh"),
             recurrent_activation=self._activation(record, c, "recurrent_activation", "sigmoid"),
@@ -556,17 +565,12 @@ class _SpecBuilder:
         return name
 
     def finish(self, keras_version: str | None) -> ParsedConfig:
-        if self.input is None and all(layer.supported for layer in self.layers):
-            raise ModelFileError(f"{self.where}: no input shape found (no InputLayer, no build_input_shape)")
         spec = None
         if all(layer.supported for layer in self.layers):
+            if self.input is None:
+                raise ModelFileError(f"{self.where}: no input shape found (no InputLayer, no build_input_shape)")
             try:
-                spec = ModelSpec(
-                    self.input,  # type: ignore[arg-type]
-                    tuple(self.spec_layers),
-                    name=self.model_name,
-                    data_format=self.data_format.value,  # type: ignore[arg-type]
-                )
+                spec = ModelSpec(self.input, tuple(self.spec_layers), name=self.model_name, data_format=self.data_format.value)
             except SpecError as exc:
                 raise UnsupportedModelError(f"{self.where}: {exc}") from None
         return ParsedConfig(spec, self.layers, keras_version)

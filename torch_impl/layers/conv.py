@@ -13,7 +13,7 @@ from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM, over_frames
 
 def tf_padding(
     sizes: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...], dilation: tuple[int, ...], padding: str
-):
+) -> tuple[tuple[int, int], ...]:
     """Per-axis ``(before, after)`` padding of TensorFlow's rule (zeros for ``valid``)."""
     if padding != "same":
         return tuple((0, 0) for _ in sizes)
@@ -43,13 +43,13 @@ class FrameConv2d(nn.Conv2d):
 
     def __init__(self, layer: Conv2D, in_grid: Grid, *, softmax_dim: int = SPATIAL_CHANNEL_DIM) -> None:
         pads = tf_padding((in_grid.height, in_grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding)
-        conv_padding, explicit = split_padding(pads)
+        (pad_h, pad_w), explicit = split_padding(pads)
         super().__init__(
             in_grid.channels,
             layer.filters,
             layer.kernel_size,
             stride=layer.strides,
-            padding=conv_padding,
+            padding=(pad_h, pad_w),
             dilation=layer.dilation_rate,
             bias=layer.use_bias,
         )
@@ -59,7 +59,8 @@ class FrameConv2d(nn.Conv2d):
 
     def pad(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` ``(N, C, H, W)`` with this layer's zero padding applied, for kernels that take unpadded input."""
-        pad_h, pad_w = self.padding  # type: ignore[misc]
+        assert isinstance(self.padding, tuple)  # __init__ gives numbers, never "same" or "valid"
+        pad_h, pad_w = self.padding
         left_right_top_bottom = self.explicit_pad or (pad_w, pad_w, pad_h, pad_h)
         return F.pad(frames, left_right_top_bottom) if any(left_right_top_bottom) else frames
 

@@ -25,9 +25,9 @@ class FrameConv3d(nn.Conv3d):
         pads = tf_padding(
             (time, frames.height, frames.width), layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding
         )
-        conv_padding, explicit = split_padding(pads)
+        (pad_t, pad_h, pad_w), explicit = split_padding(pads)
         super().__init__(
-            frames.channels, layer.filters, layer.kernel_size, stride=layer.strides, padding=conv_padding,
+            frames.channels, layer.filters, layer.kernel_size, stride=layer.strides, padding=(pad_t, pad_h, pad_w),
             dilation=layer.dilation_rate, bias=layer.use_bias,
         )  # fmt: skip
         self.explicit_pad = explicit  # F.pad order: (left, right, top, bottom, front, back)

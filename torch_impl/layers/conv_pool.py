@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -75,10 +76,11 @@ def fusable(conv: Conv2D, pool: Pool2D, conv_out: Grid) -> bool:
 
 def spatial_grid(shape: Shape) -> Grid:
     """The grid of a frames or grid shape."""
-    return shape.grid if isinstance(shape, Frames) else shape  # type: ignore[return-value]
+    assert isinstance(shape, (Frames, Grid)), shape
+    return shape.grid if isinstance(shape, Frames) else shape
 
 
-def _patch_index(frame_shape: tuple[int, int, int], geometry: ConvPoolGeometry, device: torch.device) -> torch.Tensor:
+def _patch_index(frame_shape: tuple[int, ...], geometry: ConvPoolGeometry, device: torch.device) -> torch.Tensor:
     """Where each im2col entry comes from, as flat indices into one ``(C, H, W)`` frame.
 
     Ordered (window row, window col, pooled row, pooled col, channel, kernel row, kernel col): for
@@ -155,7 +157,9 @@ def conv_max_pool(
 
 
 @conv_max_pool.register_fake
-def _(frames, weight, bias, stride, pool, activation):
+def _(
+    frames: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: list[int], pool: list[int], activation: str
+) -> torch.Tensor:
     out_h, out_w = _geometry(weight, stride, pool).pooled_size(frames.shape[2], frames.shape[3])
     return frames.new_empty(frames.shape[0], weight.shape[0], out_h, out_w)
 
@@ -207,17 +211,26 @@ def conv_max_pool_backward(
 
 
 @conv_max_pool_backward.register_fake
-def _(grad, out, frames, weight, stride, pool, activation, frames_grad):
+def _(
+    grad: torch.Tensor,
+    out: torch.Tensor,
+    frames: torch.Tensor,
+    weight: torch.Tensor,
+    stride: list[int],
+    pool: list[int],
+    activation: str,
+    frames_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.empty_like(frames), torch.empty_like(weight), weight.new_empty(weight.shape[0])
 
 
-def _setup_context(ctx, inputs, output) -> None:
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     frames, weight, _, stride, pool, activation = inputs
     ctx.save_for_backward(frames, weight, output)
     ctx.options = (stride, pool, activation)
 
 
-def _backward(ctx, grad):
+def _backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
     frames, weight, out = ctx.saved_tensors
     stride, pool, activation = ctx.options
     grad_frames, grad_weight, grad_bias = conv_max_pool_backward(
@@ -271,7 +284,9 @@ def fuse_conv_pool(modules: Sequence[nn.Module], shapes: Sequence[LayerShapes]) 
             and isinstance(following.layer, Pool2D)
             and fusable(entry.layer, following.layer, spatial_grid(entry.output))
         ):
-            stages.append(ConvMaxPool(module, modules[index + 1]))  # type: ignore[arg-type]
+            conv, pool = module, modules[index + 1]
+            assert isinstance(conv, FrameConv2d) and isinstance(pool, FramePool2d)  # the modules of a Conv2D and a Pool2D
+            stages.append(ConvMaxPool(conv, pool))
             index += 2
         else:
             stages.append(module)

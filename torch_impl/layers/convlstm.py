@@ -107,13 +107,13 @@ class ConvLSTM2d(nn.Module):
         if self.training and self.input_dropout > 0:  # Keras: one mask per gate, the same for every timestep
             masks = dropout_masks(x[:, 0], self.input_dropout, 4)  # (4, B, C, H, W)
             steps = x.shape[1]
-            gates = []
+            per_gate = []
             for mask, weight, bias in zip(masks, self.weight_ih.chunk(4), _chunks(self.bias), strict=True):
                 masked = (x * mask[:, None]).flatten(0, 1)
                 if self.input_explicit_pad is not None:
                     masked = F.pad(masked, self.input_explicit_pad)
-                gates.append(F.conv2d(masked, weight, bias, self.stride, self.input_padding, self.dilation))
-            return torch.cat(gates, dim=1).unflatten(0, (x.shape[0], steps))
+                per_gate.append(F.conv2d(masked, weight, bias, self.stride, self.input_padding, self.dilation))
+            return torch.cat(per_gate, dim=1).unflatten(0, (x.shape[0], steps))
         gates = F.conv2d(frames, self.weight_ih, self.bias, self.stride, self.input_padding, self.dilation)
         return gates.unflatten(0, x.shape[:2])
 

@@ -29,6 +29,9 @@ class KerasBatchNorm(nn.Module):
     written in closed form so it is one vectorised step, not a loop.
     """
 
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
     def __init__(self, layer: BatchNorm, features: int, *, spatial: bool) -> None:
         super().__init__()
         self.eps = layer.epsilon

@@ -21,11 +21,13 @@ class FramePool2d(nn.Module):
     count of valid cells per output position.
     """
 
+    valid_counts: torch.Tensor | None
+
     def __init__(self, layer: Pool2D, in_grid: Grid) -> None:
         super().__init__()
         self.mode = layer.mode
         self.kernel_size = layer.pool_size
-        self.stride = layer.strides
+        self.stride = layer.window_strides
         height, width = in_grid.height, in_grid.width
         pads = tf_padding((height, width), self.kernel_size, self.stride, (1, 1), layer.padding)
         self.padding, self.explicit_pad = split_padding(pads)  # explicit: F.pad order (left, right, top, bottom)
@@ -47,6 +49,7 @@ class FramePool2d(nn.Module):
         if self.explicit_pad is None:
             return F.avg_pool2d(frames, self.kernel_size, self.stride, self.padding, count_include_pad=False)
         sums = F.avg_pool2d(F.pad(frames, self.explicit_pad), self.kernel_size, self.stride, divisor_override=1)
+        assert self.valid_counts is not None  # made in __init__ for average pooling with explicit padding
         return sums / self.valid_counts
 
     def extra_repr(self) -> str:

@@ -90,8 +90,6 @@ class KerasRecurrent(nn.RNNBase):
         self.recurrent_dropout = float(layer.recurrent_dropout)
         self.activation_name = layer.activation
         self.act = activation_fn(layer.activation)
-        self.recurrent_activation_name = getattr(layer, "recurrent_activation", None)  # LSTM and GRU gates
-        self.recurrent_act = activation_fn(self.recurrent_activation_name) if self.recurrent_activation_name else None
         self.zero_masked_outputs = self.bidirectional and self.return_sequences
 
     def _freeze_merged_bias(self) -> None:
@@ -116,7 +114,7 @@ class KerasRecurrent(nn.RNNBase):
 
     # -- forward ---------------------------------------------------------------------------
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> RecurrentOutput:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> RecurrentOutput:
         """``x`` (B, T, F), ``mask`` (B, T) bool or None -> (B, T, U') with ``return_sequences``, else (B, U').
 
         ``U'`` is ``U``, or ``2U`` for a concatenating ``Bidirectional``; ``merge_mode=None`` returns
@@ -156,7 +154,7 @@ class KerasRecurrent(nn.RNNBase):
         return self._keras_masked_outputs(seq, h_n[0], lengths), h_n[0]
 
     def _run_kernel(
-        self, x: torch.Tensor, lengths: torch.Tensor | None, weights: list[torch.Tensor], bidirectional: bool
+        self, x: torch.Tensor, lengths: torch.Tensor | None, weights: list[torch.Tensor | None], bidirectional: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The fused kernel from zero state: outputs (B, T, D*U) (zeros at padding) and final ``h`` (D, B, U)."""
         batch, steps = x.shape[:2]
@@ -169,6 +167,7 @@ class KerasRecurrent(nn.RNNBase):
         out = self.kernel(packed.data, packed.batch_sizes, hx, weights, self.bias, 1, 0.0, self.training, bidirectional)
         result = PackedSequence(out[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
         seq, _ = pad_packed_sequence(result, batch_first=True, total_length=steps)
+        assert packed.unsorted_indices is not None  # set by enforce_sorted=False
         return seq, out[1].index_select(1, packed.unsorted_indices)
 
     def _keras_masked_outputs(self, seq: torch.Tensor, last: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -216,7 +215,7 @@ class KerasRecurrent(nn.RNNBase):
                 valid = mask[:, t, None]
                 out = torch.where(valid, h_new, torch.zeros_like(h_new) if self.zero_masked_outputs else previous)
                 h = torch.where(valid, h_new, h)
-                c = torch.where(valid, c_new, c) if c is not None else None
+                c = torch.where(valid, c_new, c) if c is not None and c_new is not None else None
             outputs.append(out)
             previous = out
         seq = torch.stack(outputs, dim=1)  # (B, T, U) in processing order
@@ -247,7 +246,7 @@ class KerasRecurrent(nn.RNNBase):
         return ", ".join(parts)
 
 
-class KerasLSTM(KerasRecurrent, nn.LSTM):
+class KerasLSTM(KerasRecurrent, nn.LSTM):  # type: ignore[misc]  # Keras' forward(x, mask) replaces nn.LSTM.forward(input, hx)
     """Keras ``LSTM`` (gates i, f, c, o, as torch's i, f, g, o); see the module docstring."""
 
     gates = 4
@@ -255,6 +254,8 @@ class KerasLSTM(KerasRecurrent, nn.LSTM):
     def __init__(self, layer: LSTM, in_features: int, *, bidirectional: bool = False, merge_mode: str | None = None) -> None:
         nn.LSTM.__init__(self, in_features, layer.units, bias=layer.use_bias, batch_first=True, bidirectional=bidirectional)
         self._configure(layer, merge_mode)
+        self.recurrent_activation_name = layer.recurrent_activation
+        self.recurrent_act = activation_fn(layer.recurrent_activation)
         self.merges_bias = True
         self._freeze_merged_bias()
         self.kernel = torch.lstm
@@ -267,12 +268,13 @@ class KerasLSTM(KerasRecurrent, nn.LSTM):
         self, gx: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None, w_hh: torch.Tensor, b_hh: torch.Tensor | None,
         recurrent_masks: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+        assert c is not None  # the loop gives an LSTM its cell state
         i, f, g, o = (gx + masked_linear(h, w_hh, b_hh, recurrent_masks)).chunk(4, dim=-1)
         c = self.recurrent_act(f) * c + self.recurrent_act(i) * self.act(g)
         return self.recurrent_act(o) * self.act(c), c
 
 
-class KerasGRU(KerasRecurrent, nn.GRU):
+class KerasGRU(KerasRecurrent, nn.GRU):  # type: ignore[misc]  # Keras' forward(x, mask) replaces nn.GRU.forward(input, hx)
     """Keras ``GRU`` (Keras gates z, r, h; torch's order r, z, n, which the converter maps)."""
 
     gates = 3
@@ -280,6 +282,8 @@ class KerasGRU(KerasRecurrent, nn.GRU):
     def __init__(self, layer: GRU, in_features: int, *, bidirectional: bool = False, merge_mode: str | None = None) -> None:
         nn.GRU.__init__(self, in_features, layer.units, bias=layer.use_bias, batch_first=True, bidirectional=bidirectional)
         self._configure(layer, merge_mode)
+        self.recurrent_activation_name = layer.recurrent_activation
+        self.recurrent_act = activation_fn(layer.recurrent_activation)
         self.reset_after = layer.reset_after
         self.merges_bias = not layer.reset_after  # reset_after: Keras keeps both biases too
         self._freeze_merged_bias()
@@ -310,7 +314,7 @@ class KerasGRU(KerasRecurrent, nn.GRU):
         return (1 - z) * n + z * h, None
 
 
-class KerasSimpleRNN(KerasRecurrent, nn.RNN):
+class KerasSimpleRNN(KerasRecurrent, nn.RNN):  # type: ignore[misc]  # Keras' forward(x, mask) replaces nn.RNN.forward(input, hx)
     """Keras ``SimpleRNN``: ``h = activation(x W + b + h U)`` (torch keeps two biases; the converter sums them)."""
 
     gates = 1
@@ -337,12 +341,14 @@ class KerasSimpleRNN(KerasRecurrent, nn.RNN):
         return self.act(gx + masked_linear(h, w_hh, b_hh, recurrent_masks)), None
 
 
-RECURRENT_MODULES: dict[str, type[KerasRecurrent]] = {"lstm": KerasLSTM, "gru": KerasGRU, "simple_rnn": KerasSimpleRNN}
-
-
 def build_recurrent(layer: RecurrentLayer | Bidirectional, in_features: int) -> KerasRecurrent:
     """The torch module for a recurrent spec layer (a Bidirectional is one module with ``*_reverse`` weights)."""
     if isinstance(layer, Bidirectional):
-        cls = RECURRENT_MODULES[layer.layer.kind]
-        return cls(layer.layer, in_features, bidirectional=True, merge_mode=layer.merge_mode)  # type: ignore[arg-type]
-    return RECURRENT_MODULES[layer.kind](layer, in_features)  # type: ignore[arg-type]
+        wrapped, bidirectional, merge_mode = layer.layer, True, layer.merge_mode
+    else:
+        wrapped, bidirectional, merge_mode = layer, False, None
+    if isinstance(wrapped, LSTM):
+        return KerasLSTM(wrapped, in_features, bidirectional=bidirectional, merge_mode=merge_mode)
+    if isinstance(wrapped, GRU):
+        return KerasGRU(wrapped, in_features, bidirectional=bidirectional, merge_mode=merge_mode)
+    return KerasSimpleRNN(wrapped, in_features, bidirectional=bidirectional, merge_mode=merge_mode)

@@ -37,7 +37,7 @@ class Task:
         return f"{what} per {'timestep' if self.per_timestep else 'sample'}"
 
 
-class GridDataset(Dataset):
+class GridDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Samples ``x`` (N, T, C, H, W) float32 and targets ``y`` (N, ...) as the task says; item ``i`` is ``(x[i], y[i])``."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:

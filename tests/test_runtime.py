@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -147,3 +150,33 @@ def test_cuda_reduced_precision_training_learns(dtype):
     step = TrainingStep(model, torch.optim.Adam(model.parameters(), lr=1e-3), F.mse_loss, RuntimeOptions(dtype=dtype))
     losses = [step(x, y).item() for _ in range(5)]
     assert losses[-1] < losses[0]
+
+
+def test_bf16_recurrent_kernels_run_where_onednn_has_no_bf16_kernels():
+    """torch hands bf16 RNNs to oneDNN even where oneDNN has no bf16 kernels (no AVX-512, or ONEDNN_MAX_CPU_ISA below
+    it) and the call fails; lstm2d runs the fused kernel in fp32 there. Checked in a process limited to AVX2, and in
+    this one with the check answering no."""
+    code = """
+import torch, torch_impl
+from lstm2d.presets import get_preset
+from torch_impl.layers.recurrent import cpu_runs_bf16_rnn
+from torch_impl.runtime import InferenceRunner, RuntimeOptions
+assert not cpu_runs_bf16_rnn()
+model = torch_impl.build_model(get_preset("seed-flat").with_input(timesteps=5))
+print(InferenceRunner(model, RuntimeOptions(dtype="bf16"))(torch.randn(2, 5, 1, 10, 10)).dtype)
+"""
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "torch.bfloat16", done.stderr
+
+
+def test_bf16_recurrent_fallback_matches_the_fp32_model(monkeypatch):
+    from torch_impl.layers import recurrent
+
+    model, x, _ = _model_and_batch("seed-flat", timesteps=20, batch=4)
+    with torch.no_grad():
+        expected = model.eval()(x)
+    monkeypatch.setattr(recurrent, "cpu_runs_bf16_rnn", lambda: False)
+    out = InferenceRunner(model, RuntimeOptions(dtype="bf16"))(x)
+    assert out.dtype == torch.bfloat16
+    assert (out.float() - expected).abs().max().item() <= BF16_FORWARD_ATOL

@@ -39,6 +39,20 @@ RecurrentOutput = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 DirectionResult = tuple[torch.Tensor, torch.Tensor]  # (sequence (B, T, U) in Keras' order, last output (B, U))
 
 
+def cpu_runs_bf16_rnn() -> bool:
+    """Whether oneDNN can run torch's fused RNN kernels in bf16 on this CPU. torch hands bf16 RNNs to oneDNN even where
+    oneDNN has no bf16 kernels (no AVX-512, or ``ONEDNN_MAX_CPU_ISA`` set below it), which then fails with "could not
+    create a primitive descriptor for the LSTM forward propagation primitive"; there lstm2d runs the kernel in fp32."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _bf16_on_cpu(x: torch.Tensor) -> bool:
+    """Whether a kernel called on ``x`` would run in bf16 on the CPU (given bf16, or under bf16 autocast)."""
+    if x.device.type != "cpu":
+        return False
+    return x.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+
+
 def right_padded_lengths(mask: torch.Tensor) -> torch.Tensor | None:
     """Per-row lengths ``(B,)`` on the CPU if every mask row is a non-empty valid prefix, else None."""
     lengths = mask.sum(dim=1)
@@ -157,6 +171,10 @@ class KerasRecurrent(nn.RNNBase):
         self, x: torch.Tensor, lengths: torch.Tensor | None, weights: list[torch.Tensor | None], bidirectional: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The fused kernel from zero state: outputs (B, T, D*U) (zeros at padding) and final ``h`` (D, B, U)."""
+        if _bf16_on_cpu(x) and not cpu_runs_bf16_rnn():
+            with torch.autocast("cpu", enabled=False):
+                seq, h_n = self._run_kernel(x.float(), lengths, [w.float() for w in weights], bidirectional)
+            return seq.to(torch.bfloat16), h_n.to(torch.bfloat16)
         batch, steps = x.shape[:2]
         h0 = x.new_zeros(2 if bidirectional else 1, batch, self.hidden_size)
         hx = [h0, torch.zeros_like(h0)] if self.gates == 4 else h0

@@ -173,7 +173,8 @@ class KerasRecurrent(nn.RNNBase):
         """The fused kernel from zero state: outputs (B, T, D*U) (zeros at padding) and final ``h`` (D, B, U)."""
         if _bf16_on_cpu(x) and not cpu_runs_bf16_rnn():
             with torch.autocast("cpu", enabled=False):
-                seq, h_n = self._run_kernel(x.float(), lengths, [w.float() for w in weights], bidirectional)
+                fp32 = [None if w is None else w.float() for w in weights]
+                seq, h_n = self._run_kernel(x.float(), lengths, fp32, bidirectional)
             return seq.to(torch.bfloat16), h_n.to(torch.bfloat16)
         batch, steps = x.shape[:2]
         h0 = x.new_zeros(2 if bidirectional else 1, batch, self.hidden_size)

@@ -13,8 +13,7 @@ Conventions (the usual "model FLOPs" ones):
 - counts are per sample; multiply by the batch size for a whole step.
 
 Each layer kind has one counter in :data:`COUNTERS`, fed the layer with its per-sample input
-and output shapes (:meth:`~lstm2d.spec.ModelSpec.layer_shapes`, the sequence length fixed); the
-counters assert the layer type and shapes that the spec gives their kind.
+and output shapes (:meth:`~lstm2d.spec.ModelSpec.layer_shapes`, the sequence length fixed).
 """
 
 from __future__ import annotations
@@ -31,21 +30,20 @@ from lstm2d.spec import (
     Conv3D,
     ConvLSTM2D,
     Dense,
-    Frames,
-    Grid,
-    LayerShapes,
     ModelSpec,
+    NodeShapes,
     RecurrentLayer,
     Shape,
     SimpleRNN,
-    Steps,
-    Vector,
+    Submodel,
+    TimeDistributed,
+    resolve_ref,
 )
 
 
 @dataclass(frozen=True)
 class LayerFlops:
-    """Matmul FLOPs of one layer for one sample.
+    """Matmul FLOPs of one layer call for one sample.
 
     ``backward_input`` is the part of the input gradient that reaches the layer's input
     (skipped where nothing upstream has weights); ``backward_internal`` is gradient work every layer
@@ -60,50 +58,42 @@ class LayerFlops:
     backward_internal: int = 0
 
 
-def _time(shape: Shape) -> int:
-    """The sequence length of frames or steps (:func:`count_layers` fixes it)."""
-    assert isinstance(shape, (Frames, Steps)) and shape.time is not None, shape
-    return shape.time
-
-
 def _frames(shape: Shape) -> int:
     """How many grids a per-frame layer runs on per sample: the time steps of frames, 1 for a grid."""
-    return _time(shape) if isinstance(shape, Frames) else 1
+    return (shape.time or 1) if shape.rank == 4 else 1
 
 
 def _cells(shape: Shape) -> int:
     """Output positions per grid of a frames or grid shape."""
-    assert isinstance(shape, (Frames, Grid)), shape
     return shape.height * shape.width
 
 
-def _matmul(entry: LayerShapes, macs: int) -> LayerFlops:
+def _matmul(entry: NodeShapes, macs: int) -> LayerFlops:
     """A layer that is one matmul of ``macs`` multiply-adds: its weight and input gradients cost as much again each."""
     return LayerFlops(entry.layer.name, entry.layer.kind, 2 * macs, 2 * macs, 2 * macs)
 
 
-def conv2d_flops(entry: LayerShapes) -> LayerFlops:
+def conv2d_flops(entry: NodeShapes) -> list[LayerFlops]:
     """Frames ``(T, H, W, C_in)`` -> ``(T, H', W', filters)``: one ``kh*kw*C_in`` dot product per output cell and filter."""
-    layer, inp = entry.layer, entry.input
-    assert isinstance(layer, Conv2D) and isinstance(inp, (Frames, Grid))
+    layer = entry.layer
+    assert isinstance(layer, Conv2D)
     kh, kw = layer.kernel_size
-    return _matmul(entry, _frames(inp) * _cells(entry.output) * layer.filters * kh * kw * inp.channels)
+    return [_matmul(entry, _frames(entry.input) * _cells(entry.output) * layer.filters * kh * kw * entry.input.channels)]
 
 
-def conv3d_flops(entry: LayerShapes) -> LayerFlops:
+def conv3d_flops(entry: NodeShapes) -> list[LayerFlops]:
     """Frames ``(T, H, W, C_in)`` -> ``(T', H', W', filters)``: one ``kt*kh*kw*C_in`` dot product per output cell and filter."""
-    layer, inp, out = entry.layer, entry.input, entry.output
-    assert isinstance(layer, Conv3D) and isinstance(inp, Frames)
-    kernel = math.prod(layer.kernel_size) * inp.channels
-    return _matmul(entry, _time(out) * _cells(out) * layer.filters * kernel)
+    layer, out = entry.layer, entry.output
+    assert isinstance(layer, Conv3D)
+    kernel = math.prod(layer.kernel_size) * entry.input.channels
+    return [_matmul(entry, (out.time or 1) * _cells(out) * layer.filters * kernel)]
 
 
-def dense_flops(entry: LayerShapes) -> LayerFlops:
+def dense_flops(entry: NodeShapes) -> list[LayerFlops]:
     """``(..., features) -> (..., units)``: one ``features x units`` matmul per leading position."""
-    layer, inp = entry.layer, entry.input
-    assert isinstance(layer, Dense) and isinstance(inp, (Steps, Vector))
-    positions = _time(inp) if isinstance(inp, Steps) else 1
-    return _matmul(entry, positions * inp.features * layer.units)
+    layer = entry.layer
+    assert isinstance(layer, Dense)
+    return [_matmul(entry, entry.input.size * layer.units)]
 
 
 def _recurrent(layer: RecurrentLayer, inp: Shape) -> tuple[int, int]:
@@ -112,8 +102,7 @@ def _recurrent(layer: RecurrentLayer, inp: Shape) -> tuple[int, int]:
     Per timestep the gates take ``x_t @ W`` (features x gates*U) and ``h @ U`` (U x gates*U); the step
     at t=0 multiplies the zero initial state too, as frameworks do, so it is counted.
     """
-    assert isinstance(inp, Steps), inp
-    time, features = _time(inp), inp.features
+    time, features = inp.time or 1, inp.features
     width = layer.gates * layer.units
     return time * features * width, time * layer.units * width
 
@@ -131,63 +120,89 @@ def _recurrence(name: str, kind: str, input_macs: int, recurrent_macs: int) -> L
     )
 
 
-def recurrent_flops(entry: LayerShapes) -> LayerFlops:
-    """LSTM (4 gates), GRU (3) or SimpleRNN (1) over a sequence ``(T, features)``."""
-    layer = entry.layer
+def recurrent_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """LSTM (4 gates), GRU (3) or SimpleRNN (1) over a sequence ``(T, features)``; a Bidirectional runs two copies of the
+    wrapped layer over the same sequence (merging adds no matmul)."""
+    layer, copies = entry.layer, 1
+    if isinstance(layer, Bidirectional):
+        layer, copies = layer.layer, 2
     assert isinstance(layer, (LSTM, GRU, SimpleRNN))
-    return _recurrence(layer.name, layer.kind, *_recurrent(layer, entry.input))
+    input_macs, recurrent_macs = _recurrent(layer, entry.input)
+    return [_recurrence(entry.layer.name, entry.layer.kind, copies * input_macs, copies * recurrent_macs)]
 
 
-def bidirectional_flops(entry: LayerShapes) -> LayerFlops:
-    """Two copies of the wrapped layer over the same sequence; merging adds no matmul."""
-    layer = entry.layer
-    assert isinstance(layer, Bidirectional)
-    input_macs, recurrent_macs = _recurrent(layer.layer, entry.input)
-    return _recurrence(layer.name, layer.kind, 2 * input_macs, 2 * recurrent_macs)
-
-
-def conv_lstm2d_flops(entry: LayerShapes) -> LayerFlops:
+def conv_lstm2d_flops(entry: NodeShapes) -> list[LayerFlops]:
     """Frames ``(T, H, W, C_in)``; per timestep and output cell the 4 gates take a ``kh*kw*C_in`` input
     convolution and a ``kh*kw*filters`` recurrent one (``same``, stride 1, on the state's grid)."""
-    layer, inp = entry.layer, entry.input
-    assert isinstance(layer, ConvLSTM2D) and isinstance(inp, Frames)
+    layer = entry.layer
+    assert isinstance(layer, ConvLSTM2D)
     kh, kw = layer.kernel_size
-    time = _time(inp)
+    time = entry.input.time or 1
     cells = _cells(entry.output) * 4 * layer.filters * kh * kw
-    return _recurrence(layer.name, layer.kind, time * cells * inp.channels, time * cells * layer.filters)
+    return [_recurrence(layer.name, layer.kind, time * cells * entry.input.channels, time * cells * layer.filters)]
 
 
-def no_matmul(entry: LayerShapes) -> LayerFlops:
-    """Pooling, flattening, normalisation, dropout, activations, masking: no multiply-adds, 0 matmul FLOPs."""
-    return LayerFlops(entry.layer.name, entry.layer.kind, 0, 0, 0)
+def submodel_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """A nested model: its own layers' calls, on the shapes it is given."""
+    layer = entry.layer
+    assert isinstance(layer, Submodel)
+    given = {i.name: shape for i, shape in zip(layer.spec.inputs, entry.inputs, strict=True)}
+    return [f for inner in layer.spec.infer(given).nodes for f in COUNTERS[inner.layer.kind](inner)]
 
 
-COUNTERS: dict[str, Callable[[LayerShapes], LayerFlops]] = {
+def time_distributed_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """The wrapped layer on every step: its count on one step, times the steps."""
+    layer = entry.layer
+    assert isinstance(layer, TimeDistributed)
+    steps = entry.input.time or 1
+    per_step = COUNTERS[layer.layer.kind](entry.step(layer.layer))
+    return [
+        LayerFlops(f.name, f.kind, *(steps * n for n in (f.forward, f.backward_weights, f.backward_input, f.backward_internal)))
+        for f in per_step
+    ]
+
+
+def no_matmul(entry: NodeShapes) -> list[LayerFlops]:
+    """Pooling, flattening, reshaping, merging, normalisation, dropout, activations, masking: no multiply-adds."""
+    return [LayerFlops(entry.layer.name, entry.layer.kind, 0, 0, 0)]
+
+
+NO_MATMUL = (
+    "pool2d", "global_pool2d", "flatten", "reshape", "batch_norm", "dropout", "activation", "masking", "add", "subtract",
+    "multiply", "average", "maximum", "minimum", "concatenate",
+)  # fmt: skip
+NO_MATMUL = (
+    "pool2d", "global_pool2d", "flatten", "reshape", "batch_norm", "dropout", "activation", "masking", "add", "subtract",
+    "multiply", "average", "maximum", "minimum", "concatenate",
+)  # fmt: skip
+COUNTERS: dict[str, Callable[[NodeShapes], list[LayerFlops]]] = {
     "conv2d": conv2d_flops,
     "conv3d": conv3d_flops,
     "dense": dense_flops,
     "lstm": recurrent_flops,
     "gru": recurrent_flops,
     "simple_rnn": recurrent_flops,
-    "bidirectional": bidirectional_flops,
+    "bidirectional": recurrent_flops,
     "conv_lstm2d": conv_lstm2d_flops,
-    "pool2d": no_matmul,
-    "global_pool2d": no_matmul,
-    "flatten": no_matmul,
-    "batch_norm": no_matmul,
-    "dropout": no_matmul,
-    "activation": no_matmul,
-    "masking": no_matmul,
+    "model": submodel_flops,
+    "time_distributed": time_distributed_flops,
+    **dict.fromkeys(NO_MATMUL, no_matmul),
 }
-"""One counter per layer kind; a test checks every kind of the spec has one."""
+"""One counter per layer kind (a call's matmul FLOPs, those of the layers it holds included); a test checks that
+every kind has one."""
 
 
 def count_layers(spec: ModelSpec, timesteps: int | None = None) -> list[LayerFlops]:
-    """Per-layer matmul FLOPs for one sample of ``timesteps`` frames (default: the spec's own)."""
-    steps = timesteps or spec.input.timesteps
-    if steps is None:
+    """Per-call matmul FLOPs for one sample of ``timesteps`` steps (default: the spec's own), in model order."""
+    return [f for entry in _fixed(spec, timesteps).infer().nodes for f in COUNTERS[entry.layer.kind](entry)]
+
+
+def _fixed(spec: ModelSpec, timesteps: int | None) -> ModelSpec:
+    if timesteps is not None:
+        return spec.with_timesteps(timesteps)
+    if any(i.shape[0] is None for i in spec.inputs):
         raise ValueError(f"{spec.name}: the spec leaves the sequence length open; pass timesteps")
-    return [COUNTERS[entry.layer.kind](entry) for entry in spec.with_input(timesteps=steps).layer_shapes()]
+    return spec
 
 
 @dataclass(frozen=True)
@@ -199,11 +214,19 @@ class StepFlops:
 
 
 def step_flops(spec: ModelSpec, timesteps: int | None = None) -> StepFlops:
-    """FLOPs per sample; no gradient flows into the data (see the module docstring)."""
+    """FLOPs per sample; no gradient flows into the data, so a call's input gradient counts only where some call
+    before it on the way from the inputs has weights (see the module docstring)."""
+    spec = _fixed(spec, timesteps)
+    inference = spec.infer()
+    upstream: dict[str, bool] = dict.fromkeys(spec.input_names, False)  # tensor -> some weighted call leads to it
     forward = backward = 0
-    upstream_weights = False  # whether some layer before this one has weights that need its input gradient
-    for f in count_layers(spec, timesteps):
-        forward += f.forward
-        backward += f.backward_weights + f.backward_internal + (f.backward_input if upstream_weights else 0)
-        upstream_weights = upstream_weights or f.backward_weights > 0
+    for entry in inference.nodes:
+        needs = any(upstream[resolve_ref(ref, inference.shapes, entry.layer.label)] for ref in entry.node.inputs)
+        weighted = False
+        for f in COUNTERS[entry.layer.kind](entry):
+            forward += f.forward
+            backward += f.backward_weights + f.backward_internal + (f.backward_input if needs or weighted else 0)
+            weighted = weighted or f.backward_weights > 0
+        for ref in entry.output_refs:
+            upstream[ref] = needs or weighted
     return StepFlops(inference=forward, training=forward + backward)

@@ -14,7 +14,6 @@ from benchmarks.data import make_batch
 from benchmarks.kernels import kernels_used
 from benchmarks.measure import measure
 from benchmarks.peak import torch_runtime
-from lstm2d.spec import Frames, Grid
 from torch_impl.runtime import InferenceRunner, RuntimeOptions, TrainingStep
 
 
@@ -38,8 +37,9 @@ def build_step(case: Case, device: torch.device, *, layer_by_layer: bool = False
     if layer_by_layer:
         model.fuse_conv_pool(False)
     x, y = (torch.from_numpy(a).to(device) for a in make_batch(spec, case.batch, case.timesteps))
-    x = x.permute(0, 1, 4, 2, 3).contiguous()  # Keras layout -> the torch model's (B, T, C, H, W)
-    if model.output_kind in (Frames, Grid):
+    if model.spatial_inputs[0]:
+        x = x.permute(0, 1, 4, 2, 3).contiguous()  # Keras layout -> the torch model's (B, T, C, H, W)
+    if model.spatial_outputs[0]:
         y = y.movedim(-1, -3).contiguous()  # frame targets likewise: channels before height and width
     options = runtime_options(case)
     if case.mode == "infer":

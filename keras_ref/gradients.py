@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_ref.weights import KerasWeights, variables_by_name
+from keras_ref.weights import KerasWeights, variables_by_path
 from lstm2d.spec import ModelSpec
 
 BackendGradients = tuple[np.ndarray, list[np.ndarray]]  # d loss / d inputs, d loss / d each trainable variable
@@ -47,10 +47,10 @@ def loss_gradients(
     input_grad, grads = BACKENDS[backend](model, np.asarray(inputs, np.float32), cotangents, training)
     by_path = {variable.path: grad for variable, grad in zip(trainable, grads, strict=True)}
     out: KerasWeights = {}
-    for layer in spec.layers:
-        variables = {name: v for name, v in variables_by_name(model, layer.name).items() if v.trainable}
-        if variables:
-            out[layer.name] = {name: by_path[v.path] for name, v in variables.items()}
+    for path, variables in variables_by_path(model, spec).items():
+        trained = {name: by_path[v.path] for name, v in variables.items() if v.trainable}
+        if trained:
+            out[path] = trained
     return input_grad, out
 
 

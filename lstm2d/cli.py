@@ -20,23 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import benchmarks.cli
 from lstm2d.presets import get_preset, preset_names
-from lstm2d.spec import (
-    GRU,
-    LSTM,
-    Activation,
-    Bidirectional,
-    Conv2D,
-    Conv3D,
-    ConvLSTM2D,
-    Dense,
-    Dropout,
-    GlobalPool2D,
-    Layer,
-    ModelSpec,
-    Pool2D,
-    SimpleRNN,
-    SpecError,
-)
+from lstm2d.spec import ModelSpec, SpecError
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 from lstm2d.train.arguments import add_train_parser
 
@@ -375,11 +359,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
     rows = [("layer", "class", "lstm2d", "status")]
     for layer in layers:
         becomes = (
-            describe_layer(layer.spec_layer)
-            if layer.spec_layer is not None
-            else "input"
-            if layer.keras_class == "InputLayer"
-            else "-"
+            layer.spec_layer.describe() if layer.spec_layer is not None else "input" if layer.keras_class == "InputLayer" else "-"
         )
         status = "supported" if layer.supported else "NOT SUPPORTED: " + "; ".join(layer.problems)
         rows.append((layer.name, layer.display, becomes, status))
@@ -396,7 +376,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
 
 
 def _print_spec_layers(spec: ModelSpec) -> None:
-    from torch_impl.convert import weight_table
+    from torch_impl.weight_table import weight_table
 
     params = {entry.name: sum(math.prod(shape) for shape in entry.keras_shapes.values()) for entry in weight_table(spec)}
     inp = spec.input
@@ -404,7 +384,7 @@ def _print_spec_layers(spec: ModelSpec) -> None:
     rows.append(("input", "frames", _dims((inp.timesteps, inp.height, inp.width, inp.channels)), "0"))
     for entry in spec.layer_shapes():
         name = entry.layer.name
-        rows.append((name, describe_layer(entry.layer), _dims(entry.output.dims), f"{params.get(name, 0):,}"))
+        rows.append((name, entry.layer.describe(), _dims(entry.output.dims), f"{params.get(name, 0):,}"))
     print()
     if spec.data_format != "channels_last":
         keras_input = _dims(spec.keras_input_shape)
@@ -430,32 +410,9 @@ def _run_presets(args: argparse.Namespace) -> int:
     for name in preset_names():
         spec = get_preset(name)
         inp = spec.input
-        layers = " -> ".join(describe_layer(layer) for layer in spec.layers)
+        layers = " -> ".join(layer.describe() for layer in spec.layers)
         print(f"{name:14s} T={inp.timesteps} {inp.height}x{inp.width}x{inp.channels}: {layers}")
     return EXIT_OK
-
-
-def describe_layer(layer: Layer) -> str:
-    """A short readable form, e.g. ``Conv2D(32, 3x3, relu)``, ``MaxPool(2x2)``, ``Bidirectional(GRU(8), concat)``."""
-    if isinstance(layer, (Conv2D, ConvLSTM2D, Conv3D)):
-        window = "x".join(map(str, layer.kernel_size))
-        extra = "" if layer.activation in ("linear", "tanh") else f", {layer.activation}"
-        return f"{type(layer).__name__}({layer.filters}, {window}{extra})"
-    if isinstance(layer, Pool2D):
-        return f"{layer.mode.capitalize()}Pool({layer.pool_size[0]}x{layer.pool_size[1]})"
-    if isinstance(layer, GlobalPool2D):
-        return f"Global{layer.mode.capitalize()}Pool"
-    if isinstance(layer, Bidirectional):
-        return f"Bidirectional({describe_layer(layer.layer)}, {layer.merge_mode})"
-    if isinstance(layer, (LSTM, GRU, SimpleRNN)):
-        return f"{type(layer).__name__}({layer.units}{', sequences' if layer.return_sequences else ''})"
-    if isinstance(layer, Dense):
-        return f"Dense({layer.units}{'' if layer.activation == 'linear' else ', ' + layer.activation})"
-    if isinstance(layer, Dropout):
-        return f"Dropout({layer.rate})"
-    if isinstance(layer, Activation):
-        return f"Activation({layer.activation})"
-    return type(layer).__name__
 
 
 def _run_spec(args: argparse.Namespace) -> int:

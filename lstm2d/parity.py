@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from lstm2d.spec import Frames, Grid, ModelSpec, fixed_dims
+from lstm2d.spec import ModelSpec, fixed_dims
 from lstm2d.tolerances import (
     FP32_CPU_FORWARD_ATOL,
     FP32_CPU_GRADIENT_ATOL,
@@ -183,11 +183,13 @@ def _torch_forward(model: Lstm2dNet, x: torch.Tensor) -> list[torch.Tensor]:
     ``data_format``, the channel axis moves on the way in and on the way out.
     """
     keras_layout = model.spec.data_format
-    outputs = model(_relayout(x, keras_layout, model.input_layout))
+    (spatial,) = model.spatial_inputs
+    outputs = model(_relayout(x, keras_layout, model.input_layout) if spatial else x)
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    if model.output_kind in (Frames, Grid):
-        outputs = [_relayout(out, model.input_layout, keras_layout) for out in outputs]
-    return outputs
+    return [
+        _relayout(out, model.input_layout, keras_layout) if frames else out
+        for out, frames in zip(outputs, model.spatial_outputs, strict=True)
+    ]
 
 
 def _relayout(frames: torch.Tensor, source: str, target: str) -> torch.Tensor:
@@ -288,7 +290,7 @@ def initial_weights(
     ``keras_to_torch``: random Keras weights, converted into torch (``bias_hh`` zeros where Keras has one
     bias). ``torch_to_keras``: random torch weights (``bias_hh`` non-zero too), converted into Keras.
     """
-    from torch_impl.convert import keras_to_torch, torch_to_keras, weight_table
+    from torch_impl.weight_table import keras_to_torch, torch_to_keras, weight_table
 
     rng = np.random.default_rng(seed)
     table = weight_table(spec)
@@ -340,8 +342,10 @@ def check_spec(
 def random_cotangents(spec: ModelSpec, rng: np.random.Generator, *, batch: int, timesteps: int | None = None) -> list[np.ndarray]:
     """One standard-normal array per model output, of that output's shape (Keras layout): the fixed ``r`` of the
     loss ``sum(output * r)``, whose gradient is non-trivial at every output element."""
-    dims = fixed_dims([timesteps if d is None else d for d in spec.keras_output_shape()])
-    return [rng.standard_normal((batch, *dims)).astype(np.float32) for _ in range(spec.outputs)]
+    return [
+        rng.standard_normal((batch, *fixed_dims([timesteps if d is None else d for d in shape]))).astype(np.float32)
+        for shape in spec.keras_output_shapes()
+    ]
 
 
 KerasGradients = tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]  # inputs, {layer: {variable: gradient}}
@@ -383,7 +387,7 @@ def compare_gradients(
 ) -> ParityReport:
     """One row per tensor, ``inputs`` then every trainable torch parameter: Keras' gradients mapped to them by
     ``keras_gradients_to_torch`` (layout rules; a merged recurrent bias' gradient in ``bias_ih``)."""
-    from torch_impl.convert import keras_gradients_to_torch
+    from torch_impl.weight_table import keras_gradients_to_torch
 
     reference = {"inputs": keras_grads[0], **keras_gradients_to_torch(spec, keras_grads[1])}
     parameters = torch_grads[1]
@@ -440,8 +444,8 @@ def _check_trainable_spec(spec: ModelSpec) -> None:
             rates.append(layer.rate)
         if any(rates):
             raise ValueError(f"{layer.label} drops out at random in training: trajectories cannot match, remove it")
-    if spec.outputs != 1:
-        raise ValueError(f"{spec.name}: trajectories need a model with one output, it has {spec.outputs}")
+    if len(spec.outputs) != 1:
+        raise ValueError(f"{spec.name}: trajectories need a model with one output, it has {len(spec.outputs)}")
 
 
 def training_batches(

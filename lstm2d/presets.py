@@ -16,7 +16,7 @@ def _seed_flat() -> ModelSpec:
     """Each 10x10x1 frame flattened to 100 features -> LSTM(64) -> Dense(1)."""
     return ModelSpec(
         name="seed-flat",
-        input=InputSpec(timesteps=100, height=10, width=10, channels=1),
+        input=InputSpec.frames(timesteps=100, height=10, width=10, channels=1),
         layers=(Flatten(), LSTM(64), Dense(1)),
     )
 
@@ -25,7 +25,7 @@ def _seed_cnn(channels: int, name: str) -> ModelSpec:
     """Per frame Conv2D(32, 3x3, relu) -> MaxPool(2) -> Flatten, then LSTM(64) -> Dense(1)."""
     return ModelSpec(
         name=name,
-        input=InputSpec(timesteps=100, height=10, width=10, channels=channels),
+        input=InputSpec.frames(timesteps=100, height=10, width=10, channels=channels),
         layers=(Conv2D(32, (3, 3), activation="relu"), Pool2D("max", (2, 2)), Flatten(), LSTM(64), Dense(1)),
     )
 
@@ -38,7 +38,7 @@ def _next_frame() -> ModelSpec:
     initial 1.0 (5% after 300 steps), so a short training run validates far worse than it trains."""
     return ModelSpec(
         name="next-frame",
-        input=InputSpec(timesteps=10, height=16, width=16, channels=1),
+        input=InputSpec.frames(timesteps=10, height=16, width=16, channels=1),
         layers=(
             ConvLSTM2D(16, (3, 3), padding="same", return_sequences=True, activation="relu"),
             BatchNorm(momentum=0.9),

@@ -35,3 +35,17 @@ def single_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def ignored_flatten_order(monkeypatch):
+    """Negative control: convert weights as if Keras flattened frames in torch's (C, H, W) order (no row permutation)."""
+    import numpy as np
+
+    from torch_impl.convert import layout
+    from torch_impl.model import plan_of
+
+    monkeypatch.setattr(layout, "hwc_index_of_chw", lambda h, w, c: np.arange(h * w * c))
+    plan_of.cache_clear()  # plans made before hold the real permutation
+    yield
+    plan_of.cache_clear()

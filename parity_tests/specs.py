@@ -37,17 +37,17 @@ from lstm2d.spec import (
 EXTRA_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(  # H != W and C > 1, so the HWC/CHW flatten orders really differ
         name="rect-multichannel",
-        input=InputSpec(6, height=9, width=7, channels=2),
+        input=InputSpec.frames(6, height=9, width=7, channels=2),
         layers=(Conv2D(4, 3, activation="relu"), Pool2D("max", 2), Flatten(), LSTM(8), Dense(3)),
     ),
     ModelSpec(  # stride 2, valid, odd sizes
         name="stride2-valid",
-        input=InputSpec(5, height=11, width=10, channels=3),
+        input=InputSpec.frames(5, height=11, width=10, channels=3),
         layers=(Conv2D(5, 3, strides=2, activation="tanh"), Flatten(), LSTM(6), Dense(2)),
     ),
     ModelSpec(  # same padding with even kernels: TensorFlow puts the odd cell bottom/right
         name="same-even-kernel",
-        input=InputSpec(5, height=10, width=9, channels=1),
+        input=InputSpec.frames(5, height=10, width=9, channels=1),
         layers=(
             Conv2D(4, (4, 2), padding="same", activation="relu"),
             Pool2D("max", 2, padding="same"),
@@ -58,7 +58,7 @@ EXTRA_SPECS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(  # same padding with odd kernels and stride 2 (asymmetric), then a same conv
         name="same-odd-strided",
-        input=InputSpec(4, height=9, width=8, channels=2),
+        input=InputSpec.frames(4, height=9, width=8, channels=2),
         layers=(
             Conv2D(3, 3, strides=2, padding="same", activation="sigmoid"),
             Conv2D(4, (5, 3), padding="same"),
@@ -69,12 +69,12 @@ EXTRA_SPECS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(  # average pooling with same padding: the mean is over valid cells only
         name="avg-pool-same",
-        input=InputSpec(5, height=10, width=10, channels=1),
+        input=InputSpec.frames(5, height=10, width=10, channels=1),
         layers=(Conv2D(4, 3, activation="relu"), Pool2D("avg", 3, strides=2, padding="same"), Flatten(), LSTM(6), Dense(1)),
     ),
     ModelSpec(  # pooling first, valid average pooling, C = 3, H != W
         name="avg-pool-first",
-        input=InputSpec(4, height=8, width=12, channels=3),
+        input=InputSpec.frames(4, height=8, width=12, channels=3),
         layers=(
             Pool2D("avg", 2),
             Conv2D(3, 2, activation="relu"),
@@ -86,17 +86,17 @@ EXTRA_SPECS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(  # two stacked LSTMs
         name="stacked-lstm",
-        input=InputSpec(6, height=8, width=8, channels=1),
+        input=InputSpec.frames(6, height=8, width=8, channels=1),
         layers=(Conv2D(4, 3, activation="relu"), Pool2D("max", 2), Flatten(), LSTM(8, return_sequences=True), LSTM(5), Dense(1)),
     ),
     ModelSpec(  # return_sequences into a per-timestep softmax head, flatten frontend with C > 1
         name="sequence-output",
-        input=InputSpec(5, height=6, width=5, channels=2),
+        input=InputSpec.frames(5, height=6, width=5, channels=2),
         layers=(Flatten(), LSTM(7, return_sequences=True), Dense(4, activation="softmax")),
     ),
     ModelSpec(  # stacked, sequences out, two Dense layers
         name="stacked-sequences-deep-head",
-        input=InputSpec(4, height=5, width=7, channels=1),
+        input=InputSpec.frames(4, height=5, width=7, channels=1),
         layers=(
             Conv2D(3, 2, padding="same", activation="relu"),
             Flatten(),
@@ -108,12 +108,12 @@ EXTRA_SPECS: tuple[ModelSpec, ...] = (
     ),
     ModelSpec(  # a single timestep
         name="one-timestep",
-        input=InputSpec(1, height=7, width=6, channels=2),
+        input=InputSpec.frames(1, height=7, width=6, channels=2),
         layers=(Conv2D(3, 3, activation="relu"), Flatten(), LSTM(4), Dense(1, activation="tanh")),
     ),
     ModelSpec(  # timesteps left open: Keras' TimeDistributed takes its vectorized_map path
         name="open-timesteps",
-        input=InputSpec(None, height=6, width=6, channels=1),
+        input=InputSpec.frames(None, height=6, width=6, channels=1),
         layers=(Conv2D(3, 3, activation="relu"), Flatten(), LSTM(4), Dense(1)),
     ),
 )
@@ -123,7 +123,7 @@ PARITY_SPECS: tuple[ModelSpec, ...] = (*(get_preset(name) for name in preset_nam
 
 def _seq(name: str, *layers, timesteps: int = 5, height: int = 4, width: int = 3, channels: int = 2) -> ModelSpec:
     """A small flatten-then-recurrent model: (T, H, W, C) frames, flattened, then ``layers``."""
-    return ModelSpec(InputSpec(timesteps, height, width, channels), layers=(Flatten(), *layers), name=name)
+    return ModelSpec(InputSpec.frames(timesteps, height, width, channels), layers=(Flatten(), *layers), name=name)
 
 
 def _channels_first(name: str, input: InputSpec, *layers) -> ModelSpec:
@@ -133,28 +133,28 @@ def _channels_first(name: str, input: InputSpec, *layers) -> ModelSpec:
 CHANNELS_FIRST_SPECS: tuple[ModelSpec, ...] = (  # H != W and C > 1 wherever a frame is flattened
     _channels_first(  # a Flatten left at channels_last flattens (C, H, W): torch's order, nothing permuted
         "cnn-flatten-chw",
-        InputSpec(4, 7, 5, 2),
+        InputSpec.frames(4, 7, 5, 2),
         Conv2D(3, 3, padding="same", activation="relu"), Pool2D("max", 2), Flatten(), LSTM(4), Dense(2),
     ),
     _channels_first(  # Flatten(data_format="channels_first") moves the channels last: (H, W, C), permuted
         "cnn-flatten-hwc",
-        InputSpec(4, 7, 5, 2),
+        InputSpec.frames(4, 7, 5, 2),
         Conv2D(3, 3, padding="same", activation="relu"), Pool2D("avg", 2), Flatten("channels_first"), LSTM(4), Dense(2),
     ),
     _channels_first(  # BatchNormalization on axis 2 (sequence) and 1 (per frame); softmax over Keras' last axis, the width
         "conv-lstm-batch-norm",
-        InputSpec(3, 5, 4, 2),
+        InputSpec.frames(3, 5, 4, 2),
         ConvLSTM2D(3, 3, padding="same", return_sequences=True), BatchNorm(), BatchNorm(per_timestep=True),
         Conv2D(2, (2, 3), padding="same", activation="softmax"),
     ),
     _channels_first(
         "global-average-pool",
-        InputSpec(4, 7, 6, 3),
+        InputSpec.frames(4, 7, 6, 3),
         Conv2D(4, 3, strides=2, activation="tanh"), BatchNorm(per_timestep=True), GlobalPool2D(), LSTM(3), Dense(1),
     ),
     _channels_first(  # the last state, a grid: BatchNormalization on axis 1, flattened (H, W, C)
         "conv-lstm-grid-flatten",
-        InputSpec(3, 5, 4, 2),
+        InputSpec.frames(3, 5, 4, 2),
         ConvLSTM2D(3, (2, 3)), BatchNorm(), Activation("softmax"), Flatten("channels_first"), Dense(2),
     ),
 )  # fmt: skip
@@ -184,7 +184,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
     _seq("bidirectional-two-outputs", Dense(4, activation="tanh"), Bidirectional(GRU(3, return_sequences=True), merge_mode=None)),
     # per-frame layers and what sits between them and the recurrent part
     ModelSpec(
-        InputSpec(4, 9, 8, 2),
+        InputSpec.frames(4, 9, 8, 2),
         layers=(
             Conv2D(3, 3, padding="same", dilation_rate=(2, 1), activation="elu"),
             Conv2D(4, 2, dilation_rate=2, use_bias=False, activation="gelu"),
@@ -195,17 +195,17 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
         name="conv-dilation-activations",
     ),
     ModelSpec(
-        InputSpec(5, 7, 6, 3),
+        InputSpec.frames(5, 7, 6, 3),
         layers=(Conv2D(4, 3, activation="swish"), BatchNorm(per_timestep=True), Pool2D("max", 2), Flatten(), LSTM(3), Dense(1)),
         name="batch-norm-per-frame",
     ),
     ModelSpec(
-        InputSpec(4, 3, 4, 2),
+        InputSpec.frames(4, 3, 4, 2),
         layers=(Flatten(), BatchNorm(center=False, epsilon=1e-2), Dropout(0.4), Activation("softsign"), GRU(3), Dense(1)),
         name="batch-norm-after-flatten",
     ),
     ModelSpec(
-        InputSpec(5, 6, 5, 3),
+        InputSpec.frames(5, 6, 5, 3),
         layers=(
             Conv2D(4, 3, padding="same"),
             GlobalPool2D(),
@@ -216,18 +216,18 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
         name="global-average-pool",
     ),
     ModelSpec(
-        InputSpec(4, 6, 6, 2),
+        InputSpec.frames(4, 6, 6, 2),
         layers=(Conv2D(3, 3), GlobalPool2D("max"), SimpleRNN(2, return_sequences=True), Activation("log_softmax")),
         name="global-max-pool-sequence-out",
     ),
     # layers that keep the grid through time
     ModelSpec(
-        InputSpec(4, 7, 6, 2),
+        InputSpec.frames(4, 7, 6, 2),
         layers=(ConvLSTM2D(3, 3, padding="same", return_sequences=True), BatchNorm(), ConvLSTM2D(2, (2, 3)), Flatten(), Dense(1)),
         name="conv-lstm-stacked",
     ),
     ModelSpec(
-        InputSpec(5, 8, 7, 1),
+        InputSpec.frames(5, 8, 7, 1),
         layers=(
             ConvLSTM2D(2, 3, strides=2, padding="same", go_backwards=True, return_sequences=True),
             Flatten(),
@@ -237,7 +237,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
         name="conv-lstm-strided-backwards",
     ),
     ModelSpec(
-        InputSpec(3, 6, 5, 2),
+        InputSpec.frames(3, 6, 5, 2),
         layers=(
             ConvLSTM2D(3, (2, 2), padding="same", activation="relu", recurrent_activation="hard_sigmoid", use_bias=False),
             Conv2D(2, 3, padding="same", activation="sigmoid"),
@@ -245,17 +245,17 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
         name="conv-lstm-grid-out-even-kernel",
     ),
     ModelSpec(
-        InputSpec(4, 9, 8, 2),
+        InputSpec.frames(4, 9, 8, 2),
         layers=(ConvLSTM2D(3, 3, dilation_rate=2, return_sequences=True), GlobalPool2D(), GRU(2), Dense(1)),
         name="conv-lstm-dilated",
     ),
     ModelSpec(  # Keras' softmax reduces over the channels (its last axis), not torch's last axis, the width
-        InputSpec(3, 5, 4, 2),
+        InputSpec.frames(3, 5, 4, 2),
         layers=(ConvLSTM2D(3, 3, padding="same", activation="softmax", recurrent_activation="softmax"),),
         name="conv-lstm-softmax",
     ),
     ModelSpec(
-        InputSpec(4, 6, 5, 2),
+        InputSpec.frames(4, 6, 5, 2),
         layers=(
             ConvLSTM2D(3, 3, padding="same", return_sequences=True),
             BatchNorm(per_timestep=True),
@@ -266,7 +266,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
         name="next-frame-small",
     ),
     ModelSpec(
-        InputSpec(6, 7, 6, 2),
+        InputSpec.frames(6, 7, 6, 2),
         layers=(
             Conv3D(3, (2, 3, 2), strides=(2, 1, 2), padding="same"),
             Conv3D(2, 2, dilation_rate=(1, 2, 1)),
@@ -330,7 +330,7 @@ TRAJECTORY_SPECS: tuple[ModelSpec, ...] = (
         # and time. Every parameter's gradient is non-zero in exact arithmetic: no bias right before a BatchNorm,
         # no BatchNorm's beta shifting the next BatchNorm's input uniformly (such gradients are exactly zero, and
         # Adam turns the rounding noise they carry into steps of size lr, different in each framework).
-        InputSpec(8, 6, 5, 2),
+        InputSpec.frames(8, 6, 5, 2),
         layers=(
             Conv2D(3, 3, activation="relu"),
             BatchNorm(per_timestep=True),
@@ -352,7 +352,7 @@ TRAJECTORY_SPECS: tuple[ModelSpec, ...] = (
         timesteps=8,
     ),
     ModelSpec(
-        InputSpec(6, 6, 5, 2),
+        InputSpec.frames(6, 6, 5, 2),
         layers=(ConvLSTM2D(3, 3, padding="same", return_sequences=True), BatchNorm(), Conv3D(2, 3, padding="same")),
         name="conv-lstm-next-frame",
     ),

@@ -77,7 +77,7 @@ def recurrent(draw: st.DrawFn, return_sequences: bool) -> Layer:
 
 @st.composite
 def cnn_recurrent_spec(draw: st.DrawFn) -> ModelSpec:
-    inp = InputSpec(draw(st.integers(1, 4)), draw(st.integers(3, 7)), draw(st.integers(3, 7)), draw(st.integers(1, 3)))
+    inp = InputSpec.frames(draw(st.integers(1, 4)), draw(st.integers(3, 7)), draw(st.integers(3, 7)), draw(st.integers(1, 3)))
     frame_layers = draw(st.lists(st.one_of(conv2d(), pool2d(), st.builds(BatchNorm, per_timestep=st.booleans())), max_size=2))
     to_sequence = draw(st.sampled_from((Flatten(), GlobalPool2D("avg"), GlobalPool2D("max"))))
     middle = draw(
@@ -95,7 +95,7 @@ def cnn_recurrent_spec(draw: st.DrawFn) -> ModelSpec:
 
 @st.composite
 def conv_lstm_spec(draw: st.DrawFn) -> ModelSpec:
-    inp = InputSpec(draw(st.integers(1, 4)), draw(st.integers(3, 6)), draw(st.integers(3, 6)), draw(st.integers(1, 2)))
+    inp = InputSpec.frames(draw(st.integers(1, 4)), draw(st.integers(3, 6)), draw(st.integers(3, 6)), draw(st.integers(1, 2)))
     layers: list[Layer] = []
     for _ in range(draw(st.integers(1, 2))):
         layers.append(

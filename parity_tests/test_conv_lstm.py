@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from lstm2d.keras_layers import keras_layer_config
 from lstm2d.parity import random_arrays
 from lstm2d.spec import ConvLSTM2D, Frames
+from lstm2d.spec.keras_graph import layer_config
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 from torch_impl.convert import conv_lstm
 from torch_impl.layers import ConvLSTM2d
@@ -21,7 +21,7 @@ def test_return_state_and_initial_state_match_keras(return_sequences, go_backwar
     rng = np.random.default_rng(3)
     layer = ConvLSTM2D(3, (3, 2), padding="same", return_sequences=return_sequences, go_backwards=go_backwards, name="cl")
     frames = Frames(4, 6, 5, 2)
-    config = keras_layer_config(layer, frames)["config"]
+    config = layer_config(layer, layer.name, frames, "channels_last")["config"]
     keras_layer = keras.layers.ConvLSTM2D(**config, return_state=True)
     x = rng.standard_normal((2, *frames.dims)).astype(np.float32)
     h0, c0 = (rng.standard_normal((2, 6, 5, 3)).astype(np.float32) for _ in range(2))

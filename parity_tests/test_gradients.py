@@ -19,7 +19,7 @@ from lstm2d.parity import DIRECTIONS, check_gradients, compare_gradients, gradie
 from lstm2d.spec import ModelSpec
 from parity_tests.known_issues import expect_keras_cannot_run, expected_keras_bug
 from parity_tests.specs import LAYER_SPECS, MASK_PATTERNS, MASKED_SPECS, PARITY_SPECS, masked_inputs
-from torch_impl.convert import model as model_mapping
+from torch_impl import weight_table as model_mapping
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")  # tiny models: see conftest
 SPECS = {spec.name: spec for spec in (*PARITY_SPECS, *LAYER_SPECS, *MASKED_SPECS)}
@@ -110,9 +110,11 @@ def test_catches_a_merged_bias_mapped_like_its_weight(monkeypatch):
         compare_gradients(spec, keras_grads, torch_grads)
 
 
-def test_catches_an_ignored_flatten_order_in_gradients(monkeypatch):
-    """Negative control: map the LSTM's input-kernel gradient without the HWC -> CHW row permutation."""
-    monkeypatch.setattr(model_mapping, "hwc_index_of_chw", lambda h, w, c: np.arange(h * w * c))
+def test_catches_an_ignored_flatten_order_in_gradients(request):
+    """Negative control: map the LSTM's input-kernel gradient without the HWC -> CHW row permutation (the models were
+    made with it, before the mapping loses it)."""
+    _pair("seed-cnn", "keras_to_torch")
+    request.getfixturevalue("ignored_flatten_order")
     assert _failing_rows("seed-cnn", "keras_to_torch") == {"layers.lstm_1.weight_ih_l0"}
 
 

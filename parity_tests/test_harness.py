@@ -7,7 +7,6 @@ import pytest
 
 from lstm2d.parity import assert_parity, build_pair, compare, random_inputs
 from parity_tests.specs import PARITY_SPECS
-from torch_impl.convert import model as model_mapping
 
 RECT = next(spec for spec in PARITY_SPECS if spec.name == "rect-multichannel")
 
@@ -39,9 +38,8 @@ def test_a_reference_that_cannot_show_a_difference_is_flagged(reference, useful)
     assert ("constant" in report.table()) is not useful
 
 
-def test_catches_an_ignored_flatten_order(monkeypatch):
+def test_catches_an_ignored_flatten_order(ignored_flatten_order):
     """Negative control: drop the HWC -> CHW row permutation and the harness must fail loudly."""
-    monkeypatch.setattr(model_mapping, "hwc_index_of_chw", lambda h, w, c: np.arange(h * w * c))
     keras_model, torch_model = build_pair(RECT, "keras_to_torch", seed=1)
     with pytest.raises(AssertionError, match="parity over tolerance") as info:
         assert_parity(keras_model, torch_model, random_inputs(RECT, np.random.default_rng(2), batch=3))

@@ -16,7 +16,7 @@ def test_layer_forward_parity(request, spec, direction):
     expect_keras_cannot_run(request, spec)
     report = check_spec(spec, direction, seed=17, batch=3)
     assert report.ok, report.table()
-    assert len(report.outputs) == spec.outputs
+    assert len(report.outputs) == len(spec.outputs)
 
 
 @pytest.mark.parametrize("pattern", MASK_PATTERNS)

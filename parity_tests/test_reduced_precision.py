@@ -7,7 +7,6 @@ import pytest
 
 from lstm2d.parity import build_pair, compare, keras_outputs, random_inputs
 from lstm2d.presets import get_preset, preset_names
-from lstm2d.spec import Frames, Grid
 from lstm2d.tolerances import BF16_FORWARD_ATOL
 
 
@@ -23,7 +22,7 @@ def test_bf16_torch_stays_within_tolerance_of_fp32_keras(preset):
     reference = keras_outputs(keras_model, inputs)
     x = torch.from_numpy(inputs).permute(0, 1, 4, 2, 3)
     out = InferenceRunner(torch_model, RuntimeOptions(dtype="bf16"))(x).float()
-    if torch_model.output_kind in (Frames, Grid):
+    if torch_model.spatial_outputs[0]:
         out = out.movedim(-3, -1)  # channels back to Keras' last axis
     out = out.numpy()
     label = f"{preset} bf16 torch vs fp32 Keras"

@@ -9,8 +9,7 @@ import keras_ref
 import torch_impl
 from lstm2d.parity import build_pair, random_inputs
 from parity_tests.specs import LAYER_SPECS, PARITY_SPECS
-from torch_impl.convert import weight_table
-from torch_impl.convert.model import merged_biases
+from torch_impl.weight_table import merged_biases, weight_table
 
 ROUND_TRIP_SPECS = (*PARITY_SPECS, *LAYER_SPECS)
 SPEC_IDS = [spec.name for spec in ROUND_TRIP_SPECS]

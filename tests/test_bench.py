@@ -54,7 +54,7 @@ def test_seed_flat_flops_skip_the_gradient_into_the_data():
 
 def test_strided_conv_channels_pooling_and_sequences_are_counted_by_shape():
     spec = ModelSpec(
-        InputSpec(7, 9, 8, 3),
+        InputSpec.frames(7, 9, 8, 3),
         (Pool2D("max", 1), Conv2D(4, (3, 2), strides=2, padding="same"), Pool2D("avg", 2), Flatten(),
          LSTM(5, return_sequences=True), Dense(2)),
     )  # fmt: skip
@@ -72,7 +72,7 @@ def test_strided_conv_channels_pooling_and_sequences_are_counted_by_shape():
 
 def test_recurrent_kinds_count_their_gates_and_directions():
     spec = ModelSpec(
-        InputSpec(6, 4, 4, 1),
+        InputSpec.frames(6, 4, 4, 1),
         (Flatten(), GRU(3, return_sequences=True), Bidirectional(SimpleRNN(2)), Dense(1)),
     )
     layers = {f.name: f for f in count_layers(spec)}
@@ -84,7 +84,7 @@ def test_recurrent_kinds_count_their_gates_and_directions():
 
 def test_conv_lstm_and_conv3d_count_every_cell_gate_and_step():
     spec = ModelSpec(
-        InputSpec(5, 8, 8, 2),
+        InputSpec.frames(5, 8, 8, 2),
         (ConvLSTM2D(3, 3, padding="same", return_sequences=True), Conv3D(1, (3, 3, 3), padding="same")),
     )
     layers = {f.name: f for f in count_layers(spec)}

@@ -14,7 +14,7 @@ from lstm2d.spec import GRU, LSTM, BatchNorm, Bidirectional, ConvLSTM2D, Dense, 
 from torch_impl.build import glorot_uniform, keras_initial_weights, orthogonal
 
 SPEC = ModelSpec(
-    InputSpec(3, 6, 5, 2),
+    InputSpec.frames(3, 6, 5, 2),
     layers=(
         ConvLSTM2D(4, 3, padding="same", return_sequences=True), BatchNorm(), Flatten(), Dense(32),
         LSTM(8, return_sequences=True), Bidirectional(GRU(6)), Dense(1),
@@ -49,7 +49,7 @@ def test_keras_init_of_every_layer_kind():
 
 
 def test_unit_forget_bias_off_gives_zero_biases():
-    spec = ModelSpec(InputSpec(2, 2, 2, 1), layers=(Flatten(), LSTM(3, unit_forget_bias=False)))
+    spec = ModelSpec(InputSpec.frames(2, 2, 2, 1), layers=(Flatten(), LSTM(3, unit_forget_bias=False)))
     np.testing.assert_array_equal(keras_initial_weights(spec, np.random.default_rng(0))["lstm_1"]["bias"], np.zeros(12))
 
 

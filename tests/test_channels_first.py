@@ -11,7 +11,6 @@ import pytest
 
 import torch_impl
 from lstm2d.cli import main
-from lstm2d.keras_layers import keras_layer_config
 from lstm2d.spec import (
     LSTM,
     BatchNorm,
@@ -27,14 +26,15 @@ from lstm2d.spec import (
     Steps,
     keras_dims,
 )
+from lstm2d.spec.keras_graph import layer_config
 from parity_tests.specs import CHANNELS_FIRST_SPECS
-from torch_impl.convert import keras_to_torch, weight_table
 from torch_impl.files import UnsupportedModelError, to_keras
 from torch_impl.files.keras_config import spec_from_config
 from torch_impl.files.writer import keras_config
+from torch_impl.weight_table import keras_to_torch, weight_table
 
 SPECS = {spec.name.removeprefix("channels_first-"): spec for spec in CHANNELS_FIRST_SPECS}
-FRAME = InputSpec(3, 7, 5, 2)  # H != W, C > 1: every layout mistake changes a shape or a number
+FRAME = InputSpec.frames(3, 7, 5, 2)  # H != W, C > 1: every layout mistake changes a shape or a number
 
 
 def _cf(*layers, input: InputSpec = FRAME) -> ModelSpec:
@@ -107,7 +107,7 @@ def test_a_channels_first_flatten_alone_shows_the_format():
 
 
 def test_every_spatial_layer_says_channels_first_and_batch_norm_takes_the_channel_axis():
-    configs = {entry.layer.name: keras_layer_config(entry.layer, entry.input, "channels_first") for entry in
+    configs = {entry.layer.name: layer_config(entry.layer, entry.layer.name, entry.input, "channels_first") for entry in
                SPECS["conv-lstm-batch-norm"].layer_shapes()}  # fmt: skip
     assert configs["conv_lstm2d_1"]["config"]["data_format"] == "channels_first"
     assert configs["batch_norm_1"]["config"]["axis"] == 2  # (batch, time, channels, height, width)
@@ -115,9 +115,9 @@ def test_every_spatial_layer_says_channels_first_and_batch_norm_takes_the_channe
     assert configs["batch_norm_2"]["config"]["layer"]["config"]["axis"] == 1  # each frame: (batch, channels, height, width)
     assert configs["conv2d_1"]["config"]["layer"]["config"]["data_format"] == "channels_first"
     grid = SPECS["conv-lstm-grid-flatten"].layer_shapes()
-    assert keras_layer_config(grid[1].layer, grid[1].input, "channels_first")["config"]["axis"] == 1  # a grid
+    assert layer_config(grid[1].layer, grid[1].layer.name, grid[1].input, "channels_first")["config"]["axis"] == 1  # a grid
     steps = ModelSpec(FRAME, (Flatten(), BatchNorm(), LSTM(2))).layer_shapes()[1]
-    assert keras_layer_config(steps.layer, steps.input, "channels_first")["config"]["axis"] == -1  # features: last
+    assert layer_config(steps.layer, steps.layer.name, steps.input, "channels_first")["config"]["axis"] == -1  # features: last
 
 
 def test_the_written_file_reads_channels_first_frames():
@@ -198,12 +198,12 @@ def test_batch_norm_in_a_frame_must_take_the_channel_axis(axis, ok):
 
 
 def test_a_file_without_spatial_layers_is_channels_first_only_if_its_flatten_says_so():
-    spec = _cf(Flatten("channels_first"), LSTM(2), input=InputSpec(3, 4, 3, 2))
+    spec = _cf(Flatten("channels_first"), LSTM(2), input=InputSpec.frames(3, 4, 3, 2))
     assert spec_from_config(keras_config(spec), keras_version="3.15.1", where="m.keras")[0] == spec
     config = keras_config(spec)
     _inner(config, 1)["data_format"] = "channels_last"  # Keras now flattens the input's axes in order: read as channels_last
     read = spec_from_config(config, keras_version="3.15.1", where="m.keras")[0]
-    assert read.data_format == "channels_last" and read.input == InputSpec(3, 2, 4, 3)
+    assert read.data_format == "channels_last" and read.input == InputSpec.frames(3, 2, 4, 3)
 
 
 def test_inspect_says_the_keras_input_layout(tmp_path, capsys):

@@ -24,19 +24,9 @@ from lstm2d.spec import (
     Pool2D,
     SimpleRNN,
 )
-from torch_impl.convert import (
-    WeightMismatchError,
-    batch_norm,
-    conv,
-    conv_lstm,
-    dense,
-    keras_gradients_to_torch,
-    keras_to_torch,
-    recurrent,
-    torch_to_keras,
-    weight_table,
-)
+from torch_impl.convert import batch_norm, conv, conv_lstm, dense, recurrent
 from torch_impl.convert.layout import hwc_index_of_chw, rows_from_keras, rows_to_keras
+from torch_impl.weight_table import WeightMismatchError, keras_gradients_to_torch, keras_to_torch, torch_to_keras, weight_table
 
 RNG = np.random.default_rng(0)
 
@@ -144,7 +134,7 @@ def test_flatten_permutation(h, w, c):
 
 def test_weight_table_tracks_the_flatten_order_through_batch_norm_and_dropout():
     """A BatchNorm after the flatten gets its vectors reordered, and the next Dense its rows: the order carries through."""
-    spec = ModelSpec(InputSpec(2, 3, 2, 2), layers=(Flatten(), BatchNorm(), Dropout(0.1), Dense(5), Dense(1)))
+    spec = ModelSpec(InputSpec.frames(2, 3, 2, 2), layers=(Flatten(), BatchNorm(), Dropout(0.1), Dense(5), Dense(1)))
     order = hwc_index_of_chw(3, 2, 2)
     keras_side = {e.name: random_arrays(e.keras_shapes, RNG, layout="keras") for e in weight_table(spec)}
     state = keras_to_torch(spec, keras_side)
@@ -154,7 +144,7 @@ def test_weight_table_tracks_the_flatten_order_through_batch_norm_and_dropout():
 
 
 def test_bidirectional_weights_are_two_directions():
-    spec = ModelSpec(InputSpec(3, 2, 2, 1), layers=(Flatten(), Bidirectional(GRU(2, reset_after=False)), Dense(1)))
+    spec = ModelSpec(InputSpec.frames(3, 2, 2, 1), layers=(Flatten(), Bidirectional(GRU(2, reset_after=False)), Dense(1)))
     (entry,) = [e for e in weight_table(spec) if e.kind == "bidirectional"]
     assert entry.keras_shapes == {
         "forward/kernel": (4, 6), "forward/recurrent_kernel": (2, 6), "forward/bias": (6,),
@@ -182,7 +172,7 @@ def test_bidirectional_weights_are_two_directions():
 )
 def test_layers_without_bias_have_no_bias_on_either_side(layer):
     layers = (layer, Flatten(), LSTM(2)) if isinstance(layer, Conv2D) else (Flatten(), layer)
-    spec = ModelSpec(InputSpec(3, 4, 4, 1), layers=layers)
+    spec = ModelSpec(InputSpec.frames(3, 4, 4, 1), layers=layers)
     entry = weight_table(spec)[0]
     assert entry.kind == layer.kind
     assert not any("bias" in key for key in [*entry.keras_shapes, *entry.torch_shapes])
@@ -192,7 +182,7 @@ def test_layers_without_bias_have_no_bias_on_either_side(layer):
 
 def test_conv3d_and_conv_lstm_shapes_in_the_table():
     spec = ModelSpec(
-        InputSpec(4, 6, 5, 2),
+        InputSpec.frames(4, 6, 5, 2),
         layers=(ConvLSTM2D(3, (3, 2), padding="same", return_sequences=True), Conv3D(1, (2, 3, 3), padding="same")),
     )
     conv_lstm_entry, conv3d_entry = weight_table(spec)
@@ -272,7 +262,7 @@ def _lstm_numpy(layer: LSTM, weights: dict, seq: np.ndarray) -> np.ndarray:
 
 SMALL_SPECS = [
     ModelSpec(  # C > 1 at the flatten, H != W: the permutation matters
-        InputSpec(3, height=9, width=7, channels=2),
+        InputSpec.frames(3, height=9, width=7, channels=2),
         layers=(
             Conv2D(3, (3, 2), padding="same", activation="relu"),
             Pool2D("avg", 2, padding="same"),
@@ -281,9 +271,9 @@ SMALL_SPECS = [
             Dense(2),
         ),
     ),
-    ModelSpec(InputSpec(4, height=3, width=5, channels=3), layers=(Flatten(), LSTM(3, return_sequences=True), Dense(2))),
+    ModelSpec(InputSpec.frames(4, height=3, width=5, channels=3), layers=(Flatten(), LSTM(3, return_sequences=True), Dense(2))),
     ModelSpec(
-        InputSpec(3, height=8, width=6, channels=1),
+        InputSpec.frames(3, height=8, width=6, channels=1),
         layers=(
             Conv2D(2, 3, strides=2, padding="same"),
             Pool2D("max", (2, 1)),
@@ -376,7 +366,7 @@ def test_gradients_map_like_weights_to_the_trainable_parameters():
     """A merged Keras bias' gradient goes to bias_ih (bias_hh is frozen); GRU reset_after's two rows map one-to-one;
     BatchNorm's moving statistics have no gradient; every trainable torch parameter gets exactly one."""
     spec = ModelSpec(
-        InputSpec(3, 4, 3, 2),
+        InputSpec.frames(3, 4, 3, 2),
         layers=(
             Flatten(),
             BatchNorm(),

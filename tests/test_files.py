@@ -15,9 +15,9 @@ from lstm2d.cli import EXIT_OVER_TOLERANCE, EXIT_UNSUPPORTED, main
 from lstm2d.parity import random_arrays
 from lstm2d.presets import get_preset
 from parity_tests.specs import CHANNELS_FIRST_SPECS, PARITY_SPECS
-from torch_impl.convert import weight_table
 from torch_impl.files import ModelFileError, from_keras, load_safetensors, read_keras_file, save_safetensors, to_keras
 from torch_impl.files.safetensors_io import FORMAT_VERSION
+from torch_impl.weight_table import weight_table
 
 
 def _random_model(spec, seed: int = 0) -> torch_impl.Lstm2dNet:
@@ -161,5 +161,5 @@ def test_safetensors_of_another_lstm2d_format_say_so(tmp_path):
     spec = get_preset("seed-flat")
     tensors = {k: v.contiguous() for k, v in torch_impl.build_model(spec).state_dict().items()}
     save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"lstm2d.spec": spec.to_json(), "lstm2d.format": "1"})
-    with pytest.raises(ModelFileError, match=r"lstm2d safetensors format '1'; this version of lstm2d reads format '2'"):
+    with pytest.raises(ModelFileError, match=r"lstm2d safetensors format '1'; this version of lstm2d reads formats '2', '3'"):
         load_safetensors(tmp_path / "old.safetensors")

@@ -26,7 +26,7 @@ from lstm2d.spec import LSTM, Conv2D, Dense, Flatten, InputSpec, ModelSpec
 from torch_impl.files import ModelFileError, ReadLimits, UnsafeFileError, UnsupportedModelError, from_keras
 from torch_impl.files.writer import keras_config
 
-SPEC = ModelSpec(InputSpec(4, 6, 6, 1), layers=(Conv2D(2, 3, activation="relu"), Flatten(), LSTM(3), Dense(1)))
+SPEC = ModelSpec(InputSpec.frames(4, 6, 6, 1), layers=(Conv2D(2, 3, activation="relu"), Flatten(), LSTM(3), Dense(1)))
 
 
 def _members() -> dict[str, bytes]:
@@ -527,10 +527,23 @@ def test_unsupported_layers_are_all_named(tmp_path):
 
 
 def test_flatten_outside_time_distributed_gets_the_articles_hint(tmp_path):
+    """Keras' Flatten outside TimeDistributed flattens the whole sample (lstm2d reads it so); the layer after it that
+    needs the lost time axis says what happened."""
+
     def edit(config: dict) -> None:
         _layers(config)[2] = {"module": "keras.layers", "class_name": "Flatten", "config": {"name": "flat"}}
 
-    with pytest.raises(UnsupportedModelError, match=r"wrap per-frame layers in TimeDistributed"):
+    with pytest.raises(UnsupportedModelError, match=r"wrap (the )?per-frame layers in TimeDistributed"):
+        from_keras(_with_config(tmp_path / "m.keras", edit))
+
+
+def test_a_conv_outside_time_distributed_on_frames_gets_the_articles_hint(tmp_path):
+    """Keras refuses Conv2D on frames ('expected ndim=4, found ndim=5'): a file that has one is refused, saying so."""
+
+    def edit(config: dict) -> None:
+        _layers(config)[1] = _layers(config)[1]["config"]["layer"]
+
+    with pytest.raises(UnsupportedModelError, match=r"Conv2D outside TimeDistributed .*wrap per-frame layers in TimeDistributed"):
         from_keras(_with_config(tmp_path / "m.keras", edit))
 
 

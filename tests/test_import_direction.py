@@ -12,7 +12,7 @@ def test_torch_side_works_without_keras_or_tensorflow():
         import numpy as np, torch
         import torch_impl
         from lstm2d import get_preset
-        from torch_impl.convert import weight_table
+        from torch_impl.weight_table import weight_table
 
         spec = get_preset("seed-cnn-rgb")
         model = torch_impl.build_model(spec)

@@ -8,8 +8,8 @@ import torch
 
 import torch_impl
 from lstm2d.spec import GRU, LSTM, Bidirectional, Dense, Flatten, InputSpec, ModelSpec, SimpleRNN
-from torch_impl.convert import merged_bias_keys
 from torch_impl.optim import KerasAdam
+from torch_impl.weight_table import merged_bias_keys
 
 
 def keras_adam_numpy(
@@ -141,7 +141,7 @@ def test_keras_adam_refuses_bad_settings(options, message):
 
 def test_models_freeze_exactly_the_biases_keras_merges():
     spec = ModelSpec(
-        InputSpec(4, 3, 2, 1),
+        InputSpec.frames(4, 3, 2, 1),
         layers=(
             Flatten(),
             LSTM(3, return_sequences=True),
@@ -167,7 +167,7 @@ def test_models_freeze_exactly_the_biases_keras_merges():
 
 def test_frozen_bias_hh_gives_keras_sgd_step_on_the_sum():
     """With bias_hh frozen, one SGD step moves bias_ih + bias_hh by -lr * grad, as Keras moves its one bias."""
-    spec = ModelSpec(InputSpec(3, 2, 2, 1), layers=(Flatten(), LSTM(2), Dense(1)))
+    spec = ModelSpec(InputSpec.frames(3, 2, 2, 1), layers=(Flatten(), LSTM(2), Dense(1)))
     model = torch_impl.build_model(spec)
     lstm = model.layers["lstm_1"]
     with torch.no_grad():

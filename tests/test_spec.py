@@ -13,8 +13,11 @@ from lstm2d.spec import (
     LAYER_KINDS,
     LSTM,
     Activation,
+    Add,
+    Average,
     BatchNorm,
     Bidirectional,
+    Concatenate,
     Conv2D,
     Conv3D,
     ConvLSTM2D,
@@ -26,20 +29,28 @@ from lstm2d.spec import (
     Grid,
     InputSpec,
     Masking,
+    Maximum,
+    Minimum,
     ModelSpec,
+    Multiply,
+    Node,
     Pool2D,
+    Reshape,
     SimpleRNN,
     SpecError,
     Steps,
+    Submodel,
+    Subtract,
+    TimeDistributed,
     Vector,
     output_size,
     same_padding,
 )
 
-FRAME = InputSpec(timesteps=5, height=8, width=8, channels=1)
+FRAME = InputSpec.frames(timesteps=5, height=8, width=8, channels=1)
 
 EVERY_KIND = ModelSpec(  # one of each layer kind, every shape kind on the way
-    InputSpec(6, 10, 9, 2),
+    InputSpec.frames(6, 10, 9, 2),
     layers=(
         Conv2D(4, 3, padding="same", dilation_rate=2, use_bias=False),
         BatchNorm(per_timestep=True, center=False),
@@ -61,26 +72,65 @@ EVERY_KIND = ModelSpec(  # one of each layer kind, every shape kind on the way
 )
 
 
-@pytest.mark.parametrize("spec", [*(get_preset(name) for name in preset_names()), EVERY_KIND], ids=lambda s: s.name)
+BACKBONE = ModelSpec(InputSpec.grid(6, 5, 2, name="frame"), (Conv2D(3, 3, activation="relu"), Flatten()), name="backbone")
+EVERY_GRAPH_KIND = ModelSpec(  # the graph-only kinds: merges, Reshape, TimeDistributed, a nested model, a shared layer
+    inputs=(
+        InputSpec.frames(4, 6, 5, 2),
+        InputSpec((4, 5, 5), name="planes"),  # frames without a channel axis
+        InputSpec.sequence(4, 3, name="side"),
+    ),
+    nodes=(
+        Node(TimeDistributed(Submodel(BACKBONE, name="backbone"), name="td"), ("frames",)),
+        Node(TimeDistributed(Flatten(), name="td_flat"), ("planes",)),
+        Node(Reshape((4, 25), name="planes_flat"), ("planes",)),
+        Node(Add(name="add"), ("td_flat", "planes_flat")),
+        Node(Subtract(name="sub"), ("add", "planes_flat")),
+        Node(Multiply(name="mul"), ("add", "sub")),
+        Node(Average(name="avg"), ("add", "sub", "mul")),
+        Node(Maximum(name="max"), ("avg", "sub")),
+        Node(Minimum(name="min"), ("max", "mul")),
+        Node(Concatenate(name="cat"), ("td", "min", "side")),
+        Node(Dense(8, name="shared"), ("cat",)),
+        Node(Dense(8, name="shared"), ("cat",)),
+        Node(Add(name="both"), ("shared", "shared@1")),
+        Node(LSTM(4, name="lstm"), ("both",)),
+    ),
+    outputs=("lstm", "shared@1"),
+    name="every-graph-kind",
+)
+
+
+@pytest.mark.parametrize(
+    "spec", [*(get_preset(name) for name in preset_names()), EVERY_KIND, EVERY_GRAPH_KIND], ids=lambda s: s.name
+)
 def test_specs_survive_json(spec):
     assert ModelSpec.from_json(spec.to_json()) == spec
     assert ModelSpec.from_dict(json.loads(spec.to_json())) == spec
 
 
 def test_every_layer_kind_is_covered_here():
-    wrapped = {layer.layer.kind for layer in EVERY_KIND.layers if isinstance(layer, Bidirectional)}
-    kinds = {layer.kind for layer in EVERY_KIND.layers} | wrapped
+    kinds = {layer.kind for spec in (EVERY_KIND, EVERY_GRAPH_KIND) for layer in spec.all_layers()}
     assert kinds | {"global_pool2d"} == set(LAYER_KINDS)  # global pooling: test_grids_come_from_a_conv_lstm_without_sequences
+
+
+def test_graph_shapes_shared_calls_and_outputs():
+    shapes = EVERY_GRAPH_KIND.tensor_shapes()
+    assert shapes["td"] == Steps(4, 4 * 3 * 3) and shapes["td_flat"] == shapes["planes_flat"] == Steps(4, 25)
+    assert shapes["cat"] == Steps(4, 36 + 25 + 3)
+    assert shapes["shared"] == shapes["shared@1"] == Steps(4, 8)
+    assert EVERY_GRAPH_KIND.output_shapes() == [Vector(4), Steps(4, 8)]
+    assert [layer.name for layer in EVERY_GRAPH_KIND.layers].count("shared") == 1  # one layer, two calls
+    assert not EVERY_GRAPH_KIND.is_stack and get_preset("seed-cnn").is_stack
 
 
 def test_seed_presets_are_the_articles_models():
     flat = get_preset("seed-flat")
-    assert flat.input == InputSpec(100, 10, 10, 1)
+    assert flat.input == InputSpec.frames(100, 10, 10, 1)
     assert [type(layer) for layer in flat.layers] == [Flatten, LSTM, Dense]
     assert [entry.output for entry in flat.layer_shapes()] == [Steps(100, 100), Vector(64), Vector(1)]
     for name, channels in (("seed-cnn", 1), ("seed-cnn-rgb", 3)):
         spec = get_preset(name)
-        assert spec.input == InputSpec(100, 10, 10, channels)
+        assert spec.input == InputSpec.frames(100, 10, 10, channels)
         conv, pool, _, lstm, dense = spec.layers
         assert (conv.filters, conv.kernel_size, conv.strides, conv.padding, conv.activation) == (
             32,
@@ -104,12 +154,12 @@ def test_shapes_through_every_kind():
         Frames(6, 5, 5, 3), Frames(6, 5, 5, 2), Steps(6, 50), Steps(6, 50), Steps(6, 50), Steps(6, 8), Steps(6, 4),
         Steps(6, 5), Steps(6, 3), Steps(6, 2),
     ]  # fmt: skip
-    assert EVERY_KIND.outputs == 2 and EVERY_KIND.output_shape() == (6, 2)
+    assert len(EVERY_KIND.outputs) == 2 and EVERY_KIND.output_shape() == (6, 2)
 
 
 def test_grids_come_from_a_conv_lstm_without_sequences():
     spec = ModelSpec(
-        InputSpec(None, 8, 6, 1),
+        InputSpec.frames(None, 8, 6, 1),
         layers=(ConvLSTM2D(4, 3), Conv2D(2, 3, padding="same"), Pool2D("max", 2), GlobalPool2D(), Dense(3)),
     )
     assert [entry.output for entry in spec.layer_shapes()] == [Grid(6, 4, 4), Grid(6, 4, 2), Grid(3, 2, 2), Vector(2), Vector(3)]
@@ -151,10 +201,13 @@ def test_valid_output_size(size, kernel, stride, dilation, expected):
     ("build", "message"),
     [
         (
-            lambda: ModelSpec(InputSpec(5, 4, 4), layers=(Conv2D(2, 3, name="c"), Conv2D(2, 3, name="d"))),
+            lambda: ModelSpec(InputSpec.frames(5, 4, 4), layers=(Conv2D(2, 3, name="c"), Conv2D(2, 3, name="d"))),
             r"conv2d d shrinks the frame below 1x1: input .* = \(2, 2, 2\), output = \(0, 0, 2\)",
         ),
-        (lambda: ModelSpec(InputSpec(5, 3, 6), layers=(Pool2D("max", 4),)), r"pool2d pool2d_1 shrinks the frame below 1x1"),
+        (
+            lambda: ModelSpec(InputSpec.frames(5, 3, 6), layers=(Pool2D("max", 4),)),
+            r"pool2d pool2d_1 shrinks the frame below 1x1",
+        ),
         (lambda: Conv2D(2, 3, padding="full"), r"padding: expected one of 'valid', 'same', got 'full'"),
         (lambda: Conv2D(2, 3, activation="swishy"), r"activation: expected one of 'linear', 'relu', .*got 'swishy'"),
         (lambda: Conv2D(2, 3, strides=2, dilation_rate=2), r"strides > 1 with dilation_rate > 1 is not allowed"),
@@ -164,8 +217,8 @@ def test_valid_output_size(size, kernel, stride, dilation, expected):
         (lambda: Conv3D(2, (3, 3)), r"kernel_size: expected an int or 3 ints"),
         (lambda: Conv2D(True, 3), r"filters: expected a positive int, got True"),
         (lambda: Pool2D("min"), r"mode: expected one of 'max', 'avg', got 'min'"),
-        (lambda: InputSpec(5, 10, 10, channels=0), r"input channels: expected a positive int, got 0"),
-        (lambda: InputSpec(0, 10, 10), r"input timesteps: expected a positive int, got 0"),
+        (lambda: InputSpec.frames(5, 10, 10, channels=0), r"input channels: expected a positive int, got 0"),
+        (lambda: InputSpec.frames(0, 10, 10), r"input timesteps: expected a positive int, got 0"),
         (lambda: LSTM(8, return_sequences="yes"), r"return_sequences: expected true or false, got 'yes'"),
         (lambda: GRU(8, dropout=1.0), r"dropout: expected a number in \[0, 1\), got 1.0"),
         (lambda: BatchNorm(epsilon=0), r"epsilon: expected a positive finite number"),
@@ -189,13 +242,17 @@ def test_valid_output_size(size, kernel, stride, dilation, expected):
         (lambda: ModelSpec(FRAME, layers=(Dense(4),)), r"dense dense_1 expects a sequence or a vector, got frames"),
         (lambda: ModelSpec(FRAME, layers=(Flatten(), Conv2D(2, 1))), r"conv2d conv2d_1 expects frames or a grid, got a sequence"),
         (
-            lambda: ModelSpec(FRAME, layers=(Flatten(), Flatten())),
-            r"flatten flatten_2 expects frames or a grid, got a sequence .*already flat",
+            lambda: ModelSpec(FRAME, layers=(Flatten(), LSTM(3), Flatten())),
+            r"flatten flatten_2 expects frames, a grid or a sequence, got a vector .*already flat",
+        ),
+        (
+            lambda: ModelSpec(InputSpec.frames(None, 4, 4), layers=(Flatten(), Flatten())),
+            r"flatten flatten_2 expects a fixed number of timesteps, got a sequence .*needs its length",
         ),
         (lambda: ModelSpec(FRAME, layers=(Masking(),)), r"masking masking_1 expects a sequence .*after the per-frame Flatten"),
         (
             lambda: ModelSpec(FRAME, layers=(Flatten(), Masking(), BatchNorm(), LSTM(2))),
-            r"batch_norm batch_norm_1 after masking masking_1: only Dropout, Activation, Dense and recurrent layers",
+            r"batch_norm batch_norm_1 after the mask of masking_1: only Dropout, Activation, Dense, merges and recurrent",
         ),
         (
             lambda: ModelSpec(
@@ -209,10 +266,10 @@ def test_valid_output_size(size, kernel, stride, dilation, expected):
         ),
         (lambda: ModelSpec(FRAME, layers=(Flatten(), LSTM(2), ConvLSTM2D(2, 3))), r"conv_lstm2d conv_lstm2d_1 expects frames"),
         (
-            lambda: ModelSpec(InputSpec(None, 4, 4), layers=(Conv3D(1, (3, 1, 1)),)),
+            lambda: ModelSpec(InputSpec.frames(None, 4, 4), layers=(Conv3D(1, (3, 1, 1)),)),
             r"time axis needs stride 1 and, for a time kernel over 1, padding='same'",
         ),
-        (lambda: ModelSpec(InputSpec(2, 4, 4), layers=(Conv3D(1, (3, 1, 1)),)), r"shrinks the input below one cell"),
+        (lambda: ModelSpec(InputSpec.frames(2, 4, 4), layers=(Conv3D(1, (3, 1, 1)),)), r"shrinks the input below one cell"),
     ],
 )
 def test_invalid_descriptions_say_what_is_wrong(build, message):
@@ -243,13 +300,14 @@ INPUT = {"timesteps": 5, "height": 4, "width": 4}
             r"layers\[1\] \(dense\): unknown keys \['bias'\]",
         ),
         ({"input": INPUT, "layers": [{"kind": "dense"}]}, r"layers\[0\] \(dense\): .*units"),
-        ({"input": INPUT, "layers": {"kind": "dense", "units": 1}}, r"expected a list of layers"),
+        ({"input": INPUT, "layers": {"kind": "dense", "units": 1}}, r"model spec layers: expected a list"),
         (
             {"input": INPUT, "layers": [{"kind": "bidirectional", "layer": {"kind": "dense", "units": 2}}]},
             r"unknown layer kind 'dense'; expected one of \['gru', 'lstm', 'simple_rnn'\]",
         ),
-        ({"format_version": 1, "input": INPUT, "frontend": []}, r"format_version 1 is not supported \(expected 2\)"),
-        ({"layers": []}, r"missing 'input'"),
+        ({"format_version": 1, "input": INPUT, "frontend": []}, r"format_version 1 is not supported \(expected one of"),
+        ({"format_version": 2, "layers": []}, r"model spec input: expected an object, got None"),
+        ({"layers": []}, r"missing 'inputs'"),
         ({"input": INPUT}, r"missing 'layers'"),
         ([1, 2], r"expected a JSON object, got list"),
     ],
@@ -289,7 +347,7 @@ def test_unnamed_layers_are_numbered_per_kind_and_skip_taken_names():
 
 def test_open_timesteps_and_with_input():
     spec = ModelSpec(
-        InputSpec(None, 9, 7, 2),
+        InputSpec.frames(None, 9, 7, 2),
         layers=(Conv2D(4, 3, strides=2, padding="same"), Flatten(), LSTM(6, return_sequences=True), Dense(2)),
     )
     assert [entry.output for entry in spec.layer_shapes()] == [

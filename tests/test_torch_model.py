@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -26,14 +28,14 @@ from lstm2d.spec import (
 
 AWKWARD = {
     "rect-c3-stride2": ModelSpec(
-        InputSpec(4, 11, 8, 3), layers=(Conv2D(4, 3, strides=2, activation="relu"), Flatten(), LSTM(5), Dense(2))
+        InputSpec.frames(4, 11, 8, 3), layers=(Conv2D(4, 3, strides=2, activation="relu"), Flatten(), LSTM(5), Dense(2))
     ),
     "same-even": ModelSpec(
-        InputSpec(3, 10, 9, 2),
+        InputSpec.frames(3, 10, 9, 2),
         layers=(Conv2D(4, (4, 2), padding="same"), Pool2D("avg", 3, 2, "same"), Flatten(), LSTM(4), Dense(1)),
     ),
     "stacked-sequences": ModelSpec(
-        InputSpec(5, 6, 7, 1),
+        InputSpec.frames(5, 6, 7, 1),
         layers=(
             Pool2D("max", 2),
             Flatten(),
@@ -42,18 +44,18 @@ AWKWARD = {
             Dense(3, activation="softmax"),
         ),
     ),
-    "one-step": ModelSpec(InputSpec(1, 5, 5, 2), layers=(Conv2D(2, 5), Flatten(), LSTM(3), Dense(1))),
+    "one-step": ModelSpec(InputSpec.frames(1, 5, 5, 2), layers=(Conv2D(2, 5), Flatten(), LSTM(3), Dense(1))),
     "conv-lstm-next-frame": ModelSpec(
-        InputSpec(4, 6, 5, 2),
+        InputSpec.frames(4, 6, 5, 2),
         layers=(
             ConvLSTM2D(3, 3, padding="same", return_sequences=True),
             BatchNorm(),
             Conv3D(2, 3, padding="same", activation="sigmoid"),
         ),
     ),
-    "conv-lstm-grid": ModelSpec(InputSpec(4, 6, 5, 2), layers=(ConvLSTM2D(3, (2, 3)), Conv2D(2, 1, activation="softmax"))),
+    "conv-lstm-grid": ModelSpec(InputSpec.frames(4, 6, 5, 2), layers=(ConvLSTM2D(3, (2, 3)), Conv2D(2, 1, activation="softmax"))),
     "bidirectional-pair": ModelSpec(
-        InputSpec(3, 4, 4, 1), layers=(GlobalPool2D(), Bidirectional(GRU(3, return_sequences=True), merge_mode=None))
+        InputSpec.frames(3, 4, 4, 1), layers=(GlobalPool2D(), Bidirectional(GRU(3, return_sequences=True), merge_mode=None))
     ),
 }
 SPECS = {name: get_preset(name) for name in preset_names()} | AWKWARD
@@ -83,7 +85,7 @@ def test_output_shape_and_layouts_agree(name, batch):
         out_last = last(x.permute(0, 1, 3, 4, 2))
     outs_first = out_first if isinstance(out_first, tuple) else (out_first,)
     outs_last = out_last if isinstance(out_last, tuple) else (out_last,)
-    assert len(outs_first) == spec.outputs
+    assert len(outs_first) == len(spec.outputs)
     for a, b in zip(outs_first, outs_last, strict=True):
         keras_layout = (batch, *spec.output_shape())
         assert tuple(b.shape) == keras_layout  # channels_last models return Keras' layout
@@ -94,7 +96,7 @@ def test_output_shape_and_layouts_agree(name, batch):
 
 @pytest.mark.parametrize("timesteps", [1, 4, 9])
 def test_open_timesteps(timesteps):
-    spec = ModelSpec(InputSpec(None, 6, 6, 1), layers=(Conv2D(2, 3), Flatten(), LSTM(3, return_sequences=True), Dense(1)))
+    spec = ModelSpec(InputSpec.frames(None, 6, 6, 1), layers=(Conv2D(2, 3), Flatten(), LSTM(3, return_sequences=True), Dense(1)))
     assert tuple(torch_impl.build_model(spec)(_input(spec, 2, timesteps)).shape) == (2, timesteps, 1)
 
 
@@ -213,3 +215,43 @@ def test_time_major_storage_changes_neither_values_nor_gradients():
     frames = time_major_storage(x)
     assert is_time_major(frames) and not is_time_major(x)
     assert is_time_major(over_frames(lambda f: f * 2, frames))
+
+
+def test_a_module_put_in_layers_is_the_one_that_runs():
+    """The usual head swap for fine-tuning: the forward pass calls what ``model.layers`` holds now."""
+    model = torch_impl.build_model(SPECS["seed-cnn"].with_input(timesteps=4))
+    model.layers["dense_1"] = torch.nn.Linear(64, 10)
+    out = model(_input(model.spec, 2))
+    assert out.shape == (2, 10)
+    out.sum().backward()
+    assert model.layers["dense_1"].weight.grad is not None  # the new head is in the graph, not a copy of the old
+
+
+@pytest.mark.parametrize("hooked", ["conv2d_1", "pool2d_1"])
+def test_forward_hooks_fire_on_fused_layers_and_change_nothing(hooked):
+    """seed-cnn's Conv2D + MaxPool run as one fused op; a hook on either must see its module run, so the pair then runs
+    layer by layer, with the same result, and fuses again once the hook is gone."""
+    model = torch_impl.build_model(SPECS["seed-cnn"].with_input(timesteps=4)).eval()
+    x = _input(model.spec, 2)
+    assert model.active_fusions() == {"conv2d_1": "pool2d_1"}
+    with torch.no_grad():
+        fused = model(x)
+    seen = []
+    handle = model.layers[hooked].register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape)))
+    assert model.active_fusions() == {}
+    with torch.no_grad():
+        hooked_out = model(x)
+    expected_shape = (2, 4, 32, 8, 8) if hooked == "conv2d_1" else (2, 4, 32, 4, 4)
+    assert seen == [expected_shape]
+    torch.testing.assert_close(hooked_out, fused, rtol=1e-5, atol=1e-6)
+    handle.remove()
+    assert model.active_fusions() == {"conv2d_1": "pool2d_1"}
+
+
+def test_a_replaced_conv_is_not_fused_with_its_old_pool():
+    model = torch_impl.build_model(SPECS["seed-cnn"].with_input(timesteps=4)).eval()
+    old = model.layers["conv2d_1"]
+    model.layers["conv2d_1"] = copy.deepcopy(old)
+    assert model.active_fusions() == {}
+    model.layers["conv2d_1"] = old
+    assert model.active_fusions() == {"conv2d_1": "pool2d_1"}

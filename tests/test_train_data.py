@@ -12,7 +12,11 @@ from lstm2d.train.data import Task, load_data, moving_digits, moving_pattern, se
 from lstm2d.train.data.sensor_grid import SensorGridParams
 from lstm2d.train.errors import DataError
 
-SHAPES = [InputSpec(6, 10, 10, 1), InputSpec(4, 7, 12, 3), InputSpec(1, 9, 8, 2)]  # the article's, H != W with C > 1, T = 1
+SHAPES = [
+    InputSpec.frames(6, 10, 10, 1),
+    InputSpec.frames(4, 7, 12, 3),
+    InputSpec.frames(1, 9, 8, 2),
+]  # the article's, H != W with C > 1, T = 1
 
 
 def _ids(shape: InputSpec) -> str:
@@ -35,7 +39,7 @@ def test_sensor_grid_shapes_and_task(shape, per_timestep):
 
 
 def test_sensor_grid_is_deterministic_per_seed():
-    shape = InputSpec(5, 10, 10, 2)
+    shape = InputSpec.frames(5, 10, 10, 2)
     first, again, other = (sensor_grid.load(shape, samples=12, val_fraction=0.25, per_timestep=False, seed=s) for s in (3, 3, 4))
     assert torch.equal(first.train.x, again.train.x) and torch.equal(first.val.y, again.val.y)
     assert not torch.equal(first.train.x, other.train.x)
@@ -43,7 +47,7 @@ def test_sensor_grid_is_deterministic_per_seed():
 
 def test_sensor_grid_sequence_target_ends_with_the_sample_target():
     """Per-timestep targets are the same forecast made after every frame: the last one is the per-sample target."""
-    shape = InputSpec(6, 10, 10, 1)
+    shape = InputSpec.frames(6, 10, 10, 1)
     rng = lambda: np.random.default_rng(5)  # noqa: E731
     x_seq, y_seq = sensor_grid.generate(8, shape, per_timestep=True, rng=rng())
     x_one, y_one = sensor_grid.generate(8, shape, per_timestep=False, rng=rng())
@@ -54,10 +58,12 @@ def test_sensor_grid_sequence_target_ends_with_the_sample_target():
 def test_sensor_grid_target_is_the_peak_ahead():
     """Still air, no decay, no diffusion, no noise, no new puffs after the burn-in: the target is the last frame's peak."""
     params = SensorGridParams(wind_speed=(0.0, 0.0), diffusivity=0.0, decay=1.0, noise=0.0, burn_in=3, puff_rate=0.0)
-    x, y = sensor_grid.generate(4, InputSpec(3, 10, 10, 1), per_timestep=False, rng=np.random.default_rng(0), params=params)
+    x, y = sensor_grid.generate(
+        4, InputSpec.frames(3, 10, 10, 1), per_timestep=False, rng=np.random.default_rng(0), params=params
+    )
     assert np.all(x == 0) and np.all(y == 0)
     params = SensorGridParams(wind_speed=(0.0, 0.0), diffusivity=0.0, decay=1.0, noise=0.0, puff_rate=1.0)
-    x, y = sensor_grid.generate(4, InputSpec(3, 10, 10, 1), per_timestep=True, rng=np.random.default_rng(0), params=params)
+    x, y = sensor_grid.generate(4, InputSpec.frames(3, 10, 10, 1), per_timestep=True, rng=np.random.default_rng(0), params=params)
     np.testing.assert_allclose(y[..., 0], x[:, :, 0].reshape(4, 3, -1).max(axis=2), rtol=1e-6)
 
 
@@ -81,7 +87,9 @@ def test_advection_conserves_mass_and_half_cells_average_neighbours():
 
 
 @pytest.mark.parametrize("per_timestep", [False, True])
-@pytest.mark.parametrize("shape", [InputSpec(6, 10, 10, 1), InputSpec(4, 12, 16, 3), InputSpec(3, 8, 8, 1)], ids=_ids)
+@pytest.mark.parametrize(
+    "shape", [InputSpec.frames(6, 10, 10, 1), InputSpec.frames(4, 12, 16, 3), InputSpec.frames(3, 8, 8, 1)], ids=_ids
+)
 def test_moving_digits_shapes_and_task(shape, per_timestep):
     data = moving_digits.load(shape, samples=30, val_fraction=0.2, per_timestep=per_timestep, seed=0)
     assert tuple(data.train.x.shape) == (24, shape.timesteps, shape.channels, shape.height, shape.width)
@@ -93,7 +101,7 @@ def test_moving_digits_shapes_and_task(shape, per_timestep):
 
 def test_moving_digits_move_and_bounce_inside_the_canvas():
     images, labels = moving_digits.digit_images()
-    shape = InputSpec(12, 11, 10, 1)
+    shape = InputSpec.frames(12, 11, 10, 1)
     x, y = moving_digits.generate(images[:5], labels[:5], 20, shape, per_timestep=False, rng=np.random.default_rng(0))
     assert np.all(y >= 0)
     ink = x[:, :, 0] > 0.25  # (n, T, H, W): the digit's pixels, above the noise
@@ -105,7 +113,7 @@ def test_moving_digits_move_and_bounce_inside_the_canvas():
 
 
 def test_moving_digits_validation_uses_held_out_handwriting():
-    data = moving_digits.load(InputSpec(2, 8, 8, 1), samples=400, val_fraction=0.25, per_timestep=False, seed=0)
+    data = moving_digits.load(InputSpec.frames(2, 8, 8, 1), samples=400, val_fraction=0.25, per_timestep=False, seed=0)
     images = torch.from_numpy(moving_digits.digit_images()[0]).reshape(-1, 64).float()
 
     def which(x: torch.Tensor) -> set[int]:  # on an 8x8 canvas the digit fills the frame: the nearest image is it
@@ -118,22 +126,24 @@ def test_moving_digits_validation_uses_held_out_handwriting():
 
 def test_moving_digits_refuse_a_canvas_smaller_than_a_digit():
     with pytest.raises(DataError, match=r"at least 8x8 .* got 7x10; pass --frame"):
-        moving_digits.load(InputSpec(3, 7, 10, 1), samples=10, val_fraction=0.2, per_timestep=False, seed=0)
+        moving_digits.load(InputSpec.frames(3, 7, 10, 1), samples=10, val_fraction=0.2, per_timestep=False, seed=0)
 
 
 @pytest.mark.parametrize("source", ["sensor-grid", "moving-digits"])
 def test_builtin_sources_need_a_sample_on_each_side_of_the_split(source):
     with pytest.raises(DataError, match=r"cannot split 3 sample\(s\) into train and validation with --val-fraction 0.9"):
-        load_data(DataConfig(source, samples=3, val_fraction=0.9), InputSpec(2, 8, 8, 1), per_timestep=False, seed=0)
+        load_data(DataConfig(source, samples=3, val_fraction=0.9), InputSpec.frames(2, 8, 8, 1), per_timestep=False, seed=0)
 
 
 def test_builtin_sources_follow_the_model_unless_told():
-    model_input = InputSpec(100, 10, 10, 3)
+    model_input = InputSpec.frames(100, 10, 10, 3)
     data = load_data(DataConfig("sensor-grid", samples=10, timesteps=4), model_input, per_timestep=False, seed=0)
-    assert data.input == InputSpec(4, 10, 10, 3)
-    data = load_data(DataConfig("moving-digits", samples=10, frame=(9, 11)), InputSpec(3, 10, 10, 1), per_timestep=False, seed=0)
-    assert data.input == InputSpec(3, 9, 11, 1)
-    data = load_data(DataConfig("sensor-grid", samples=10), InputSpec(None, 6, 6, 1), per_timestep=True, seed=0)
+    assert data.input == InputSpec.frames(4, 10, 10, 3)
+    data = load_data(
+        DataConfig("moving-digits", samples=10, frame=(9, 11)), InputSpec.frames(3, 10, 10, 1), per_timestep=False, seed=0
+    )
+    assert data.input == InputSpec.frames(3, 9, 11, 1)
+    data = load_data(DataConfig("sensor-grid", samples=10), InputSpec.frames(None, 6, 6, 1), per_timestep=True, seed=0)
     assert data.input.timesteps == 20
 
 
@@ -158,10 +168,10 @@ def _save(path, **arrays):
 def test_npz_task_follows_y(tmp_path, y, kind, units, per_timestep):
     x = np.random.default_rng(0).random((10, 4, 5, 6, 2)).astype(np.float32)  # (N, T, H, W, C)
     path = _save(tmp_path / "d.npz", x=x, y=y)
-    data = load_data(DataConfig(str(path), val_fraction=0.3), InputSpec(4, 5, 6, 2), per_timestep=False, seed=0)
+    data = load_data(DataConfig(str(path), val_fraction=0.3), InputSpec.frames(4, 5, 6, 2), per_timestep=False, seed=0)
     assert (data.task.kind, data.task.units, data.task.per_timestep) == (kind, units, per_timestep)
     assert (len(data.train), len(data.val)) == (7, 3)
-    assert data.input == InputSpec(4, 5, 6, 2)
+    assert data.input == InputSpec.frames(4, 5, 6, 2)
 
 
 @pytest.mark.parametrize("layout", ["channels_last", "channels_first"])
@@ -169,8 +179,10 @@ def test_npz_layouts_give_the_same_samples(tmp_path, layout):
     x = np.random.default_rng(0).random((6, 3, 5, 4, 2)).astype(np.float32)  # (N, T, H, W, C)
     stored = x if layout == "channels_last" else x.transpose(0, 1, 4, 2, 3)
     path = _save(tmp_path / "d.npz", x=stored, y=np.arange(6, dtype=np.float64))
-    data = load_data(DataConfig(str(path), layout=layout, val_fraction=0.5), InputSpec(3, 5, 4, 2), per_timestep=False, seed=0)
-    assert data.input == InputSpec(3, 5, 4, 2)
+    data = load_data(
+        DataConfig(str(path), layout=layout, val_fraction=0.5), InputSpec.frames(3, 5, 4, 2), per_timestep=False, seed=0
+    )
+    assert data.input == InputSpec.frames(3, 5, 4, 2)
     for dataset in (data.train, data.val):
         for sample, target in zip(dataset.x, dataset.y, strict=True):
             np.testing.assert_array_equal(sample.numpy(), x[int(target.item())].transpose(0, 3, 1, 2))
@@ -233,7 +245,7 @@ def test_bad_npz_is_refused_with_what_was_expected_and_found(tmp_path, case):
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
     with pytest.raises(DataError, match=message):
-        load_data(DataConfig(str(path)), InputSpec(3, 4, 4, 1), per_timestep=False, seed=0)
+        load_data(DataConfig(str(path)), InputSpec.frames(3, 4, 4, 1), per_timestep=False, seed=0)
 
 
 @pytest.mark.parametrize(
@@ -253,17 +265,17 @@ def test_unreadable_npz_files(tmp_path, name, content, message):
     elif content is not None:
         path.write_bytes(content)
     with pytest.raises(DataError, match=message):
-        load_data(DataConfig(str(path)), InputSpec(3, 4, 4, 1), per_timestep=False, seed=0)
+        load_data(DataConfig(str(path)), InputSpec.frames(3, 4, 4, 1), per_timestep=False, seed=0)
 
 
 def test_data_must_be_a_builtin_source_or_npz(tmp_path):
     expected = r"expected sensor-grid or moving-digits or moving-pattern or a .npz file, got 'digits.csv'"
     with pytest.raises(DataError, match=expected):
-        load_data(DataConfig("digits.csv"), InputSpec(3, 4, 4, 1), per_timestep=False, seed=0)
+        load_data(DataConfig("digits.csv"), InputSpec.frames(3, 4, 4, 1), per_timestep=False, seed=0)
 
 
 def test_moving_pattern_targets_are_the_next_frames():
-    shape = InputSpec(6, 9, 7, 2)
+    shape = InputSpec.frames(6, 9, 7, 2)
     data = moving_pattern.load(shape, samples=10, val_fraction=0.2, seed=3)
     again = moving_pattern.load(shape, samples=10, val_fraction=0.2, seed=3)
     assert torch.equal(data.train.x, again.train.x) and torch.equal(data.val.y, again.val.y)  # deterministic per seed

@@ -18,7 +18,7 @@ from lstm2d.train.objective import Objective
 from lstm2d.train.spec_edit import adapt_spec, final_activation
 
 OPEN_SEQUENCES = ModelSpec(
-    InputSpec(None, 6, 5, 2), layers=(Flatten(), LSTM(4, return_sequences=True), LSTM(3, return_sequences=True))
+    InputSpec.frames(None, 6, 5, 2), layers=(Flatten(), LSTM(4, return_sequences=True), LSTM(3, return_sequences=True))
 )
 SPECS = {name: get_preset(name) for name in preset_names()} | {"lstm-last-sequences": OPEN_SEQUENCES}
 
@@ -27,7 +27,7 @@ SPECS = {name: get_preset(name) for name in preset_names()} | {"lstm-last-sequen
 @pytest.mark.parametrize("name", SPECS)
 def test_adapt_spec_sets_input_and_output_units(name, units):
     spec = SPECS[name]
-    shape = InputSpec(7, 12, 9, spec.input.channels)
+    shape = InputSpec.frames(7, 12, 9, spec.input.channels)
     adapted = adapt_spec(spec, input=shape, units=units)
     assert adapted.input == shape
     assert adapted.output_shape()[-1] == units
@@ -45,14 +45,14 @@ def test_adapt_spec_is_the_identity_when_the_spec_fits(name):
 
 def test_adapt_spec_keeps_the_output_layer_and_appends_only_after_an_lstm():
     spec = ModelSpec(
-        InputSpec(3, 4, 4, 1),
+        InputSpec.frames(3, 4, 4, 1),
         layers=(Flatten(), LSTM(64), Dense(5, activation="relu", name="hidden"), Dense(1, activation="softmax", name="out")),
     )
     adapted = adapt_spec(spec, input=spec.input, units=4)
     dense = [layer for layer in adapted.layers if isinstance(layer, Dense)]
     assert [(d.name, d.units, d.activation) for d in dense] == [("hidden", 5, "relu"), ("out", 4, "softmax")]
     assert final_activation(adapted) == "softmax"
-    appended = adapt_spec(OPEN_SEQUENCES, input=InputSpec(2, 6, 5, 2), units=10)
+    appended = adapt_spec(OPEN_SEQUENCES, input=InputSpec.frames(2, 6, 5, 2), units=10)
     assert appended.layers[:-1] == OPEN_SEQUENCES.layers
     assert (type(appended.layers[-1]), appended.layers[-1].units, appended.layers[-1].activation) == (Dense, 10, "linear")
     assert final_activation(OPEN_SEQUENCES) == "tanh"
@@ -60,9 +60,10 @@ def test_adapt_spec_keeps_the_output_layer_and_appends_only_after_an_lstm():
 
 def test_adapt_spec_sets_the_filters_of_a_frame_output():
     spec = ModelSpec(
-        InputSpec(3, 6, 6, 1), layers=(ConvLSTM2D(4, 3, padding="same", return_sequences=True), Conv3D(1, 3, padding="same"))
+        InputSpec.frames(3, 6, 6, 1),
+        layers=(ConvLSTM2D(4, 3, padding="same", return_sequences=True), Conv3D(1, 3, padding="same")),
     )
-    adapted = adapt_spec(spec, input=InputSpec(3, 6, 6, 2), units=2)
+    adapted = adapt_spec(spec, input=InputSpec.frames(3, 6, 6, 2), units=2)
     assert adapted.layers[-1].filters == 2 and adapted.output_shape() == (3, 6, 6, 2)
 
 
@@ -86,7 +87,7 @@ def _keras_file(tmp_path, spec: ModelSpec):
 def test_keras_model_keeps_its_weights_and_gets_a_fresh_head_for_a_new_task(tmp_path):
     path, weights = _keras_file(tmp_path, get_preset("seed-cnn"))
     base = load_base(ModelSource("keras", str(path)))
-    prepared = prepare_model(base, _data(Task("classification", 10, False), InputSpec(5, 10, 10, 1)), seed=0)
+    prepared = prepare_model(base, _data(Task("classification", 10, False), InputSpec.frames(5, 10, 10, 1)), seed=0)
     state = prepared.model.state_dict()
     fresh = sorted(key for key, value in state.items() if weights[key].shape != value.shape)
     assert len(fresh) == 2 and any("output units: 1 -> 10" in note for note in prepared.notes)  # output weight, bias
@@ -94,7 +95,7 @@ def test_keras_model_keeps_its_weights_and_gets_a_fresh_head_for_a_new_task(tmp_
     for key, value in weights.items():
         if key not in fresh:
             assert torch.equal(state[key], value), key
-    same_task = prepare_model(base, _data(Task("regression", 1, False), InputSpec(5, 10, 10, 1)), seed=0)
+    same_task = prepare_model(base, _data(Task("regression", 1, False), InputSpec.frames(5, 10, 10, 1)), seed=0)
     assert all(torch.equal(same_task.model.state_dict()[k], v) for k, v in weights.items())
     assert not any(note.startswith("fresh") for note in same_task.notes)
 
@@ -103,11 +104,11 @@ def test_keras_model_refuses_data_of_another_frame(tmp_path):
     path, _ = _keras_file(tmp_path, get_preset("seed-cnn"))
     base = load_base(ModelSource("keras", str(path)))
     with pytest.raises(TrainError, match=r"reads frames \(height, width, channels\) = \(10, 10, 1\), the data has \(10, 10, 3\)"):
-        prepare_model(base, _data(Task("regression", 1, False), InputSpec(5, 10, 10, 3)), seed=0)
+        prepare_model(base, _data(Task("regression", 1, False), InputSpec.frames(5, 10, 10, 3)), seed=0)
 
 
 def test_fresh_models_are_seeded():
-    data = _data(Task("regression", 1, False), InputSpec(3, 10, 10, 1))
+    data = _data(Task("regression", 1, False), InputSpec.frames(3, 10, 10, 1))
     base = load_base(ModelSource("preset", "seed-cnn"))
     first, again, other = (prepare_model(base, data, seed=s).model.state_dict() for s in (0, 0, 1))
     assert all(torch.equal(first[k], again[k]) for k in first)
@@ -115,15 +116,15 @@ def test_fresh_models_are_seeded():
 
 
 def test_per_timestep_targets_need_a_sequence_model():
-    data = _data(Task("regression", 1, per_timestep=True), InputSpec(3, 10, 10, 1))
+    data = _data(Task("regression", 1, per_timestep=True), InputSpec.frames(3, 10, 10, 1))
     with pytest.raises(TrainError, match="the model gives one output per sample but the data has one target per timestep"):
         prepare_model(load_base(ModelSource("preset", "seed-flat")), data, seed=0)
 
 
 def test_regression_refuses_a_softmax_output():
-    spec = ModelSpec(InputSpec(3, 4, 4, 1), layers=(Flatten(), LSTM(64), Dense(3, activation="softmax")))
+    spec = ModelSpec(InputSpec.frames(3, 4, 4, 1), layers=(Flatten(), LSTM(64), Dense(3, activation="softmax")))
     with pytest.raises(TrainError, match="ends in a softmax"):
-        prepare_model(BaseModel(spec, None), _data(Task("regression", 1, False), InputSpec(3, 4, 4, 1)), seed=0)
+        prepare_model(BaseModel(spec, None), _data(Task("regression", 1, False), InputSpec.frames(3, 4, 4, 1)), seed=0)
 
 
 def test_unreadable_model_sources(tmp_path):

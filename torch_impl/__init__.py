@@ -5,7 +5,6 @@ needs neither, and reading a Keras file never runs code from it.
 """
 
 from torch_impl.build import build_model, init_like_keras_, keras_initial_weights
-from torch_impl.convert import WeightMismatchError
 from torch_impl.files import (
     ModelFileError,
     UnsafeFileError,
@@ -16,6 +15,7 @@ from torch_impl.files import (
     to_keras,
 )
 from torch_impl.model import INPUT_LAYOUTS, Lstm2dNet
+from torch_impl.weight_table import WeightMismatchError
 from torch_impl.weights import export_keras_weights, load_keras_weights, load_state, state_as_numpy
 
 __all__ = [

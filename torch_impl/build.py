@@ -16,9 +16,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from lstm2d.spec import LSTM, Bidirectional, ConvLSTM2D, ModelSpec
-from torch_impl.convert import KerasWeights, weight_table
+from lstm2d.spec import ModelSpec
 from torch_impl.model import InputLayout, Lstm2dNet
+from torch_impl.weight_table import KerasWeights, weight_table
 from torch_impl.weights import load_keras_weights
 
 
@@ -44,8 +44,7 @@ def keras_initial_weights(spec: ModelSpec, rng: np.random.Generator) -> KerasWei
     """Every weight of ``spec``'s Keras model as Keras' default initializers draw it, in Keras layout."""
     weights: KerasWeights = {}
     for entry in weight_table(spec):
-        layer = spec.layer(entry.name)
-        inner = layer.layer if isinstance(layer, Bidirectional) else layer
+        forget_bias = any(getattr(layer, "unit_forget_bias", False) for layer in (entry.layer, *entry.layer.sublayers()))
         arrays = {}
         for name, shape in entry.keras_shapes.items():
             variable = name.rsplit("/", 1)[-1]  # a Bidirectional's forward/kernel -> kernel
@@ -57,7 +56,7 @@ def keras_initial_weights(spec: ModelSpec, rng: np.random.Generator) -> KerasWei
                 arrays[name] = np.ones(shape, np.float32)
             else:  # bias, beta, moving_mean
                 arrays[name] = np.zeros(shape, np.float32)
-                if variable == "bias" and isinstance(inner, (LSTM, ConvLSTM2D)) and inner.unit_forget_bias:
+                if variable == "bias" and forget_bias:
                     block = shape[-1] // 4
                     arrays[name][..., block : 2 * block] = 1.0  # gates i, f, c, o: the forget gate's block
         weights[entry.name] = arrays

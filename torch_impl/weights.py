@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from torch_impl.convert import KerasWeights, TorchState, WeightMismatchError, keras_to_torch, torch_to_keras
 from torch_impl.model import Lstm2dNet
+from torch_impl.weight_table import KerasWeights, TorchState, WeightMismatchError, keras_to_torch, torch_to_keras
 
 
 def load_state(model: Lstm2dNet, state: Mapping[str, np.ndarray | torch.Tensor]) -> None:

@@ -88,10 +88,10 @@ def prepare_model(base: BaseModel, data: TrainValData, *, seed: int) -> Prepared
     if base.state is not None:
         _check_frame(base.spec.input, data.input)
     spec = adapt_spec(base.spec, input=data.input, units=task.units)
-    if task.kind == "frames" and spec.output_shape() != data.input.shape.dims:
+    if task.kind == "frames" and spec.output_shape() != data.input.shape:
         raise TrainError(
             f"the model's output frames (time, height, width, channels) = {spec.output_shape()} differ from the target "
-            f"frames {data.input.shape.dims}; next-frame models keep the frame size (padding='same', stride 1)"
+            f"frames {data.input.shape}; next-frame models keep the frame size (padding='same', stride 1)"
         )
     torch.manual_seed(seed)
     model = torch_impl.build_model(spec)

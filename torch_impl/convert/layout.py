@@ -13,6 +13,8 @@ An *input order* ``p`` says: torch feature ``j`` is Keras feature ``p[j]`` (``No
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -22,11 +24,11 @@ def hwc_index_of_chw(height: int, width: int, channels: int) -> np.ndarray:
     return np.arange(height * width * channels).reshape(height, width, channels).transpose(2, 0, 1).reshape(-1)
 
 
-def rows_from_keras(keras_rows: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+def rows_from_keras(keras_rows: np.ndarray, order: Sequence[int] | np.ndarray | None) -> np.ndarray:
     """Keras-ordered rows (first axis: features) in torch's feature order."""
-    return keras_rows if order is None else keras_rows[order]
+    return keras_rows if order is None else keras_rows[np.asarray(order)]
 
 
-def rows_to_keras(torch_rows: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+def rows_to_keras(torch_rows: np.ndarray, order: Sequence[int] | np.ndarray | None) -> np.ndarray:
     """torch-ordered rows (first axis: features) in Keras' feature order (the inverse of :func:`rows_from_keras`)."""
     return torch_rows if order is None else torch_rows[np.argsort(order)]

@@ -1,67 +1,61 @@
 """A Keras model config (Keras 3 ``config.json`` or Keras 2 ``model_config``), read as data, into a ModelSpec.
 
-Only linear models are read: Sequential, or Functional where every layer takes the previous one's
-output (the ``NotEqual``/``Any`` ops Keras 3 records for a ``Masking`` layer's mask are recognised as
-such). Each layer is reported (:class:`FileLayer`) with the spec layer it becomes, or why it cannot;
-:func:`spec_from_config` refuses the model if any layer is unsupported, naming all of them.
-Nothing named in the config is imported or called.
+Sequential and Functional models are read, nested models too (a model used as a layer, or inside
+TimeDistributed), in Keras 3's node format (``inbound_nodes`` of ``{"args", "kwargs"}`` with
+``keras_history``) and Keras 2's (lists of ``[layer, node, tensor, kwargs]``). The ``NotEqual`` / ``Any``
+ops Keras 3 records for a ``Masking`` layer's mask are recognised as such. Each layer is reported
+(:class:`FileLayer`) with the spec layer it becomes, or why it cannot; :func:`spec_from_config` refuses the
+model if any layer is unsupported, naming all of them. A graph that is malformed or hostile (a cycle, a
+reference to a missing layer or tensor, duplicate names, a call on thousands of tensors, models nested too
+deep) is a :class:`ModelFileError` that says so. Nothing named in the config is imported or called.
 
-The model's ``data_format`` (channels_last or channels_first frames) is what its spatial layers say;
-they must all say the same (see :func:`model_data_format`).
+The model's ``data_format`` (channels_last or channels_first frames) is what its spatial layers say; they
+must all say the same (see :func:`model_data_format`).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any
 
-from lstm2d.keras_layers import batch_norm_axis
 from lstm2d.spec import (
-    ACTIVATIONS,
     DATA_FORMATS,
-    GRU,
-    LSTM,
-    Activation,
-    BatchNorm,
-    Bidirectional,
-    Conv2D,
-    Conv3D,
-    ConvLSTM2D,
+    KERAS_CLASSES,
+    MAX_DEPTH,
+    MAX_NODE_INPUTS,
     DataFormat,
-    Dense,
-    Dropout,
-    Flatten,
-    Frames,
-    GlobalPool2D,
+    DecodeContext,
     InputSpec,
     Layer,
-    Masking,
     ModelSpec,
-    Pool2D,
+    Node,
+    Reshape,
     Shape,
-    SimpleRNN,
     SpecError,
-    Steps,
+    Submodel,
+    TimeDistributed,
     describe_shape,
+    tensor_ref,
 )
+from lstm2d.spec.base import data_format_of
 from torch_impl.files.errors import ModelFileError, UnsupportedModelError
 
-SUPPORTED = (
-    "InputLayer; Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D and Flatten "
-    "(in TimeDistributed on sequences of frames); Reshape to (time, features); BatchNormalization (also in "
-    "TimeDistributed); Dropout; Activation; Masking; Dense; LSTM; GRU; SimpleRNN; Bidirectional; ConvLSTM2D; Conv3D "
-    "(channels_last, or channels_first without Conv3D; float32)"
-)
+MODEL_CLASSES = ("Sequential", "Functional", "Model")
 MASK_OPS = ("NotEqual", "Any")  # what Keras 3 records in a Functional graph to compute a Masking layer's mask
-COMPUTATION_KEYS = (
-    "units", "activation", "recurrent_activation", "use_bias", "return_sequences", "go_backwards", "reset_after",
-    "dropout", "recurrent_dropout", "stateful", "return_state",
-)  # fmt: skip
-"""The recurrent-layer settings that change what it computes (initializers, regularizers and names do not)."""
+OPS_MODULE = "keras.src.ops.numpy"
 _IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
+ARTICLE_HINT = (
+    "outside TimeDistributed works on the whole (time, height, width, channels) sample, which Keras refuses "
+    "('expected ndim=4, found ndim=5'); wrap per-frame layers in TimeDistributed"
+)
+
+
+def supported_summary() -> str:
+    """The Keras classes lstm2d converts, for error messages."""
+    return ", ".join(sorted(KERAS_CLASSES)) + " (channels_last, or channels_first without Conv3D; float32)"
 
 
 @dataclass
@@ -71,12 +65,21 @@ class FileLayer:
     name: str  # the layer's name in the file
     keras_class: str  # the (outer) Keras class: names its weights group in Keras 3 files
     display: str  # e.g. "TimeDistributed(Conv2D)"
+    inner_class: str | None = None  # the class a wrapper (TimeDistributed, Bidirectional) wraps
     spec_layer: Layer | None = None  # what it becomes; None for InputLayer, or when it cannot be converted
     problems: list[str] = field(default_factory=list)
+    children: list[FileLayer] = field(default_factory=list)  # a nested model's layers (in it, or in its TimeDistributed)
+    calls: int = 1
 
     @property
     def supported(self) -> bool:
-        return not self.problems
+        return not self.problems and all(child.supported for child in self.children)
+
+    def walk(self, depth: int = 0) -> Iterator[tuple[int, FileLayer]]:
+        """This layer and every nested one, with its depth."""
+        yield depth, self
+        for child in self.children:
+            yield from child.walk(depth + 1)
 
 
 @dataclass(frozen=True)
@@ -86,36 +89,22 @@ class ParsedConfig:
     keras_version: str | None
 
 
-def parse_model_config(config: dict[str, Any], *, keras_version: str | None, where: str) -> ParsedConfig:
+def parse_model_config(config: Any, *, keras_version: str | None, where: str) -> ParsedConfig:
     """Every layer with what it becomes; the spec when all are supported."""
-    class_name = config.get("class_name")
-    body = config.get("config")
-    if class_name not in ("Sequential", "Functional", "Model") or not isinstance(body, dict):
-        raise UnsupportedModelError(f"{where}: top-level object is {class_name!r}; expected a Sequential or Functional model")
-    raw_layers = body.get("layers")
-    if not isinstance(raw_layers, list) or not raw_layers or not all(isinstance(raw, dict) for raw in raw_layers):
-        raise ModelFileError(f"{where}: the model config lists no layers, or a layer entry is not an object")
-    if class_name != "Sequential":
-        raw_layers = _linear_chain(raw_layers, body, where)
-    builder = _SpecBuilder(where, body.get("name"), legacy=_is_keras2(keras_version), data_format=model_data_format(raw_layers))
-    if class_name == "Sequential" and _class(raw_layers[0]) != "InputLayer":
-        shape = (
-            body.get("build_input_shape")
-            or _config(raw_layers[0]).get("batch_input_shape")
-            or _config(raw_layers[0]).get("batch_shape")
-        )
-        builder.set_input(shape, "(the model's build_input_shape)", None)
-    for raw in raw_layers:
-        builder.add(raw)
-    return builder.finish(keras_version)
+    if not isinstance(config, Mapping) or config.get("class_name") not in MODEL_CLASSES:
+        found = config.get("class_name") if isinstance(config, Mapping) else type(config).__name__
+        raise UnsupportedModelError(f"{where}: top-level object is {found!r}; expected a Sequential or Functional model")
+    reader = _ModelReader(where, legacy=_is_keras2(keras_version), data_format=model_data_format(config))
+    spec, layers = reader.read(config, depth=0, expected=None)
+    return ParsedConfig(spec, layers, keras_version)
 
 
-def spec_from_config(config: dict[str, Any], *, keras_version: str | None, where: str) -> tuple[ModelSpec, list[FileLayer]]:
+def spec_from_config(config: Any, *, keras_version: str | None, where: str) -> tuple[ModelSpec, list[FileLayer]]:
     parsed = parse_model_config(config, keras_version=keras_version, where=where)
-    bad = [layer for layer in parsed.layers if not layer.supported]
+    bad = [(depth, layer) for top in parsed.layers for depth, layer in top.walk() if layer.problems]
     if bad or parsed.spec is None:
-        lines = "\n".join(f"  - {layer.name!r} ({layer.display}): {'; '.join(layer.problems)}" for layer in bad)
-        raise UnsupportedModelError(f"{where}: layers lstm2d cannot convert:\n{lines}\nSupported: {SUPPORTED}")
+        lines = "\n".join(f"  - {layer.name!r} ({layer.display}): {'; '.join(layer.problems)}" for _, layer in bad)
+        raise UnsupportedModelError(f"{where}: layers lstm2d cannot convert:\n{lines}\nSupported: {supported_summary()}")
     return parsed.spec, parsed.layers
 
 
@@ -124,101 +113,19 @@ def _is_keras2(version: str | None) -> bool:
 
 
 def _class(raw: Any) -> str:
-    return raw.get("class_name", "?") if isinstance(raw, dict) else "?"
+    return str(raw.get("class_name", "?")) if isinstance(raw, Mapping) else "?"
 
 
 def _config(raw: Any) -> dict[str, Any]:
-    config = raw.get("config") if isinstance(raw, dict) else None
-    return config if isinstance(config, dict) else {}
+    config = raw.get("config") if isinstance(raw, Mapping) else None
+    return dict(config) if isinstance(config, Mapping) else {}
 
 
-def _name(raw: dict[str, Any]) -> str:
-    return str(_config(raw).get("name", raw.get("name", "?")))
+def _name(raw: Any) -> str:
+    return str(_config(raw).get("name", raw.get("name", "?") if isinstance(raw, Mapping) else "?"))
 
 
-# -- the graph of a Functional model ------------------------------------------------------------
-
-
-def _linear_chain(raw_layers: list[dict[str, Any]], body: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    """The layers of a Functional model that is a chain, without Keras' mask plumbing; else UnsupportedModelError.
-
-    Each layer's single input must be the previous layer's output (Keras 3 and Keras 2 node formats); a
-    ``mask=`` argument may only come from the mask ops of a Masking layer.
-    """
-    names = [_name(raw) for raw in raw_layers]
-    by_name = dict(zip(names, raw_layers, strict=True))
-    mask_ops = {name for name, raw in by_name.items() if _class(raw) in MASK_OPS and raw.get("module") == "keras.src.ops.numpy"}
-    chain = [raw for name, raw in by_name.items() if name not in mask_ops]
-    for previous, raw in itertools.pairwise(chain):
-        sources, mask_sources = _inbound(raw.get("inbound_nodes"))
-        if sources != [_name(previous)]:
-            raise UnsupportedModelError(
-                f"{where}: layer {_name(raw)!r} takes {sources or 'no inputs'}, not just the previous layer "
-                f"{_name(previous)!r}; lstm2d reads linear models only (Sequential, or a chain of layers)"
-            )
-        if any(source not in mask_ops for source in mask_sources):
-            raise UnsupportedModelError(
-                f"{where}: layer {_name(raw)!r} gets a mask from {mask_sources}, not from a Masking layer"
-            )
-    for name in mask_ops:
-        _check_mask_op(by_name[name], by_name, where)
-    outputs = body.get("output_layers")
-    if outputs is not None and sorted(set(_history_names(outputs))) != [_name(chain[-1])]:
-        raise UnsupportedModelError(f"{where}: the model's outputs are {outputs}; expected the last layer {_name(chain[-1])!r}")
-    return chain
-
-
-def _check_mask_op(raw: dict[str, Any], by_name: dict[str, dict[str, Any]], where: str) -> None:
-    """``NotEqual(x, mask_value)`` on a Masking layer's input, and ``Any(axis=-1)`` of that: nothing else."""
-    node = (raw.get("inbound_nodes") or [None])[0]
-    args = node.get("args", []) if isinstance(node, dict) else []
-    sources = _history_names(args)
-    if _class(raw) == "Any":
-        ok = len(sources) == 1 and _class(by_name.get(sources[0])) == "NotEqual" and _config(raw).get("axis") == -1
-    else:
-        masking = [r for r in by_name.values() if _class(r) == "Masking" and _inbound(r.get("inbound_nodes"))[0] == sources]
-        ok = len(sources) == 1 and len(masking) == 1 and len(args) == 2 and args[1] == _config(masking[0]).get("mask_value")
-    if not ok:
-        raise UnsupportedModelError(f"{where}: op {_name(raw)!r} ({_class(raw)}) is not the mask computation of a Masking layer")
-
-
-def _inbound(nodes: Any) -> tuple[list[str], list[str]]:
-    """(layers feeding the call's inputs, layers feeding its ``mask=``), in Keras 3 or Keras 2 node format."""
-    if not isinstance(nodes, list):
-        return [], []
-    inputs: list[str] = []
-    masks: list[str] = []
-    for node in nodes:
-        if isinstance(node, dict):  # Keras 3: {"args": [keras_tensor...], "kwargs": {...}}
-            inputs += _history_names(node.get("args", []))
-            kwargs = node.get("kwargs", {})
-            if isinstance(kwargs, dict):
-                masks += _history_names(kwargs.get("mask"))
-                inputs += _history_names({k: v for k, v in kwargs.items() if k != "mask"})
-        elif isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
-            inputs += [item[0] for item in node if isinstance(item, list) and item and isinstance(item[0], str)]
-    return inputs, masks
-
-
-def _history_names(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        history = _config(value).get("keras_history")
-        if isinstance(history, list) and history and isinstance(history[0], str):
-            return [history[0]]
-        return [name for child in value.values() for name in _history_names(child)]
-    if isinstance(value, list):
-        if len(value) == 3 and isinstance(value[0], str) and all(isinstance(v, int) for v in value[1:]):
-            return [value[0]]
-        return [name for child in value for name in _history_names(child)]
-    return []
-
-
-# -- the model's data format ----------------------------------------------------------------------
-
-SPATIAL_CLASSES = (
-    "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ConvLSTM2D", "Conv3D",
-)  # fmt: skip
-"""Keras layers whose ``data_format`` says where the frames' channels are (Flatten's says its flatten order)."""
+# -- the model's data format ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -229,332 +136,481 @@ class DeclaredFormat:
     decided_by: str | None = None
 
 
-def model_data_format(raw_layers: list[dict[str, Any]]) -> DeclaredFormat:
-    """The ``data_format`` of the first spatial layer (the others must agree; each is checked when it is read).
+def _spatial_classes() -> set[str]:
+    return {name for name, cls in KERAS_CLASSES.items() if cls.spatial}
 
-    Without a spatial layer, a ``Flatten(data_format="channels_first")`` means channels_first frames (on
-    channels_last ones Keras would flatten (W, C, H)); otherwise the model is channels_last. A missing
-    ``data_format`` is Keras' default, channels_last; a value that is neither decides nothing.
-    """
-    declared = [(_name(raw), *_declared_data_format(raw)) for raw in raw_layers]
+
+def model_data_format(config: Any) -> DeclaredFormat:
+    """The ``data_format`` of the first spatial layer at any depth (the others must agree; each is checked when it is
+    read). Without one, a ``Flatten(data_format="channels_first")`` means channels_first frames (on channels_last ones
+    Keras would flatten (W, C, H)); otherwise the model is channels_last."""
+    declared = list(_declared_formats(config, 0))
+    spatial = _spatial_classes()
     for name, class_name, value in declared:
-        if class_name in SPATIAL_CLASSES and value in DATA_FORMATS:
-            return DeclaredFormat(value, name)
+        if class_name in spatial and value in DATA_FORMATS:
+            return DeclaredFormat("channels_first" if value == "channels_first" else "channels_last", name)
     for name, class_name, value in declared:
         if class_name == "Flatten" and value == "channels_first":
-            return DeclaredFormat(value, name)
+            return DeclaredFormat("channels_first", name)
     return DeclaredFormat()
 
 
-def _declared_data_format(raw: dict[str, Any]) -> tuple[str, Any]:
-    """(the layer's class, its ``data_format``), looking inside a TimeDistributed wrapper."""
-    if _class(raw) == "TimeDistributed" and isinstance(_config(raw).get("layer"), dict):
-        raw = _config(raw)["layer"]
-    return _class(raw), _data_format(_config(raw))
+def _declared_formats(raw: Any, depth: int, name: str | None = None) -> Iterator[tuple[str, str, Any]]:
+    """(layer name, class, data_format) of every layer, looking inside wrappers (named by the wrapper) and nested models."""
+    if depth > MAX_DEPTH or not isinstance(raw, Mapping):
+        return
+    class_name = _class(raw)
+    if class_name in MODEL_CLASSES:
+        layers = _config(raw).get("layers")
+        for layer in layers if isinstance(layers, list) else []:
+            yield from _declared_formats(layer, depth + 1)
+    elif isinstance(_config(raw).get("layer"), Mapping):
+        yield from _declared_formats(_config(raw)["layer"], depth + 1, name or _name(raw))
+    else:
+        yield name or _name(raw), class_name, data_format_of(_config(raw))
 
 
-def _data_format(config: dict[str, Any]) -> Any:
-    """A layer config's ``data_format``; missing (or null) is Keras' default, channels_last."""
-    value = config.get("data_format")
-    return "channels_last" if value is None else value
+# -- the graph of one model -----------------------------------------------------------------------------------------
+
+History = tuple[str, int, int]  # (layer name, call index, output index), Keras' keras_history
 
 
-# -- layers ---------------------------------------------------------------------------------------
+@dataclass
+class _Call:
+    """One call of a layer in the file: the tensors it takes and the mask it is given."""
+
+    inputs: list[History]
+    mask: History | None
 
 
-_Conv = TypeVar("_Conv", Conv2D, Conv3D)
+class _ModelReader:
+    """Reads one model (and, recursively, the models nested in it) into a spec and its file layers."""
 
-
-class _SpecBuilder:
-    """Reads layers in order, tracking the per-sample shape, and builds the spec layer for each."""
-
-    def __init__(self, where: str, model_name: Any, *, legacy: bool, data_format: DeclaredFormat) -> None:
+    def __init__(self, where: str, *, legacy: bool, data_format: DeclaredFormat) -> None:
         self.where = where
-        self.model_name = str(model_name) if model_name else "keras-model"
         self.legacy = legacy  # Keras 2 file: 'hard_sigmoid' means Keras 2's formula
         self.data_format = data_format
-        self.input: InputSpec | None = None
-        self.shape: Shape | None = None  # None once a layer fails: later layers are listed, not judged
-        self.spec_layers: list[Layer] = []
-        self.layers: list[FileLayer] = []
-        self.used_names: set[str] = set()
 
-    def set_input(self, shape: Any, origin: str, record: FileLayer | None) -> None:
-        """The input from a batch shape ``[None, T, H, W, C]`` (``[None, T, C, H, W]`` in a channels_first model); a problem
-        on ``record`` (or an error) otherwise."""
-        problem = None
-        channels_first = self.data_format.value == "channels_first"
-        if not (isinstance(shape, list) and len(shape) == 5 and all(d is None or isinstance(d, int) for d in shape)):
-            axes = "channels, height, width" if channels_first else "height, width, channels"
-            problem = (
-                f"input shape {shape} {origin}: expected (batch, time, {axes}); lstm2d models read "
-                "sequences of 2D grids with a channel axis. A (batch, height, width, channels) input with "
-                "Conv2D -> Flatten -> LSTM is the article's mistake: Keras fails with 'expected ndim=3, found ndim=2'; "
-                "wrap the per-frame layers in TimeDistributed and give the model a time axis"
-            )
-        elif None in shape[2:]:
-            problem = f"input shape {shape}: height, width and channels must be fixed"
+    def read(self, config: Mapping[str, Any], *, depth: int, expected: Shape | None) -> tuple[ModelSpec | None, list[FileLayer]]:
+        """A model config: its spec (None if any layer is unsupported) and its layers. ``expected``: the per-sample
+        shape a nested model's one input must have (its caller's)."""
+        if depth > MAX_DEPTH:
+            raise ModelFileError(f"{self.where}: models nested more than {MAX_DEPTH} deep")
+        body = _config(config)
+        raw_layers = body.get("layers")
+        if not isinstance(raw_layers, list) or not raw_layers or not all(isinstance(raw, Mapping) for raw in raw_layers):
+            raise ModelFileError(f"{self.where}: model {body.get('name')!r} lists no layers, or a layer entry is not an object")
+        if _class(config) == "Sequential":
+            raw_layers, calls, inputs_, outputs = _sequential_graph(raw_layers, body, self.where)
         else:
-            time, *frame = shape[1:]
-            height, width, channels = (frame[1], frame[2], frame[0]) if channels_first else frame
+            calls, inputs_, outputs = _functional_graph(raw_layers, body, self.where)
+        return _GraphBuilder(self, raw_layers, calls, inputs_, outputs, depth, expected, body.get("name")).build()
+
+
+def _sequential_graph(
+    raw_layers: list[Any], body: Mapping[str, Any], where: str
+) -> tuple[list[Any], dict[str, list[_Call]], list[str], list[History]]:
+    """A Sequential as a graph: an InputLayer (given, or made from the build shape), then each layer on the previous."""
+    if _class(raw_layers[0]) != "InputLayer":
+        shape = (
+            body.get("build_input_shape")
+            or _config(raw_layers[0]).get("batch_input_shape")
+            or _config(raw_layers[0]).get("batch_shape")
+        )
+        raw_layers = [{"class_name": "InputLayer", "config": {"name": "input", "batch_shape": shape}}, *raw_layers]
+    names = [_name(raw) for raw in raw_layers]
+    calls = {name: [_Call([(previous, 0, 0)], None)] for previous, name in itertools.pairwise(names)}
+    calls[names[0]] = []
+    return raw_layers, calls, [names[0]], [(names[-1], 0, 0)]
+
+
+def _functional_graph(
+    raw_layers: list[Any], body: Mapping[str, Any], where: str
+) -> tuple[dict[str, list[_Call]], list[str], list[History]]:
+    """Every layer's calls, the input layers and the outputs of a Functional model (Keras 3 or Keras 2 nodes)."""
+    calls: dict[str, list[_Call]] = {}
+    for raw in raw_layers:
+        name = _name(raw)
+        if name in calls:
+            raise ModelFileError(f"{where}: layer name {name!r} appears twice in the model")
+        nodes = raw.get("inbound_nodes", [])
+        if not isinstance(nodes, list):
+            raise ModelFileError(f"{where}: layer {name!r} has inbound_nodes {nodes!r}, not a list")
+        calls[name] = [_parse_call(node, name, where) for node in nodes]
+    inputs_ = [_history(item, where, "input_layers")[0] for item in _list(body, "input_layers", where)]
+    outputs = [_history(item, where, "output_layers") for item in _list(body, "output_layers", where)]
+    for layer in [*inputs_, *(name for name, _, _ in outputs)]:
+        if layer not in calls:
+            raise ModelFileError(f"{where}: the model's inputs or outputs name layer {layer!r}, which it does not have")
+    return calls, inputs_, outputs
+
+
+def _list(body: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = body.get(key)
+    if isinstance(value, list) and value and isinstance(value[0], str):  # one [name, node, tensor] without the outer list
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ModelFileError(f"{where}: the model config has no {key}")
+    return value
+
+
+def _history(value: Any, where: str, what: str) -> History:
+    if (
+        isinstance(value, list)
+        and len(value) >= 3
+        and isinstance(value[0], str)
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value[1:3])
+    ):
+        return value[0], value[1], value[2]
+    raise ModelFileError(f"{where}: {what}: {value!r} is not a [layer, node, tensor] reference")
+
+
+def _parse_call(node: Any, layer: str, where: str) -> _Call:
+    """One inbound node: Keras 3 ``{"args": [...], "kwargs": {...}}`` or Keras 2 ``[[name, node, tensor, kwargs], ...]``."""
+    if isinstance(node, Mapping):
+        tensors = _tensors(node.get("args", []), where, layer)
+        kwargs = node.get("kwargs") or {}
+        if not isinstance(kwargs, Mapping):
+            raise ModelFileError(f"{where}: layer {layer!r} has kwargs {kwargs!r}, not an object")
+        mask = _tensors(kwargs.get("mask"), where, layer)
+        others = [key for key, value in kwargs.items() if key not in ("mask", "training") and _tensors(value, where, layer)]
+        if others:
+            raise ModelFileError(f"{where}: layer {layer!r} is called with tensors as {others}, which lstm2d does not read yet")
+    elif isinstance(node, list):
+        tensors, mask = [], []
+        for item in node:
+            tensors.append(_history(item, where, f"an inbound node of {layer!r}"))
+            kwargs = item[3] if len(item) > 3 and isinstance(item[3], Mapping) else {}
+            if kwargs.get("mask") is not None:
+                mask.append(_history(kwargs["mask"], where, f"the mask of {layer!r}"))
+    else:
+        raise ModelFileError(f"{where}: layer {layer!r} has an inbound node {node!r} of neither Keras format")
+    if len(tensors) > MAX_NODE_INPUTS:
+        raise ModelFileError(
+            f"{where}: layer {layer!r} is called on {len(tensors)} tensors; lstm2d takes at most {MAX_NODE_INPUTS}"
+        )
+    if len(mask) > 1:
+        raise ModelFileError(f"{where}: layer {layer!r} is given {len(mask)} masks")
+    return _Call(tensors, mask[0] if mask else None)
+
+
+def _tensors(value: Any, where: str, layer: str, depth: int = 0) -> list[History]:
+    """Every Keras tensor (``__keras_tensor__`` with its ``keras_history``) in an argument, in order."""
+    if depth > 4:
+        raise ModelFileError(f"{where}: the arguments of layer {layer!r} nest too deep")
+    if isinstance(value, Mapping):
+        if value.get("class_name") == "__keras_tensor__":
+            return [_history(_config(value).get("keras_history"), where, f"a tensor given to {layer!r}")]
+        return [t for child in value.values() for t in _tensors(child, where, layer, depth + 1)]
+    if isinstance(value, list):
+        return [t for child in value for t in _tensors(child, where, layer, depth + 1)]
+    return []
+
+
+def _topological(calls: dict[str, list[_Call]], where: str) -> list[tuple[str, int]]:
+    """Every (layer, call) after the calls it takes tensors from; a cycle, or a tensor no call makes, is an error."""
+    pending: dict[tuple[str, int], set[tuple[str, int]]] = {}
+    for layer, layer_calls in calls.items():
+        for index, call in enumerate(layer_calls):
+            needs = set()
+            for source, node, _ in [*call.inputs, *([call.mask] if call.mask else [])]:
+                if source not in calls:
+                    raise ModelFileError(
+                        f"{where}: layer {layer!r} takes a tensor from {source!r}, which the model does not have"
+                    )
+                if not calls[source]:  # an input layer: always there
+                    if node != 0:
+                        raise ModelFileError(f"{where}: layer {layer!r} takes call {node} of input {source!r}, which has one")
+                    continue
+                if node >= len(calls[source]):
+                    raise ModelFileError(
+                        f"{where}: layer {layer!r} takes call {node} of {source!r}, which is called {len(calls[source])} times"
+                    )
+                needs.add((source, node))
+            if index > 0:
+                needs.add((layer, index - 1))  # a shared layer's calls keep their order (call k is the spec's call k)
+            pending[(layer, index)] = needs
+    order: list[tuple[str, int]] = []
+    ready = [key for key, needs in pending.items() if not needs]
+    waiting = {key: set(needs) for key, needs in pending.items() if needs}
+    consumers: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for key, needs in waiting.items():
+        for need in needs:
+            consumers.setdefault(need, []).append(key)
+    while ready:
+        key = ready.pop(0)
+        order.append(key)
+        for consumer in consumers.get(key, []):
+            waiting[consumer].discard(key)
+            if not waiting[consumer]:
+                ready.append(consumer)
+                del waiting[consumer]
+    if waiting:
+        cycle = sorted({layer for layer, _ in waiting})
+        raise ModelFileError(f"{where}: the layer graph has a cycle through {cycle}")
+    return order
+
+
+# -- building the spec ------------------------------------------------------------------------------------------
+
+
+class _GraphBuilder:
+    """One model's layers decoded in topological order, shapes tracked, into a spec."""
+
+    def __init__(
+        self, reader: _ModelReader, raw_layers: list[Any], calls: dict[str, list[_Call]], inputs_: list[str],
+        outputs: list[History], depth: int, expected: Shape | None, model_name: Any,
+    ) -> None:  # fmt: skip
+        self.reader, self.where, self.depth = reader, reader.where, depth
+        self.raw = {_name(raw): raw for raw in raw_layers}
+        self.calls, self.input_names, self.outputs = calls, inputs_, outputs
+        self.expected = expected
+        self.model_name = str(model_name) if model_name else "keras-model"
+        self.records: dict[str, FileLayer] = {}
+        self.spec_names: dict[str, str] = {}
+        self.used_names: set[str] = set()
+        self.shapes: dict[History, Shape | None] = {}  # None: unknown after a layer that could not be read
+        self.decoded: dict[str, Layer | None] = {}
+        self.mask_ops = {name for name, raw in self.raw.items() if _class(raw) in MASK_OPS and raw.get("module") == OPS_MODULE}
+
+    def build(self) -> tuple[ModelSpec | None, list[FileLayer]]:
+        for name, raw in self.raw.items():
+            outer = _class(raw)
+            inner = _class(_config(raw).get("layer")) if isinstance(_config(raw).get("layer"), Mapping) else None
+            display = f"{outer}({inner})" if inner else outer
+            record = FileLayer(name, outer, display, inner, calls=max(1, len(self.calls[name])))
+            self.records[name] = record
+        inputs = [self._input(name) for name in self.input_names]
+        for name in self.raw:
+            if not self.calls[name] and name not in self.input_names and name not in self.mask_ops:
+                self.records[name].problems.append("this layer is never called in the model")
+        nodes = []
+        for layer_name, index in _topological(self.calls, self.where):
+            node = self._node(layer_name, index)
+            if node is not None:
+                nodes.append(node)
+        for name in self.mask_ops:
+            self._check_mask_op(name)
+        layers = [self.records[name] for name in self.raw if name not in self.mask_ops]
+        read_inputs = [i for i in inputs if i is not None]
+        if not all(layer.supported for layer in layers) or len(read_inputs) < len(inputs):
+            return None, layers
+        outputs = [self._ref(history) for history in self.outputs]
+        try:
+            spec = ModelSpec(
+                inputs=read_inputs, nodes=nodes, outputs=outputs, name=self.model_name, data_format=self.reader.data_format.value
+            )
+        except SpecError as exc:
+            raise UnsupportedModelError(f"{self.where}: {exc}") from None
+        return spec, layers
+
+    # -- inputs ------------------------------------------------------------------------------------------------
+
+    def _input(self, name: str) -> InputSpec | None:
+        record = self.records[name]
+        if _class(self.raw[name]) != "InputLayer":
+            raise ModelFileError(f"{self.where}: the model's input {name!r} is a {_class(self.raw[name])}, not an InputLayer")
+        config = _config(self.raw[name])
+        shape = config.get("batch_shape") or config.get("batch_input_shape")
+        dtype = _dtype_name(config.get("dtype")) or "float32"
+        problem = None
+        if not (isinstance(shape, list) and 2 <= len(shape) <= 5 and all(d is None or isinstance(d, int) for d in shape)):
+            problem = f"input shape {shape}: expected (batch, ...) with 1 to 4 axes per sample"
+        elif None in shape[2:]:
+            problem = f"input shape {shape}: only the time axis (the first after the batch) may be open"
+        elif dtype not in ("float32", "bool"):
+            problem = f"input dtype {dtype!r}: lstm2d reads float32 inputs (and bool masks)"
+        spec_input = None
+        if problem is None:
+            assert isinstance(shape, list)  # checked above
+            dims = tuple(shape[1:])
+            if self.reader.data_format.value == "channels_first" and dtype == "float32" and len(dims) in (3, 4):
+                *outer, channels, height, width = dims
+                dims = (*outer, height, width, channels)  # the spec's (height, width, channels) terms
             try:
-                self.input = InputSpec(time, height, width, channels)
-                self.shape = self.input.shape
+                spec_input = InputSpec(dims, self._spec_name(record), "bool" if dtype == "bool" else "float32")
             except SpecError as exc:
                 problem = str(exc)
         if problem is not None:
-            if record is None:
-                raise UnsupportedModelError(f"{self.where}: {problem}")
             record.problems.append(problem)
+            self.shapes[(name, 0, 0)] = None
+            return None
+        assert spec_input is not None
+        if self.expected is not None and self.depth > 0 and spec_input.per_sample.dims[1:] != self.expected.dims[1:]:
+            raise UnsupportedModelError(
+                f"{self.where}: nested model {self.model_name!r} takes {describe_shape(spec_input.per_sample)}, but is given "
+                f"{describe_shape(self.expected)}"
+            )
+        self.shapes[(name, 0, 0)] = spec_input.per_sample
+        return spec_input
 
-    def add(self, raw: dict[str, Any]) -> None:
-        outer, config = _class(raw), _config(raw)
-        inner_raw = config.get("layer") if outer in ("TimeDistributed", "Bidirectional") else None
-        inner = _class(inner_raw) if isinstance(inner_raw, dict) else None
-        record = FileLayer(_name(raw), outer, f"{outer}({inner})" if inner else outer)
-        self.layers.append(record)
-        if (dtype := _dtype_name(config.get("dtype"))) not in (None, "float32"):
-            record.problems.append(f"dtype policy {dtype!r}: only float32 is supported")
-        if outer == "InputLayer":
-            self.set_input(config.get("batch_shape") or config.get("batch_input_shape"), "(InputLayer)", record)
-            return
-        if self.input is None:
-            if not self.layers[0].problems:
-                record.problems.append("no input shape before this layer: the model needs an InputLayer or a build_input_shape")
-            return
-        layer = self._convert(record, outer, config, inner, _config(inner_raw))
-        if layer is None:
-            self.shape = None  # unknown from here: later layers are still checked, their shapes no longer
-            return
-        if self.shape is not None:
+    # -- layers ------------------------------------------------------------------------------------------------
+
+    def _node(self, layer_name: str, index: int) -> Node | None:
+        record, raw = self.records[layer_name], self.raw[layer_name]
+        call = self.calls[layer_name][index]
+        if layer_name in self.mask_ops:
+            return None
+        given = [self.shapes.get(h) for h in call.inputs]
+        if layer_name not in self.decoded:
+            self.decoded[layer_name] = self._decode(record, raw, given[0] if len(given) == 1 else None)
+            record.spec_layer = self.decoded[layer_name]
+        layer = self.decoded[layer_name]
+        mask = self._mask(record, call)
+        outputs: tuple[Shape, ...] | None = None
+        if layer is not None and None not in given:
             try:
-                self.shape = layer.output_shape(self.shape)  # settings problems do not change shapes: go on
+                outputs = layer.output_shapes(tuple(s for s in given if s is not None))
             except SpecError as exc:
                 record.problems.append(str(exc))
-                self.shape = None
-        if not record.problems:
-            record.spec_layer = layer
-            self.spec_layers.append(layer)
-
-    def _convert(
-        self, record: FileLayer, outer: str, config: dict[str, Any], inner: str | None, inner_config: dict[str, Any]
-    ) -> Layer | None:
-        shape = self.shape  # None after an unconvertible layer: skip the checks that need it
-        if outer == "TimeDistributed":
-            if shape is not None and not isinstance(shape, (Frames, Steps)):
-                record.problems.append(f"TimeDistributed needs a time axis, got {describe_shape(shape)}")
-                return None
-            if inner in PER_FRAME_CLASSES and shape is not None and not isinstance(shape, Frames):
-                record.problems.append(f"TimeDistributed({inner}) needs frames, got {describe_shape(shape)}")
-                return None
-            if inner == "BatchNormalization":
-                return self._batch_norm(record, inner_config, per_timestep=True)
-            if inner in ("Dense", "Dropout", "Activation") or inner in PER_FRAME_CLASSES:
-                return self._plain(record, inner, inner_config)
-            record.problems.append(f"TimeDistributed({inner}) is not supported")
+        count = len(outputs) if outputs is not None else _output_count(layer)
+        for i in range(count):
+            self.shapes[(layer_name, index, i)] = outputs[i] if outputs is not None else None
+        if layer is None or outputs is None:
             return None
-        if outer in PER_FRAME_CLASSES and isinstance(shape, Frames):
+        return Node(layer, tuple(self._ref(h) for h in call.inputs), mask)
+
+    def _decode(self, record: FileLayer, raw: Mapping[str, Any], shape: Shape | None) -> Layer | None:
+        """The spec layer for one file layer (its first call's input ``shape``), or None with its problems recorded."""
+        config = _config(raw)
+        if (dtype := _dtype_name(config.get("dtype"))) not in (None, "float32"):
+            record.problems.append(f"dtype policy {dtype!r}: only float32 is supported")
+        class_name = _class(raw)
+        if class_name in MODEL_CLASSES:
+            return self._nested(record, raw, shape, name=self._spec_name(record))
+        if class_name == "TimeDistributed":
+            return self._time_distributed(record, raw, shape)
+        layer = self._plain(record, class_name, config, shape, wrapped=False)
+        if layer is not None and shape is not None and layer.item_rank is not None and layer.runs_per_frame(shape):
+            record.problems.append(f"{class_name} {ARTICLE_HINT}")
+            return None
+        return layer
+
+    def _plain(
+        self, record: FileLayer, class_name: str, config: Mapping[str, Any], shape: Shape | None, *, wrapped: bool,
+        name: str | None = None,
+    ) -> Layer | None:  # fmt: skip
+        kind = KERAS_CLASSES.get(class_name)
+        if kind is None or class_name in MODEL_CLASSES or class_name == "TimeDistributed":
+            record.problems.append(f"{class_name} is a Keras layer lstm2d does not convert yet")
+            return None
+        if class_name == "Flatten" and not wrapped and shape is not None and shape.rank == 4:
+            return self._whole_flatten(record, config, shape)
+        context = DecodeContext(
+            name=self._spec_name(record) if name is None else name,
+            data_format=self.reader.data_format.value,
+            data_format_source=self.reader.data_format.decided_by,
+            legacy=self.reader.legacy,
+            shape=shape,
+            wrapped=wrapped,
+            problems=record.problems,
+            decode=lambda inner, inner_name: self._plain(
+                record, _class(inner), _config(inner), shape, wrapped=wrapped, name=inner_name
+            ),
+        )
+        try:
+            return kind.from_keras(class_name, config, context)
+        except (SpecError, TypeError) as exc:
+            record.problems.append(str(exc))
+            return None
+
+    def _whole_flatten(self, record: FileLayer, config: Mapping[str, Any], shape: Shape) -> Layer | None:
+        """Keras' Flatten outside TimeDistributed flattens the whole sample: a Reshape to one axis, in Keras' order."""
+        if data_format_of(config) != "channels_last" or self.reader.data_format.value != "channels_last":
+            record.problems.append("Flatten of a whole sequence of frames is read in channels_last models only")
+            return None
+        if shape.time is None:
             record.problems.append(
-                f"{outer} outside TimeDistributed works on the whole (time, height, width, channels) sample, so the "
-                "time axis is lost before the LSTM ('expected ndim=3, found ndim=2'); wrap per-frame layers in TimeDistributed"
+                "Flatten of a whole sequence of any length has no fixed size; to flatten each frame, wrap it in TimeDistributed"
             )
             return None
-        if outer == "Reshape":
-            return self._reshape(record, config)
-        if outer == "BatchNormalization":
-            return self._batch_norm(record, config, per_timestep=False)
-        if outer == "Bidirectional":
-            return self._bidirectional(record, config, inner, inner_config)
-        return self._plain(record, outer, config)
+        return Reshape((shape.size,), self._spec_name(record))
 
-    # -- per class ---------------------------------------------------------------------------
-
-    def _plain(self, record: FileLayer, class_name: str | None, config: dict[str, Any]) -> Layer | None:
-        make = self._makers().get(class_name or "")
-        if make is None:
-            record.problems.append(f"{class_name} is not supported")
+    def _time_distributed(self, record: FileLayer, raw: Mapping[str, Any], shape: Shape | None) -> Layer | None:
+        """TimeDistributed(layer): the layer itself where lstm2d's rule runs it on every step anyway (a 2D layer on
+        frames, Dense or an element-wise layer on a sequence, BatchNormalization per timestep), else the wrapper."""
+        inner_raw = _config(raw).get("layer")
+        if not isinstance(inner_raw, Mapping):
+            record.problems.append("TimeDistributed without a layer")
             return None
-        return _build(record, lambda: make(record, config))
-
-    def _makers(self) -> dict[str, Callable[[FileLayer, dict[str, Any]], Layer]]:
-        return {
-            "Conv2D": self._conv2d,
-            "MaxPooling2D": lambda r, c: self._pool(r, c, "max"),
-            "AveragePooling2D": lambda r, c: self._pool(r, c, "avg"),
-            "GlobalAveragePooling2D": lambda r, c: self._global_pool(r, c, "avg"),
-            "GlobalMaxPooling2D": lambda r, c: self._global_pool(r, c, "max"),
-            "Flatten": self._flatten,
-            "Dropout": self._dropout,
-            "Activation": lambda r, c: Activation(self._activation(r, c, "activation", "linear"), self._name(r)),
-            "Masking": lambda r, c: Masking(c.get("mask_value", 0.0), self._name(r)),
-            "Dense": self._dense,
-            "LSTM": self._recurrent,
-            "GRU": self._recurrent,
-            "SimpleRNN": self._recurrent,
-            "ConvLSTM2D": self._conv_lstm,
-            "Conv3D": self._conv3d,
-        }
-
-    def _conv2d(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        return self._conv(record, c, Conv2D)
-
-    def _conv3d(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        layer = self._conv(record, c, Conv3D)
-        layer.check_data_format(self.data_format.value)
-        return layer
-
-    def _conv(self, record: FileLayer, c: dict[str, Any], cls: type[_Conv]) -> _Conv:
-        self._expect_data_format(record, c)
-        _expect(record, c, groups=1)
-        return cls(
-            c.get("filters"),  # type: ignore[arg-type]  # the file's value, None if missing: the layer validates it
-            _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
-            padding=c.get("padding", "valid"), dilation_rate=_tuple(c.get("dilation_rate", 1)),
-            activation=self._activation(record, c, "activation", "linear"), use_bias=c.get("use_bias", True),
-            name=self._name(record),
-        )  # fmt: skip
-
-    def _pool(self, record: FileLayer, c: dict[str, Any], mode: Literal["max", "avg"]) -> Layer:
-        self._expect_data_format(record, c)
-        strides = c.get("strides")
-        return Pool2D(
-            mode, _tuple(c.get("pool_size", 2)), strides=None if strides is None else _tuple(strides),
-            padding=c.get("padding", "valid"), name=self._name(record),
-        )  # fmt: skip
-
-    def _global_pool(self, record: FileLayer, c: dict[str, Any], mode: Literal["avg", "max"]) -> Layer:
-        self._expect_data_format(record, c)
-        _expect(record, c, keepdims=False)
-        return GlobalPool2D(mode, self._name(record))
-
-    def _flatten(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        layer = Flatten(_data_format(c), name=self._name(record))
-        layer.check_data_format(self.data_format.value)
-        return layer
-
-    def _dropout(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        _expect(record, c, noise_shape=None)
-        return Dropout(c.get("rate", 0.5), self._name(record))
-
-    def _dense(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        return Dense(
-            c.get("units"),  # type: ignore[arg-type]  # the file's value, None if missing: Dense validates it
-            self._activation(record, c, "activation", "linear"),
-            c.get("use_bias", True),
-            self._name(record),
-        )
-
-    def _recurrent_options(self, record: FileLayer, c: dict[str, Any]) -> dict[str, Any]:
-        _expect(record, c, stateful=False, return_state=False, time_major=False)
-        return {
-            "units": c.get("units"), "return_sequences": c.get("return_sequences", False),
-            "go_backwards": c.get("go_backwards", False), "activation": self._activation(record, c, "activation", "tanh"),
-            "use_bias": c.get("use_bias", True), "dropout": c.get("dropout", 0.0),
-            "recurrent_dropout": c.get("recurrent_dropout", 0.0),
-        }  # fmt: skip
-
-    def _recurrent(
-        self, record: FileLayer, c: dict[str, Any], *, class_name: str | None = None, name: str | None = None
-    ) -> Layer:
-        class_name = class_name or record.keras_class
-        options = {**self._recurrent_options(record, c), "name": self._name(record) if name is None else name}
-        if class_name == "SimpleRNN":
-            return SimpleRNN(**options)
-        options["recurrent_activation"] = self._activation(record, c, "recurrent_activation", "sigmoid")
-        if class_name == "LSTM":
-            return LSTM(**options, unit_forget_bias=c.get("unit_forget_bias", True))
-        return GRU(**options, reset_after=c.get("reset_after", True))
-
-    def _bidirectional(
-        self, record: FileLayer, config: dict[str, Any], inner: str | None, inner_config: dict[str, Any]
-    ) -> Layer | None:
-        if inner not in ("LSTM", "GRU", "SimpleRNN"):
-            record.problems.append(f"Bidirectional({inner}) is not supported (LSTM, GRU or SimpleRNN only)")
+        if shape is not None and shape.rank < 2:
+            record.problems.append(
+                f"TimeDistributed needs a time axis, got {describe_shape(shape)}; a Flatten or Reshape before it outside "
+                "TimeDistributed flattened the whole sample: wrap per-frame layers in TimeDistributed"
+            )
             return None
-        backward = config.get("backward_layer")
-        if isinstance(backward, dict):  # Keras saves it; it must compute the forward layer's function, reversed
-            expected = {**inner_config, "go_backwards": not inner_config.get("go_backwards", False)}
-            differing = [k for k in COMPUTATION_KEYS if _config(backward).get(k) != expected.get(k)]
-            if _class(backward) != inner or differing:
-                record.problems.append(f"a backward_layer other than the forward layer reversed (differs in {differing})")
-                return None
-        wrapped = _build(record, lambda: self._recurrent(record, inner_config, class_name=inner, name=""))
-        if wrapped is None:
+        step = shape.item if shape is not None else None
+        name = self._spec_name(record)
+        if _class(inner_raw) in MODEL_CLASSES:
+            inner_name = _IDENTIFIER.sub("_", _name(inner_raw)) or "model"
+            nested = self._nested(record, inner_raw, step, name=inner_name if inner_name[0].isalpha() else f"m_{inner_name}")
+            return None if nested is None else TimeDistributed(nested, name)
+        inner = self._plain(record, _class(inner_raw), _config(inner_raw), step, wrapped=True, name=name)
+        if inner is None:
             return None
-        return _build(record, lambda: Bidirectional(wrapped, config.get("merge_mode", "concat"), self._name(record)))
+        if shape is None or inner.runs_per_frame(shape) or inner.step_invariant:
+            return inner
+        try:
+            return TimeDistributed(inner.__class__(**{**_fields(inner), "name": ""}), name)
+        except (SpecError, TypeError) as exc:
+            record.problems.append(str(exc))
+            return None
 
-    def _conv_lstm(self, record: FileLayer, c: dict[str, Any]) -> Layer:
-        self._expect_data_format(record, c)
-        _expect(record, c, stateful=False, return_state=False)
-        return ConvLSTM2D(
-            c.get("filters"),  # type: ignore[arg-type]  # the file's value, None if missing: ConvLSTM2D validates it
-            _tuple(c.get("kernel_size")), strides=_tuple(c.get("strides", 1)),
-            padding=c.get("padding", "valid"),
-            dilation_rate=_tuple(c.get("dilation_rate", 1)), activation=self._activation(record, c, "activation", "tanh"),
-            recurrent_activation=self._activation(record, c, "recurrent_activation", "sigmoid"),
-            use_bias=c.get("use_bias", True), unit_forget_bias=c.get("unit_forget_bias", True),
-            return_sequences=c.get("return_sequences", False), go_backwards=c.get("go_backwards", False),
-            dropout=c.get("dropout", 0.0), recurrent_dropout=c.get("recurrent_dropout", 0.0), name=self._name(record),
-        )  # fmt: skip
+    def _nested(self, record: FileLayer, raw: Mapping[str, Any], shape: Shape | None, *, name: str) -> Layer | None:
+        """A model inside this one: read like the outer one, its layers recorded as the record's children."""
+        spec, children = self.reader.read(raw, depth=self.depth + 1, expected=shape)
+        record.children = children
+        if spec is None:
+            return None
+        try:
+            return Submodel(spec, name)
+        except SpecError as exc:
+            record.problems.append(str(exc))
+            return None
 
-    def _batch_norm(self, record: FileLayer, c: dict[str, Any], *, per_timestep: bool) -> Layer | None:
-        """The axis must be the one lstm2d normalises: the channels of frames and grids, else the features."""
-        axis = c.get("axis", -1)
-        axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
-        if self.shape is None:  # unknown after an unconvertible layer: judge only what holds for every shape
-            if axis != -1 and self.data_format.value == "channels_last":
-                record.problems.append(f"axis={c.get('axis')!r} is not supported (lstm2d normalises the last axis, -1)")
-        else:
-            rank = _rank(self.shape) - per_timestep  # of the tensor the Keras layer sees (TimeDistributed drops time)
-            expected = batch_norm_axis(self.shape, rank, self.data_format.value)
-            if isinstance(axis, bool) or axis not in (expected, expected + rank if expected < 0 else expected - rank):
-                where = "the last axis" if expected == -1 else f"the channel axis of {self.data_format.value} frames"
-                record.problems.append(f"axis={c.get('axis')!r} is not supported (lstm2d normalises {where}, {expected})")
-        _expect(record, c, renorm=False)
-        return _build(record, lambda: BatchNorm(
-            c.get("epsilon", 1e-3), c.get("momentum", 0.99), c.get("center", True), c.get("scale", True), per_timestep,
-            self._name(record),
-        ))  # fmt: skip
+    # -- masks, names and references -----------------------------------------------------------------------------
 
-    def _reshape(self, record: FileLayer, config: dict[str, Any]) -> Layer | None:
-        shape = self.shape
-        target = config.get("target_shape")
-        if shape is None:
-            return None  # cannot be judged after an unconvertible layer
-        if isinstance(shape, Frames):
-            features = shape.height * shape.width * shape.channels
-            if target in ([shape.time, features], [-1, features]):
-                return Flatten(name=self._name(record))  # flattens in the frames' own axis order, as Flatten() does
-        record.problems.append(
-            f"Reshape to {target}: supported only as the per-frame flatten, (time, features) of frames"
-            + (f" = ({shape.time}, {shape.height * shape.width * shape.channels})" if isinstance(shape, Frames) else "")
-        )
+    def _mask(self, record: FileLayer, call: _Call) -> str | None:
+        """A mask given as ``mask=``: a boolean input's name; one computed by Keras 3's Masking ops is Masking's own."""
+        if call.mask is None:
+            return None
+        source = call.mask[0]
+        if source in self.mask_ops:
+            return None  # the spec's Masking layer makes this mask itself
+        if source in self.input_names and _dtype_name(_config(self.raw[source]).get("dtype")) == "bool":
+            return self.spec_names.get(source, source)
+        record.problems.append(f"a mask from {source!r}: lstm2d takes masks from a Masking layer or a boolean input")
         return None
 
-    # -- names and values ---------------------------------------------------------------------
-
-    def _expect_data_format(self, record: FileLayer, config: dict[str, Any]) -> None:
-        """A spatial layer must say the model's data format (a missing ``data_format`` is Keras' default, channels_last)."""
-        found = _data_format(config)
-        model = self.data_format
-        if found != model.value:
-            source = f"set by layer {model.decided_by!r}" if model.decided_by else "Keras' default"
-            record.problems.append(
-                f"data_format={found!r} differs from the model's {model.value!r} ({source}); lstm2d reads models whose "
-                "spatial layers all share one data_format"
+    def _check_mask_op(self, name: str) -> None:
+        """``NotEqual(x, mask_value)`` on a Masking layer's input, and ``Any(axis=-1)`` of that: nothing else."""
+        raw = self.raw[name]
+        call = self.calls[name][0] if self.calls[name] else None
+        sources = [source for source, _, _ in call.inputs] if call else []
+        if _class(raw) == "Any":
+            ok = len(sources) == 1 and _class(self.raw.get(sources[0])) == "NotEqual" and _config(raw).get("axis") == -1
+        else:
+            node = (raw.get("inbound_nodes") or [None])[0]
+            args = node.get("args", []) if isinstance(node, Mapping) else []
+            masking = [
+                n for n, r in self.raw.items()
+                if _class(r) == "Masking" and self.calls[n] and [s for s, _, _ in self.calls[n][0].inputs] == sources
+            ]  # fmt: skip
+            ok = (
+                len(sources) == 1
+                and len(masking) == 1
+                and len(args) == 2
+                and args[1] == _config(self.raw[masking[0]]).get("mask_value")
+            )
+        if not ok:
+            raise UnsupportedModelError(
+                f"{self.where}: op {name!r} ({_class(raw)}) is not the mask computation of a Masking layer"
             )
 
-    def _activation(self, record: FileLayer, config: dict[str, Any], key: str, default: str) -> str:
-        name = config.get(key, default)
-        if name == "hard_sigmoid" and self.legacy:
-            return "hard_sigmoid_keras2"  # same name, Keras 2's formula: clip(0.2 x + 0.5, 0, 1)
-        if name not in ACTIVATIONS:
-            record.problems.append(f"{key} {name!r} is not supported (supported: {', '.join(ACTIVATIONS)})")
-            return default
-        return name
-
-    def _name(self, record: FileLayer) -> str:
-        """The file's layer name as a spec name: an identifier, unique."""
+    def _spec_name(self, record: FileLayer) -> str:
+        """The file's layer name as a spec name: an identifier, unique in this model."""
+        if record.name in self.spec_names:
+            return self.spec_names[record.name]
         base = _IDENTIFIER.sub("_", record.name) or "layer"
         base = f"_{base}" if base[0].isdigit() else base
         name, n = base, 1
@@ -562,57 +618,32 @@ class _SpecBuilder:
             n += 1
             name = f"{base}_{n}"
         self.used_names.add(name)
+        self.spec_names[record.name] = name
         return name
 
-    def finish(self, keras_version: str | None) -> ParsedConfig:
-        spec = None
-        if all(layer.supported for layer in self.layers):
-            if self.input is None:
-                raise ModelFileError(f"{self.where}: no input shape found (no InputLayer, no build_input_shape)")
-            try:
-                spec = ModelSpec(self.input, tuple(self.spec_layers), name=self.model_name, data_format=self.data_format.value)
-            except SpecError as exc:
-                raise UnsupportedModelError(f"{self.where}: {exc}") from None
-        return ParsedConfig(spec, self.layers, keras_version)
+    def _ref(self, history: History) -> str:
+        layer, call, index = history
+        name = self.spec_names.get(layer, layer)
+        outputs = sum(1 for key in self.shapes if key[0] == layer and key[1] == call)
+        return tensor_ref(name, call, index, outputs=max(outputs, 1))
 
 
-PER_FRAME_CLASSES = ("Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten")
+def _output_count(layer: Layer | None) -> int:
+    return 2 if getattr(layer, "merge_mode", "concat") is None else 1
 
 
-def _rank(shape: Shape) -> int:
-    """Rank of the per-sample tensor plus the batch axis, as Keras counts axes."""
-    return len(shape.dims) + 1
+def _fields(layer: Layer) -> dict[str, Any]:
+    from dataclasses import fields
+
+    return {f.name: getattr(layer, f.name) for f in fields(layer)}
 
 
 def _dtype_name(dtype: Any) -> str | None:
     if dtype is None or isinstance(dtype, str):
         return dtype
-    if isinstance(dtype, dict):
+    if isinstance(dtype, Mapping):
         return _config(dtype).get("name")
     return repr(dtype)
 
 
-def _expect(layer: FileLayer, config: dict[str, Any], **expected: Any) -> None:
-    """Record a problem for every setting that differs from what lstm2d implements (missing = Keras default)."""
-    for key, value in expected.items():
-        if key not in config:
-            continue
-        got = config[key]
-        if got == value or (isinstance(value, list) and _tuple(got) == tuple(value)):
-            continue
-        layer.problems.append(f"{key}={got!r} is not supported (lstm2d implements {key}={value!r})")
-
-
-def _tuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _build(layer: FileLayer, make: Callable[[], Any]) -> Any:
-    try:
-        return make()
-    except (SpecError, TypeError) as exc:
-        layer.problems.append(str(exc))
-        return None
-
-
-__all__ = ["SUPPORTED", "FileLayer", "ParsedConfig", "parse_model_config", "spec_from_config"]
+__all__ = ["FileLayer", "ParsedConfig", "model_data_format", "parse_model_config", "spec_from_config", "supported_summary"]

@@ -9,20 +9,23 @@ numbered in creation order under ``vars`` (the order of the weight table's Keras
     LSTM / GRU / SimpleRNN / ConvLSTM2D                    /layers/<class>[_n]/cell/vars/{i}
     Bidirectional                                          /layers/bidirectional[_n]/{forward,backward}_layer/cell/vars/{i}
     Conv2D / Conv3D / Dense / BatchNormalization           /layers/<class>[_n]/vars/{i}
+    a nested model                                         /layers/<class>[_n]/layers/<its layers' groups, counted anew>
+    a model in TimeDistributed                             /layers/time_distributed[_n]/layer/layers/<its layers' groups>
 
 Keras 2 / tf.keras ``.h5``: ``/model_weights/<layer name>`` lists its tensors in the attribute
 ``weight_names`` (``enc/lstm_cell/kernel:0``, ``bi/forward_lstm/lstm_cell/bias:0``), stored at
-``/model_weights/<layer name>/<weight name>``.
+``/model_weights/<layer name>/<weight name>``; a nested model's layers are listed under the outer layer's
+group, their names first (``td`` lists ``conv2d/kernel:0``).
 """
 
 from __future__ import annotations
 
 import re
 
-from lstm2d.keras_layers import keras_layer_config
 from lstm2d.spec import ModelSpec
-from torch_impl.convert import weight_table
-from torch_impl.files.keras_config import FileLayer
+from lstm2d.spec.keras_graph import model_config
+from torch_impl.files.keras_config import FileLayer, parse_model_config
+from torch_impl.weight_table import weight_table
 
 KERAS3_ROOTS = ("/layers", "/optimizer", "/vars")  # layer weights; optimizer state and model-level vars, never read
 LEGACY_ROOTS = ("/model_weights", "/optimizer_weights")
@@ -37,7 +40,7 @@ def to_snake_case(name: str) -> str:
 
 
 def keras3_groups(layers: list[FileLayer]) -> list[str]:
-    """Each layer's group under ``/layers``: its class in snake case, counted per class (``dense``, ``dense_1``)."""
+    """Each layer's group in its model: its class in snake case, counted per class (``dense``, ``dense_1``)."""
     used: dict[str, int] = {}
     groups = []
     for layer in layers:
@@ -47,23 +50,42 @@ def keras3_groups(layers: list[FileLayer]) -> list[str]:
     return groups
 
 
+def _container(keras_class: str | None) -> str:
+    """Where a layer keeps its variables inside its group."""
+    return "cell/vars" if keras_class in CELL_CLASSES else "vars"
+
+
 def keras3_variable_paths(spec: ModelSpec, layers: list[FileLayer]) -> dict[str, dict[str, str]]:
-    """``{spec layer name: {Keras variable name: dataset path}}`` for every layer with weights."""
+    """``{layer path: {Keras variable name: dataset path}}`` for every layer with weights, nested ones included."""
     variables = {entry.name: list(entry.keras_shapes) for entry in weight_table(spec)}
     paths: dict[str, dict[str, str]] = {}
-    for layer, group in zip(layers, keras3_groups(layers), strict=True):
-        if layer.spec_layer is None or layer.spec_layer.name not in variables:
-            continue
-        names = variables[layer.spec_layer.name]
-        if layer.keras_class == "Bidirectional":
-            paths[layer.spec_layer.name] = {
-                name: f"/layers/{group}/{name.split('/')[0]}_layer/cell/vars/{names.index(name) % (len(names) // 2)}"
-                for name in names
-            }
-            continue
-        container = {"TimeDistributed": "layer/vars", **dict.fromkeys(CELL_CLASSES, "cell/vars")}.get(layer.keras_class, "vars")
-        paths[layer.spec_layer.name] = {name: f"/layers/{group}/{container}/{i}" for i, name in enumerate(names)}
+    _collect(layers, "/layers", "", variables, paths)
     return paths
+
+
+def _collect(
+    layers: list[FileLayer], root: str, prefix: str, variables: dict[str, list[str]], paths: dict[str, dict[str, str]]
+) -> None:
+    for layer, group in zip(layers, keras3_groups(layers), strict=True):
+        if layer.spec_layer is None:
+            continue
+        base = f"{root}/{group}"
+        path = prefix + layer.spec_layer.name
+        if layer.children:  # a nested model, directly or in a TimeDistributed
+            inner_root = f"{base}/layer/layers" if layer.keras_class == "TimeDistributed" else f"{base}/layers"
+            _collect(layer.children, inner_root, path + "/", variables, paths)
+            continue
+        names = variables.get(path)
+        if not names:
+            continue
+        if layer.keras_class == "Bidirectional":
+            half = len(names) // 2
+            paths[path] = {name: f"{base}/{name.split('/')[0]}_layer/cell/vars/{names.index(name) % half}" for name in names}
+            continue
+        container = (
+            "layer/" + _container(layer.inner_class) if layer.keras_class == "TimeDistributed" else _container(layer.keras_class)
+        )
+        paths[path] = {name: f"{base}/{container}/{i}" for i, name in enumerate(names)}
 
 
 def legacy_variable_name(weight_name: str, *, bidirectional: bool) -> str:
@@ -78,11 +100,6 @@ def legacy_variable_name(weight_name: str, *, bidirectional: bool) -> str:
 
 
 def file_layers_for_spec(spec: ModelSpec) -> list[FileLayer]:
-    """The layers of ``keras_ref.build_model(spec)`` as a file holds them (for ``.weights.h5`` and for writing)."""
-    layers = [FileLayer("frames", "InputLayer", "InputLayer")]
-    for entry in spec.layer_shapes():
-        config = keras_layer_config(entry.layer, entry.input, spec.data_format)
-        inner = config["config"].get("layer")
-        display = f"{config['class_name']}({inner['class_name']})" if inner else config["class_name"]
-        layers.append(FileLayer(entry.layer.name, config["class_name"], display, entry.layer))
-    return layers
+    """The layers of ``spec``'s Keras model as a file holds them (for ``.weights.h5`` and for writing): what reading the
+    config lstm2d writes gives."""
+    return parse_model_config(model_config(spec), keras_version=None, where=spec.name).layers

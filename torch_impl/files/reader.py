@@ -15,7 +15,6 @@ import numpy as np
 
 from lstm2d.presets import PRESETS, get_preset
 from lstm2d.spec import ModelSpec
-from torch_impl.convert import KerasWeights, weight_table
 from torch_impl.files.archive import parse_json, read_keras_archive
 from torch_impl.files.config_safety import check_config_safety
 from torch_impl.files.errors import ModelFileError, UnsafeFileError
@@ -30,6 +29,7 @@ from torch_impl.files.layout import (
 )
 from torch_impl.files.limits import DEFAULT_LIMITS, ReadLimits
 from torch_impl.model import InputLayout, Lstm2dNet
+from torch_impl.weight_table import KerasWeights, weight_table
 from torch_impl.weights import load_keras_weights
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -157,23 +157,43 @@ def _read_legacy(path: Path, data: bytes, allow_nonfinite: bool, limits: ReadLim
         weights: KerasWeights = {}
         used: set[str] = set()
         for layer in layers:
-            if layer.spec_layer is None or layer.spec_layer.name not in shapes:
+            if layer.spec_layer is None:
                 continue
-            wanted = shapes[layer.spec_layer.name]
             group = f"/model_weights/{layer.name}"
             names = [_attr_text(n) or "" for n in (h5.file[group].attrs.get("weight_names", []) if group in h5.file else [])]
-            bidirectional = layer.keras_class == "Bidirectional"
-            by_variable = {legacy_variable_name(n, bidirectional=bidirectional): f"{group}/{n}" for n in names}
-            if sorted(by_variable) != sorted(wanted) or len(by_variable) != len(names):
-                raise ModelFileError(f"{path}: layer {layer.name!r} lists weights {names}; expected {list(wanted)}")
-            weights[layer.spec_layer.name] = {
-                var: h5.read(by_variable[var], shape, allow_nonfinite=allow_nonfinite) for var, shape in wanted.items()
-            }
-            used.update(by_variable.values())
+            for layer_path, by_variable in _legacy_weight_names(path, layer, group, names).items():
+                wanted = shapes.get(layer_path, {})
+                if sorted(by_variable) != sorted(wanted):
+                    raise ModelFileError(f"{path}: layer {layer.name!r} lists weights {names}; expected {list(wanted)}")
+                weights[layer_path] = {
+                    var: h5.read(by_variable[var], shape, allow_nonfinite=allow_nonfinite) for var, shape in wanted.items()
+                }
+                used.update(by_variable.values())
         extra = sorted(p for p in h5.datasets if p.startswith("/model_weights/") and p not in used)
         if extra:
             raise ModelFileError(f"{path}: tensors the architecture does not account for: {extra}")
     return KerasModelFile(path, "legacy-h5", model_spec, weights, layers, version)
+
+
+def _legacy_weight_names(path: Path, layer: FileLayer, group: str, names: list[str]) -> dict[str, dict[str, str]]:
+    """``{layer path: {variable: dataset}}`` of the weights a legacy file lists for one top-level layer; a nested
+    model's are listed under the outer layer, each name starting with its inner layer's name."""
+    assert layer.spec_layer is not None
+    children = {child.name: child for child in layer.children}
+    by_path: dict[str, dict[str, str]] = {}
+    for name in names:
+        owner, layer_path = layer, layer.spec_layer.name
+        if children:
+            child = children.get(name.split("/")[0])
+            if child is None or child.spec_layer is None or child.children:
+                raise ModelFileError(f"{path}: layer {layer.name!r} lists weight {name!r}, which no layer of its model holds")
+            owner, layer_path = child, f"{layer.spec_layer.name}/{child.spec_layer.name}"
+        variable = legacy_variable_name(name, bidirectional=owner.keras_class == "Bidirectional")
+        variables = by_path.setdefault(layer_path, {})
+        if variable in variables:
+            raise ModelFileError(f"{path}: layer {layer.name!r} lists {variable!r} twice: {names}")
+        variables[variable] = f"{group}/{name}"
+    return by_path
 
 
 def describe_keras_file(path: str | os.PathLike[str], *, limits: ReadLimits = DEFAULT_LIMITS) -> tuple[str, list[FileLayer]]:

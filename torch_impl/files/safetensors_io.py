@@ -16,7 +16,8 @@ from torch_impl.weights import load_state
 
 SPEC_KEY = "lstm2d.spec"
 FORMAT_KEY = "lstm2d.format"
-FORMAT_VERSION = "2"  # 2: state keys layers.<name>.*, spec format 2
+FORMAT_VERSION = "3"  # 3: state keys layers.<name>.*, spec format 3 (graphs)
+READABLE_FORMATS = ("2", "3")  # 2: spec format 2 (stacks of frames), which format 3 readers read too
 
 
 def save_safetensors(model: Lstm2dNet, path: str | os.PathLike[str]) -> None:
@@ -36,10 +37,10 @@ def load_safetensors(
             metadata = handle.metadata() or {}
             if FORMAT_KEY not in metadata or SPEC_KEY not in metadata:
                 raise ModelFileError(f"{path}: not an lstm2d safetensors file (no {FORMAT_KEY!r} and {SPEC_KEY!r} metadata)")
-            if metadata[FORMAT_KEY] != FORMAT_VERSION:
+            if metadata[FORMAT_KEY] not in READABLE_FORMATS:
                 raise ModelFileError(
-                    f"{path}: lstm2d safetensors format {metadata[FORMAT_KEY]!r}; this version of lstm2d reads format "
-                    f"{FORMAT_VERSION!r} (convert it again from its Keras file)"
+                    f"{path}: lstm2d safetensors format {metadata[FORMAT_KEY]!r}; this version of lstm2d reads formats "
+                    f"{', '.join(map(repr, READABLE_FORMATS))} (convert it again from its Keras file)"
                 )
             spec = ModelSpec.from_json(metadata[SPEC_KEY])
             model = Lstm2dNet(spec, input_layout=input_layout)  # every weight comes from the file

@@ -1,5 +1,8 @@
-"""Torch building blocks with Keras semantics (padding rules, activations, recurrent cells, masks)."""
+"""Torch building blocks with Keras semantics (padding rules, activations, recurrent cells, masks), each family
+with the registry entries (``torch_impl.kinds``) of the layer kinds it implements; importing this package
+registers every kind."""
 
+from torch_impl.layers import merge, shape_ops, wrappers  # noqa: F401 - registers their kinds
 from torch_impl.layers.activations import KerasActivation, activation_fn, make_activation
 from torch_impl.layers.conv import FrameConv2d
 from torch_impl.layers.conv3d import FrameConv3d
@@ -8,7 +11,7 @@ from torch_impl.layers.dense import DenseLayer
 from torch_impl.layers.norm import KerasBatchNorm
 from torch_impl.layers.pooling import FramePool2d, GlobalPool2d
 from torch_impl.layers.recurrent import KerasGRU, KerasLSTM, KerasSimpleRNN, build_recurrent
-from torch_impl.layers.shape_ops import FlattenFrames, MaskingLayer
+from torch_impl.layers.shape_ops import FlattenFrames, MaskingLayer, ReshapeLayer
 
 __all__ = [
     "ConvLSTM2d",
@@ -24,6 +27,7 @@ __all__ = [
     "KerasLSTM",
     "KerasSimpleRNN",
     "MaskingLayer",
+    "ReshapeLayer",
     "activation_fn",
     "build_recurrent",
     "make_activation",

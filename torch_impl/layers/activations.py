@@ -1,4 +1,5 @@
-"""Keras activations as torch functions and modules (parameter-free: never in a state dict).
+"""Element-wise layers: Keras activations as torch functions and modules (parameter-free: never in a state dict),
+and Keras ``Dropout``.
 
 Each formula is Keras 3's (``keras/src/activations/activations.py``), checked against a numpy
 reference in the tests. ``hard_sigmoid_keras2`` is Keras 2's ``hard_sigmoid``.
@@ -13,7 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm2d.spec import ACTIVATIONS
+from lstm2d.spec import ACTIVATIONS, Activation, Dropout, Layer
+from torch_impl.kinds import TorchKind, register
+from torch_impl.layout import NodePlan, keras_last_dim
 
 ActivationFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -84,3 +87,17 @@ class KerasActivation(nn.Module):
 def make_activation(name: str, *, channel_dim: int = -1) -> nn.Module:
     """``nn.Identity`` for ``linear`` (nothing to run), else a :class:`KerasActivation`."""
     return nn.Identity() if name == "linear" else KerasActivation(name, channel_dim=channel_dim)
+
+
+def _build_activation(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, Activation)
+    return make_activation(layer.activation, channel_dim=keras_last_dim(node.layouts.inputs[0], data_format))
+
+
+def _build_dropout(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, Dropout)
+    return nn.Dropout(layer.rate)
+
+
+register("activation", TorchKind(_build_activation))
+register("dropout", TorchKind(_build_dropout))

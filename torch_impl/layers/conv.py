@@ -6,9 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm2d.spec import Conv2D, Grid, same_padding
+from lstm2d.spec import Conv2D, Conv3D, Layer, Shape, same_padding
+from torch_impl.convert import conv
+from torch_impl.kinds import LayerWeights, Shapes, TorchKind, add_bias, always, register, single_weights
 from torch_impl.layers.activations import make_activation
-from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM, over_frames
+from torch_impl.layers.frames import over_frames
+from torch_impl.layout import CHANNELS_FIRST, SPATIAL_CHANNEL_DIM, NodePlan, keras_last_dim, spatial_rule
 
 
 def tf_padding(
@@ -38,10 +41,10 @@ class FrameConv2d(nn.Conv2d):
     TensorFlow pads ``same`` with the odd cell at the bottom/right (even kernels, strides > 1):
     symmetric padding goes into the convolution itself (no copy); only an asymmetric layer pays
     one explicit ``F.pad``. ``softmax_dim``: the axis a softmax activation reduces over, the Keras
-    layout's last (see ``frames.keras_last_axis``).
+    layout's last (see ``layout.keras_last_dim``).
     """
 
-    def __init__(self, layer: Conv2D, in_grid: Grid, *, softmax_dim: int = SPATIAL_CHANNEL_DIM) -> None:
+    def __init__(self, layer: Conv2D, in_grid: Shape, *, softmax_dim: int = SPATIAL_CHANNEL_DIM) -> None:
         pads = tf_padding((in_grid.height, in_grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding)
         (pad_h, pad_w), explicit = split_padding(pads)
         super().__init__(
@@ -71,3 +74,21 @@ class FrameConv2d(nn.Conv2d):
         if self.explicit_pad is not None:
             frames = F.pad(frames, self.explicit_pad)
         return self.activation(super().forward(frames))
+
+
+def conv_weights(layer: Layer, node: NodePlan, path: str, prefix: str) -> list[LayerWeights]:
+    """Conv2D / Conv3D: Keras kernel (*window, in, out) <-> torch weight (out, in, *window); bias (out,)."""
+    assert isinstance(layer, (Conv2D, Conv3D))
+    cin, window = node.shapes.input.channels, layer.kernel_size
+    keras_shapes: Shapes = {"kernel": (*window, cin, layer.filters)}
+    torch_shapes: Shapes = {"weight": (layer.filters, cin, *window)}
+    add_bias(layer.use_bias, keras_shapes, torch_shapes, layer.filters)
+    return single_weights(layer, path, prefix, keras_shapes, torch_shapes, conv.keras_to_torch, conv.torch_to_keras)
+
+
+def _build_conv2d(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, Conv2D)
+    return FrameConv2d(layer, node.shapes.input.grid, softmax_dim=keras_last_dim(CHANNELS_FIRST, data_format))
+
+
+register("conv2d", TorchKind(_build_conv2d, spatial_rule, wants_channels_first=always, weights=conv_weights))

@@ -6,10 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm2d.spec import Conv3D, Frames
+from lstm2d.spec import Conv3D, Layer, Shape
+from torch_impl.kinds import TorchKind, always, register
 from torch_impl.layers.activations import make_activation
-from torch_impl.layers.conv import split_padding, tf_padding
-from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM
+from torch_impl.layers.conv import conv_weights, split_padding, tf_padding
+from torch_impl.layout import SPATIAL_CHANNEL_DIM, NodePlan, spatial_rule
 
 
 class FrameConv3d(nn.Conv3d):
@@ -18,7 +19,7 @@ class FrameConv3d(nn.Conv3d):
     Parameters are ``nn.Conv3d``'s: ``weight`` (filters, in, kt, kh, kw), ``bias`` (filters,).
     """
 
-    def __init__(self, layer: Conv3D, frames: Frames) -> None:
+    def __init__(self, layer: Conv3D, frames: Shape) -> None:
         # A free time axis comes with stride 1 over time (spec-checked), where 'same' padding is (k - 1) * d
         # whatever the length: any placeholder length gives it.
         time = frames.time if frames.time is not None else 1
@@ -38,3 +39,11 @@ class FrameConv3d(nn.Conv3d):
         if self.explicit_pad is not None:
             volume = F.pad(volume, self.explicit_pad)
         return self.activation(super().forward(volume).transpose(1, 2))  # (B, T', F, H', W')
+
+
+def _build(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, Conv3D)
+    return FrameConv3d(layer, node.shapes.input)
+
+
+register("conv3d", TorchKind(_build, spatial_rule, wants_channels_first=always, weights=conv_weights))

@@ -23,14 +23,12 @@ the frontend slower, not faster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
-from lstm2d.spec import Conv2D, Frames, Grid, LayerShapes, Pool2D, Shape
+from lstm2d.spec import Conv2D, Pool2D, Shape
 from torch_impl.layers.conv import FrameConv2d
 from torch_impl.layers.frames import over_frames
 from torch_impl.layers.pooling import FramePool2d
@@ -57,7 +55,7 @@ class ConvPoolGeometry:
         return conv_h // self.pool[0], conv_w // self.pool[1]
 
 
-def fusable(conv: Conv2D, pool: Pool2D, conv_out: Grid) -> bool:
+def fusable(conv: Conv2D, pool: Pool2D, conv_out: Shape) -> bool:
     """Whether ``conv`` followed by ``pool`` (``conv_out``: the conv's output grid) is exactly this op.
 
     Needs an undilated convolution with a bias, a max pool whose windows tile without overlap or
@@ -72,12 +70,6 @@ def fusable(conv: Conv2D, pool: Pool2D, conv_out: Grid) -> bool:
         and conv.dilation_rate == (1, 1)
         and conv.use_bias
     )
-
-
-def spatial_grid(shape: Shape) -> Grid:
-    """The grid of a frames or grid shape."""
-    assert isinstance(shape, (Frames, Grid)), shape
-    return shape.grid if isinstance(shape, Frames) else shape
 
 
 def _patch_index(frame_shape: tuple[int, ...], geometry: ConvPoolGeometry, device: torch.device) -> torch.Tensor:
@@ -264,31 +256,3 @@ class ConvMaxPool:
         conv = self.conv
         frames = conv.pad(frames).to(conv.weight.dtype).contiguous()  # an autocast layer before may hand over bf16
         return conv_max_pool(frames, conv.weight, conv.bias, list(conv.stride), list(self.pool.kernel_size), conv.activation_name)
-
-
-Stage = nn.Module | ConvMaxPool
-
-
-def fuse_conv_pool(modules: Sequence[nn.Module], shapes: Sequence[LayerShapes]) -> tuple[Stage, ...]:
-    """The layers as the callables a forward pass runs: each fusable Conv2D -> max pool pair becomes one
-    :class:`ConvMaxPool`, every other layer is its own module. ``shapes`` are ``ModelSpec.layer_shapes()``,
-    one per module."""
-    stages: list[Stage] = []
-    index = 0
-    while index < len(modules):
-        entry, module = shapes[index], modules[index]
-        following = shapes[index + 1] if index + 1 < len(shapes) else None
-        if (
-            following is not None
-            and isinstance(entry.layer, Conv2D)
-            and isinstance(following.layer, Pool2D)
-            and fusable(entry.layer, following.layer, spatial_grid(entry.output))
-        ):
-            conv, pool = module, modules[index + 1]
-            assert isinstance(conv, FrameConv2d) and isinstance(pool, FramePool2d)  # the modules of a Conv2D and a Pool2D
-            stages.append(ConvMaxPool(conv, pool))
-            index += 2
-        else:
-            stages.append(module)
-            index += 1
-    return tuple(stages)

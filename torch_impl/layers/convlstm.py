@@ -20,11 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm2d.spec import ConvLSTM2D, Frames
+from lstm2d.spec import ConvLSTM2D, Layer, Shape
+from torch_impl.convert import conv_lstm
+from torch_impl.kinds import LayerWeights, Shapes, TorchKind, add_bias, always, register, single_weights
 from torch_impl.layers.activations import activation_fn
 from torch_impl.layers.conv import split_padding, tf_padding
-from torch_impl.layers.frames import SPATIAL_CHANNEL_DIM
 from torch_impl.layers.recurrent import dropout_masks
+from torch_impl.layout import CHANNELS_FIRST, SPATIAL_CHANNEL_DIM, NodePlan, keras_last_dim, spatial_rule
 
 ConvLSTMState = tuple[torch.Tensor, torch.Tensor]
 
@@ -35,11 +37,11 @@ class ConvLSTM2d(nn.Module):
     ``return_state=True`` (module option, Keras' ``return_state``) also returns the final ``(h, c)``;
     ``forward(x, initial_state=(h0, c0))`` starts from given states (zeros otherwise), as Keras does.
     ``softmax_dim``: the axis a softmax (recurrent) activation reduces over, the Keras layout's last
-    (see ``frames.keras_last_axis``).
+    (see ``layout.keras_last_dim``).
     """
 
     def __init__(
-        self, layer: ConvLSTM2D, frames: Frames, *, return_state: bool = False, softmax_dim: int = SPATIAL_CHANNEL_DIM
+        self, layer: ConvLSTM2D, frames: Shape, *, return_state: bool = False, softmax_dim: int = SPATIAL_CHANNEL_DIM
     ) -> None:
         super().__init__()
         self.filters = layer.filters
@@ -137,3 +139,21 @@ class ConvLSTM2d(nn.Module):
 
 def _chunks(bias: torch.Tensor | None) -> list[torch.Tensor | None]:
     return list(bias.chunk(4)) if bias is not None else [None] * 4
+
+
+def _build(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, ConvLSTM2D)
+    return ConvLSTM2d(layer, node.shapes.input, softmax_dim=keras_last_dim(CHANNELS_FIRST, data_format))
+
+
+def _weights(layer: Layer, node: NodePlan, path: str, prefix: str) -> list[LayerWeights]:
+    """kernel (kh, kw, in, 4F) <-> weight_ih (4F, in, kh, kw), recurrent_kernel (kh, kw, F, 4F) <-> weight_hh, bias (4F,)."""
+    assert isinstance(layer, ConvLSTM2D)
+    cin, (kh, kw), f = node.shapes.input.channels, layer.kernel_size, layer.filters
+    keras_shapes: Shapes = {"kernel": (kh, kw, cin, 4 * f), "recurrent_kernel": (kh, kw, f, 4 * f)}
+    torch_shapes: Shapes = {"weight_ih": (4 * f, cin, kh, kw), "weight_hh": (4 * f, f, kh, kw)}
+    add_bias(layer.use_bias, keras_shapes, torch_shapes, 4 * f)
+    return single_weights(layer, path, prefix, keras_shapes, torch_shapes, conv_lstm.keras_to_torch, conv_lstm.torch_to_keras)
+
+
+register("conv_lstm2d", TorchKind(_build, spatial_rule, wants_channels_first=always, weights=_weights))

@@ -6,15 +6,6 @@ from collections.abc import Callable
 
 import torch
 
-SPATIAL_CHANNEL_DIM = -3
-"""The channel axis of frames ``(B, T, C, H, W)``, folded frames ``(B*T, C, H, W)`` and grids ``(B, C, H, W)``."""
-
-
-def keras_last_axis(data_format: str) -> int:
-    """The axis of torch's frames and grids that is the last one in the Keras model's layout, where Keras' softmax
-    reduces: the channels (:data:`SPATIAL_CHANNEL_DIM`) for ``channels_last``, the width (-1) for ``channels_first``."""
-    return SPATIAL_CHANNEL_DIM if data_format == "channels_last" else -1
-
 
 def over_frames(op: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """``op`` on every frame: ``(B, T, C, H, W)`` -> ``(B*T, C, H, W)`` -> op -> ``(B, T, C', H', W')``.

@@ -12,16 +12,22 @@ Parameter and buffer names are ``nn.BatchNorm``'s: ``weight`` (gamma), ``bias`` 
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm2d.spec import BatchNorm
+from lstm2d.spec import BatchNorm, Layer
+from torch_impl.convert import batch_norm
+from torch_impl.kinds import LayerWeights, Shapes, TorchKind, register, single_weights
+from torch_impl.layout import NodePlan, order_indices
 
 
 class KerasBatchNorm(nn.Module):
     """Normalises the channel / feature axis of frames ``(B, T, C, H, W)``, a grid ``(B, C, H, W)``,
-    a sequence ``(B, T, F)`` or a vector ``(B, F)``; ``spatial`` says whether the axis is -3 (C) or -1 (F).
+    a sequence ``(B, T, F)`` or a vector ``(B, F)`` (or any tensor with its channels last); ``spatial`` says
+    whether the axis is -3 (channels-first frames and grids) or -1.
 
     In training, ``per_timestep=False`` takes the moments over every axis but that one (Keras
     ``BatchNormalization`` on the sequence); ``per_timestep=True`` takes them per timestep and updates
@@ -56,12 +62,13 @@ class KerasBatchNorm(nn.Module):
         return self._normalise(x, mean, var)
 
     def _train_per_timestep(self, x: torch.Tensor) -> torch.Tensor:
-        dims = (0, 3, 4) if self.spatial else (0,)  # x: (B, T, C, H, W) or (B, T, F)
+        """x (B, T, ...) with the channels at dim -3 (spatial) or -1: moments per timestep and channel."""
+        channel = x.dim() - 3 if self.spatial else x.dim() - 1
+        dims = tuple(d for d in range(x.dim()) if d not in (1, channel))
         var, mean = torch.var_mean(x, dim=dims, correction=0)  # (T, C)
         self._update(mean.detach(), var.detach())
-        if self.spatial:
-            mean, var = mean[:, :, None, None], var[:, :, None, None]  # (T, C, 1, 1) against (B, T, C, H, W)
-        return self._normalise(x, mean, var)
+        per_sample = [x.shape[d] if d in (1, channel) else 1 for d in range(1, x.dim())]  # (T, C, 1, 1), (T, 1, 1, C), ...
+        return self._normalise(x, mean.view(per_sample), var.view(per_sample))
 
     def _normalise(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         shape = (-1, 1, 1) if self.spatial else (-1,)
@@ -87,3 +94,25 @@ class KerasBatchNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}, keras_momentum={self.keras_momentum}, per_timestep={self.per_timestep}, spatial={self.spatial}"
+
+
+def _build(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, BatchNorm)
+    return KerasBatchNorm(layer, layer.features(node.shapes.input), spatial=node.layouts.inputs[0].channels_first)
+
+
+def _weights(layer: Layer, node: NodePlan, path: str, prefix: str) -> list[LayerWeights]:
+    """gamma, beta, moving_mean, moving_variance <-> weight, bias, running_mean, running_var, each (features,), in the
+    order of the features the layer receives (a flatten's, where torch's differs from Keras')."""
+    assert isinstance(layer, BatchNorm)
+    n, order = layer.features(node.shapes.input), order_indices(node.layouts.inputs[0].order)
+    names = [*(["gamma"] if layer.scale else []), *(["beta"] if layer.center else []), "moving_mean", "moving_variance"]
+    keras_shapes: Shapes = {name: (n,) for name in names}
+    torch_shapes: Shapes = {batch_norm.KERAS_TO_TORCH[name]: (n,) for name in names}
+    return single_weights(
+        layer, path, prefix, keras_shapes, torch_shapes,
+        partial(batch_norm.keras_to_torch, input_order=order), partial(batch_norm.torch_to_keras, input_order=order),
+    )  # fmt: skip
+
+
+register("batch_norm", TorchKind(_build, weights=_weights))

@@ -6,9 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm2d.spec import Grid, Pool2D
+from lstm2d.spec import GlobalPool2D, Layer, Pool2D, Shape
+from torch_impl.kinds import TorchKind, always, register
 from torch_impl.layers.conv import split_padding, tf_padding
 from torch_impl.layers.frames import over_frames
+from torch_impl.layout import NodePlan, spatial_rule
 
 
 class FramePool2d(nn.Module):
@@ -23,7 +25,7 @@ class FramePool2d(nn.Module):
 
     valid_counts: torch.Tensor | None
 
-    def __init__(self, layer: Pool2D, in_grid: Grid) -> None:
+    def __init__(self, layer: Pool2D, in_grid: Shape) -> None:
         super().__init__()
         self.mode = layer.mode
         self.kernel_size = layer.pool_size
@@ -72,3 +74,17 @@ class GlobalPool2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode}"
+
+
+def _build_pool(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, Pool2D)
+    return FramePool2d(layer, node.shapes.input.grid)
+
+
+def _build_global_pool(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, GlobalPool2D)
+    return GlobalPool2d(layer.mode)
+
+
+register("pool2d", TorchKind(_build_pool, spatial_rule, wants_channels_first=always))
+register("global_pool2d", TorchKind(_build_global_pool, spatial_rule, wants_channels_first=always))

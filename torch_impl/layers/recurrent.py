@@ -26,14 +26,19 @@ SimpleRNN, GRU ``reset_after=False``), ``bias_hh`` is frozen (``requires_grad=Fa
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstm2d.spec import GRU, LSTM, Bidirectional, RecurrentLayer, SimpleRNN
+from lstm2d.spec import GRU, LSTM, Bidirectional, Layer, RecurrentLayer, SimpleRNN
+from torch_impl.convert import recurrent
+from torch_impl.kinds import Converter, LayerWeights, Outputs, Shapes, TorchKind, register, single_weights
 from torch_impl.layers.activations import activation_fn
+from torch_impl.layout import NodePlan, features_rule, order_indices
 
 RecurrentOutput = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 DirectionResult = tuple[torch.Tensor, torch.Tensor]  # (sequence (B, T, U) in Keras' order, last output (B, U))
@@ -371,3 +376,70 @@ def build_recurrent(layer: RecurrentLayer | Bidirectional, in_features: int) -> 
     if isinstance(wrapped, GRU):
         return KerasGRU(wrapped, in_features, bidirectional=bidirectional, merge_mode=merge_mode)
     return KerasSimpleRNN(wrapped, in_features, bidirectional=bidirectional, merge_mode=merge_mode)
+
+
+# -- registry entries ---------------------------------------------------------------------------------------------
+
+DIRECTIONS = (("forward", ""), ("backward", "_reverse"))  # Keras' sub-layer prefix, torch's parameter suffix
+
+
+def _build(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, (LSTM, GRU, SimpleRNN, Bidirectional))
+    return build_recurrent(layer, node.shapes.input.features)
+
+
+def _call(module: nn.Module, inputs: list[torch.Tensor], mask: torch.Tensor | None, layer: Layer) -> Outputs:
+    """Recurrent layers read the mask; with return_sequences their output carries it on."""
+    out = module(inputs[0], mask)
+    return (tuple(out) if isinstance(out, tuple) else (out,)), (mask if layer.keeps_mask() else None)
+
+
+def _shapes(layer: RecurrentLayer, n_in: int) -> tuple[Shapes, Shapes, bool]:
+    """Keras and torch shapes of one direction, and whether Keras keeps two biases (GRU reset_after)."""
+    g, u = layer.gates * layer.units, layer.units
+    split_bias = isinstance(layer, GRU) and layer.reset_after
+    keras_shapes: Shapes = {"kernel": (n_in, g), "recurrent_kernel": (u, g)}
+    torch_shapes: Shapes = {"weight_ih_l0": (g, n_in), "weight_hh_l0": (g, u)}
+    if layer.use_bias:
+        keras_shapes["bias"] = (2, g) if split_bias else (g,)
+        torch_shapes.update(bias_ih_l0=(g,), bias_hh_l0=(g,))
+    return keras_shapes, torch_shapes, split_bias
+
+
+def _one_direction(layer: RecurrentLayer, n_in: int, order: np.ndarray | None) -> tuple[Shapes, Shapes, Converter, Converter]:
+    keras_shapes, torch_shapes, split_bias = _shapes(layer, n_in)
+    to_torch = partial(recurrent.keras_to_torch, kind=layer.kind, input_order=order)
+    to_keras = partial(recurrent.torch_to_keras, kind=layer.kind, input_order=order, split_bias=split_bias)
+    return keras_shapes, torch_shapes, to_torch, to_keras
+
+
+def _weights(layer: Layer, node: NodePlan, path: str, prefix: str) -> list[LayerWeights]:
+    """One direction as ``recurrent`` converts it; a Bidirectional is the inner layer twice: Keras ``forward/<var>`` and
+    ``backward/<var>``, torch ``<param>`` and ``<param>_reverse``."""
+    n_in, order = node.shapes.input.features, order_indices(node.layouts.inputs[0].order)
+    if not isinstance(layer, Bidirectional):
+        assert isinstance(layer, (LSTM, GRU, SimpleRNN))
+        return single_weights(layer, path, prefix, *_one_direction(layer, n_in, order))
+    keras_one, torch_one, one_to_torch, one_to_keras = _one_direction(layer.layer, n_in, order)
+    keras_shapes = {f"{side}/{key}": s for side, _ in DIRECTIONS for key, s in keras_one.items()}
+    torch_shapes = {f"{key}{suffix}": s for _, suffix in DIRECTIONS for key, s in torch_one.items()}
+
+    def to_torch(**arrays: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for side, suffix in DIRECTIONS:
+            one = one_to_torch(**{key: arrays[f"{side}/{key}"] for key in keras_one})
+            out.update({f"{key}{suffix}": value for key, value in one.items()})
+        return out
+
+    def to_keras(**arrays: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for side, suffix in DIRECTIONS:
+            one = one_to_keras(**{key: arrays[f"{key}{suffix}"] for key in torch_one})
+            out.update({f"{side}/{key}": value for key, value in one.items()})
+        return out
+
+    return single_weights(layer, path, prefix, keras_shapes, torch_shapes, to_torch, to_keras)
+
+
+for _kind in ("lstm", "gru", "simple_rnn", "bidirectional"):
+    register(_kind, TorchKind(_build, features_rule, weights=_weights, call=_call))

@@ -1,20 +1,46 @@
-"""Parameter-free layers that reshape or mask: Keras ``Flatten`` and ``Masking``."""
+"""Parameter-free layers that reshape or mask: Keras ``Flatten``, ``Reshape`` and ``Masking``."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from lstm2d.spec import Flatten, Layer, Masking, NodeShapes, Reshape, Shape
+from torch_impl.kinds import Outputs, TorchKind, register
+from torch_impl.layout import KERAS, NodeLayouts, NodePlan, TensorLayout, flatten_order, keras_rule, same_layout_rule
+
 
 class FlattenFrames(nn.Module):
-    """Keras ``Flatten`` per frame: frames ``(B, T, C, H, W)`` -> ``(B, T, C*H*W)``; a grid ``(B, C, H, W)`` -> ``(B, C*H*W)``.
+    """Keras ``Flatten`` per frame: frames ``(B, T, C, H, W)`` -> ``(B, T, C*H*W)``; a grid ``(B, C, H, W)`` -> ``(B, C*H*W)``;
+    a sequence ``(B, T, F)`` -> ``(B, T*F)`` (``start_dim`` -2).
 
     torch's natural (C, H, W) order; the converter permutes the next layer's input weights to match
     Keras' (H, W, C), so nothing is permuted here.
     """
 
+    def __init__(self, start_dim: int = -3) -> None:
+        super().__init__()
+        self.start_dim = start_dim
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(-3)
+        return x.flatten(self.start_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}"
+
+
+class ReshapeLayer(nn.Module):
+    """Keras ``Reshape`` on a tensor in Keras' layout: ``(B, ...) -> (B, *dims)`` (``-1``: an open time axis)."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.dims)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
 
 
 class MaskingLayer(nn.Module):
@@ -30,3 +56,53 @@ class MaskingLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mask_value={self.mask_value}"
+
+
+def _flattened(shape: Shape, given: TensorLayout, keras_order: str, outputs: int) -> NodeLayouts:
+    """A flatten of frames or a grid takes them in whatever layout they have (the feature order it gives records
+    the difference); a sequence is flattened in Keras' layout."""
+    if shape.rank <= 2:
+        return NodeLayouts((KERAS,), (KERAS,) * outputs)
+    taken = TensorLayout(given.channels_first, None)
+    return NodeLayouts((taken,), (TensorLayout(False, flatten_order(shape, taken, keras_order)),) * outputs)
+
+
+def _flatten_rule(layer: Layer, shapes: NodeShapes, given: tuple[TensorLayout, ...], data_format: str) -> NodeLayouts:
+    assert isinstance(layer, Flatten)
+    return _flattened(shapes.input, given[0], layer.keras_order(data_format), len(shapes.outputs))
+
+
+def _reshape_rule(layer: Layer, shapes: NodeShapes, given: tuple[TensorLayout, ...], data_format: str) -> NodeLayouts:
+    """A reshape that flattens each frame (or a grid) is a flatten; Keras flattens a channels_first model's frames in
+    (C, H, W) order, as torch does. Any other reshape needs Keras' layout."""
+    assert isinstance(layer, Reshape)
+    if layer.flattens_steps(shapes.input):
+        return _flattened(shapes.input, given[0], "chw" if data_format == "channels_first" else "hwc", len(shapes.outputs))
+    return keras_rule(layer, shapes, given, data_format)
+
+
+def _build_flatten(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    return FlattenFrames(-2 if node.shapes.input.rank == 2 else -3)
+
+
+def _build_reshape(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, Reshape)
+    if layer.flattens_steps(node.shapes.input):
+        return FlattenFrames(-3)
+    return ReshapeLayer(tuple(-1 if d is None else d for d in node.shapes.output.dims))
+
+
+def _build_masking(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, Masking)
+    return MaskingLayer(layer.mask_value)
+
+
+def _call_masking(module: nn.Module, inputs: list[torch.Tensor], mask: torch.Tensor | None, layer: Layer) -> Outputs:
+    """Masking makes the mask the layers after it carry."""
+    out, made = module(*inputs)
+    return (out,), made
+
+
+register("flatten", TorchKind(_build_flatten, _flatten_rule))
+register("reshape", TorchKind(_build_reshape, _reshape_rule))
+register("masking", TorchKind(_build_masking, same_layout_rule, call=_call_masking))

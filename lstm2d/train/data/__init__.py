@@ -25,7 +25,7 @@ def load_data(config: DataConfig, model_input: InputSpec, *, per_timestep: bool,
     the sequence length and frame size) with per-timestep targets if ``per_timestep``; a file brings its own shape."""
     if config.builtin:
         height, width = config.frame or (model_input.height, model_input.width)
-        shape = InputSpec(
+        shape = InputSpec.frames(
             timesteps=config.timesteps or model_input.timesteps or DEFAULT_TIMESTEPS,
             height=height,
             width=width,

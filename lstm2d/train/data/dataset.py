@@ -89,7 +89,7 @@ def make_split(
         train=to_dataset(x[train], y[train], task),
         val=to_dataset(x[val], y[val], task),
         task=task,
-        input=InputSpec(timesteps=x.shape[1], height=x.shape[3], width=x.shape[4], channels=x.shape[2]),
+        input=InputSpec.frames(timesteps=x.shape[1], height=x.shape[3], width=x.shape[4], channels=x.shape[2]),
         description=description,
         fingerprint=fingerprint,
     )

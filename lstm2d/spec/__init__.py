@@ -1,0 +1,93 @@
+"""The framework-neutral model description: a graph of layers with Keras Functional semantics.
+
+A :class:`ModelSpec` holds named inputs (:class:`InputSpec`), nodes (a layer applied to named tensors) and named
+outputs; ``ModelSpec(input, layers)`` writes a stack. Every layer kind is a frozen dataclass registered under its
+``kind`` (:data:`LAYER_KINDS`), with its traits as class attributes, its shape inference, and its Keras form both
+ways. Shapes are per sample, in Keras' channels-last order (:class:`Shape`): frames ``(time, height, width,
+channels)``, a grid ``(height, width, channels)``, a sequence ``(time, features)``, a vector ``(features,)``. A 2D
+layer given frames runs on every frame, which is Keras' ``TimeDistributed``; the Keras builder adds the wrapper, the
+torch model folds time into the batch.
+
+Both builders (``torch_impl.build_model`` and ``keras_ref.build_model``) read the spec, and every layer carries the
+same name on both sides, so a weight map between them reads as a table. This package imports neither torch nor
+keras.
+"""
+
+from lstm2d.spec.base import KERAS_CLASSES, LAYER_KINDS, DecodeContext, EncodeContext, KerasConfig, Layer
+from lstm2d.spec.checks import ACTIVATION_ALIASES, ACTIVATIONS
+from lstm2d.spec.graph import (
+    MAX_DEPTH,
+    MAX_NODE_INPUTS,
+    MAX_NODES,
+    Inference,
+    InputSpec,
+    LayerShapes,
+    ModelSpec,
+    Node,
+    NodeShapes,
+    Submodel,
+    TimeDistributed,
+    keras_dims,
+    parse_ref,
+    resolve_ref,
+    tensor_ref,
+)
+from lstm2d.spec.layers import *  # noqa: F403 - every kind, registered
+from lstm2d.spec.layers import __all__ as _layer_names
+from lstm2d.spec.serialize import SPEC_FORMAT_VERSION
+from lstm2d.spec.shapes import (
+    PADDINGS,
+    Frames,
+    Grid,
+    Padding,
+    Shape,
+    SpecError,
+    Steps,
+    Vector,
+    describe_shape,
+    dims_text,
+    fixed_dims,
+    output_size,
+    same_padding,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_ALIASES",
+    "KERAS_CLASSES",
+    "LAYER_KINDS",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "MAX_NODE_INPUTS",
+    "PADDINGS",
+    "SPEC_FORMAT_VERSION",
+    "DecodeContext",
+    "EncodeContext",
+    "Frames",
+    "Grid",
+    "Inference",
+    "InputSpec",
+    "KerasConfig",
+    "Layer",
+    "LayerShapes",
+    "ModelSpec",
+    "Node",
+    "NodeShapes",
+    "Padding",
+    "Shape",
+    "SpecError",
+    "Steps",
+    "Submodel",
+    "TimeDistributed",
+    "Vector",
+    "describe_shape",
+    "dims_text",
+    "fixed_dims",
+    "keras_dims",
+    "output_size",
+    "parse_ref",
+    "resolve_ref",
+    "same_padding",
+    "tensor_ref",
+    *_layer_names,
+]

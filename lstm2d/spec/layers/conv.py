@@ -1,0 +1,187 @@
+"""Convolutions: Keras ``Conv2D`` (on a grid, or on every frame) and ``Conv3D`` (over time, height and width)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from lstm2d.spec import checks
+from lstm2d.spec.base import DecodeContext, EncodeContext, KerasConfig, Layer, as_tuple, keras_config
+from lstm2d.spec.shapes import PADDINGS, Padding, Shape, SpecError, output_size
+
+NOT_2D_HINT = "2D layers go before the Flatten (or GlobalPool2D) that turns each frame into features"
+
+
+def fitted_grid(layer: Layer, grid: Shape, out: tuple[int, int, int]) -> Shape:
+    """The output grid ``out`` (height, width, channels) of a window layer, refused where it is empty."""
+    if min(out[:2]) < 1:
+        raise SpecError(
+            f"{layer.label} shrinks the frame below 1x1: input (height, width, channels) = {grid.dims}, "
+            f"output = {out}; use padding='same', a smaller kernel or stride, or a larger grid"
+        )
+    return Shape(out)
+
+
+def conv_output_grid(layer: Conv2D | Any, grid: Shape) -> Shape:
+    """The grid a 2D convolution (its kernel, strides, padding and dilation) makes of ``grid`` (H, W, C)."""
+    sizes = zip((grid.height, grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, strict=True)
+    height, width = (output_size(size, k, s, layer.padding, d) for size, k, s, d in sizes)
+    return fitted_grid(layer, grid, (height, width, layer.filters))
+
+
+def check_window_options(layer: Any, rank: int) -> None:
+    """Kernel, strides and dilation as ``rank`` positive ints each; strides and dilation not both over 1."""
+    object.__setattr__(layer, "kernel_size", checks.ints(layer.kernel_size, rank, f"{layer.label} kernel_size"))
+    object.__setattr__(layer, "strides", checks.ints(layer.strides, rank, f"{layer.label} strides"))
+    object.__setattr__(layer, "dilation_rate", checks.ints(layer.dilation_rate, rank, f"{layer.label} dilation_rate"))
+    if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
+        raise SpecError(f"{layer.label}: strides > 1 with dilation_rate > 1 is not allowed (Keras refuses it too)")
+    checks.choice(layer.padding, PADDINGS, f"{layer.label} padding")
+
+
+def describe_window(layer: Any) -> str:
+    window = "x".join(map(str, layer.kernel_size))
+    extra = "" if layer.activation in ("linear", "tanh") else f", {layer.activation}"
+    return f"{type(layer).__name__}({layer.filters}, {window}{extra})"
+
+
+def decode_window(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The window options of a Keras convolution config, as spec arguments."""
+    return {
+        "kernel_size": as_tuple(config.get("kernel_size")),
+        "strides": as_tuple(config.get("strides", 1)),
+        "padding": config.get("padding", "valid"),
+        "dilation_rate": as_tuple(config.get("dilation_rate", 1)),
+    }
+
+
+@dataclass(frozen=True)
+class Conv2D(Layer):
+    """A 2D convolution: on frames, applied to every frame (Keras ``TimeDistributed(Conv2D)``); on a grid, to the grid.
+
+    Keras kernel ``(kh, kw, in, filters)``; torch ``nn.Conv2d`` weight ``(filters, in, kh, kw)``.
+    """
+
+    kind: ClassVar[str] = "conv2d"
+    keras_classes: ClassVar[tuple[str, ...]] = ("Conv2D",)
+    item_rank: ClassVar[int | None] = 3
+    spatial: ClassVar[bool] = True
+    filters: int
+    kernel_size: tuple[int, int]
+    strides: tuple[int, int] = (1, 1)
+    padding: Padding = "valid"
+    dilation_rate: tuple[int, int] = (1, 1)
+    activation: str = "linear"
+    use_bias: bool = True
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        checks.positive(self.filters, f"{self.label} filters")
+        check_window_options(self, 2)
+        object.__setattr__(self, "activation", checks.activation(self.activation, f"{self.label} activation"))
+        checks.boolean(self.use_bias, f"{self.label} use_bias")
+        checks.identifier(self.name)
+
+    def output_grid(self, grid: Shape) -> Shape:
+        return conv_output_grid(self, grid)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if shape.rank not in (3, 4):
+            raise self.refuse(shape, "frames or a grid", NOT_2D_HINT)
+        out = self.output_grid(shape.grid)
+        return Shape((shape.time, *out.dims)) if shape.rank == 4 else out
+
+    def describe(self) -> str:
+        return describe_window(self)
+
+    def keras_config(self, context: EncodeContext) -> KerasConfig:
+        return keras_config(
+            "Conv2D", name=context.name, filters=self.filters, kernel_size=list(self.kernel_size),
+            strides=list(self.strides), padding=self.padding, data_format=context.data_format,
+            dilation_rate=list(self.dilation_rate), activation=self.activation, use_bias=self.use_bias,
+        )  # fmt: skip
+
+    @classmethod
+    def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
+        context.expect_data_format(config)
+        context.expect(config, groups=1)
+        return cls(
+            config.get("filters"), **decode_window(config),  # type: ignore[arg-type]  # the file's value, None if missing: the layer refuses it, naming itself
+            activation=context.activation(config, "activation", "linear"), use_bias=config.get("use_bias", True),
+            name=context.name,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Conv3D(Layer):
+    """Keras ``Conv3D`` over (time, height, width) of frames, e.g. a next-frame head. Kernel ``(kt, kh, kw)``."""
+
+    kind: ClassVar[str] = "conv3d"
+    keras_classes: ClassVar[tuple[str, ...]] = ("Conv3D",)
+    spatial: ClassVar[bool] = True
+    filters: int
+    kernel_size: tuple[int, int, int]
+    strides: tuple[int, int, int] = (1, 1, 1)
+    padding: Padding = "valid"
+    dilation_rate: tuple[int, int, int] = (1, 1, 1)
+    activation: str = "linear"
+    use_bias: bool = True
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        checks.positive(self.filters, f"{self.label} filters")
+        check_window_options(self, 3)
+        object.__setattr__(self, "activation", checks.activation(self.activation, f"{self.label} activation"))
+        checks.boolean(self.use_bias, f"{self.label} use_bias")
+        checks.identifier(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if shape.rank != 4:
+            raise self.refuse(shape, "frames (time, height, width, channels)")
+        if shape.time is None and (self.strides[0] > 1 or (self.padding == "valid" and self.kernel_size[0] > 1)):
+            raise SpecError(
+                f"{self.label}: with any number of timesteps (time=None), the time axis needs stride 1 and, "
+                "for a time kernel over 1, padding='same'"
+            )
+        sizes = [
+            None if size is None else output_size(size, k, s, self.padding, d)
+            for size, k, s, d in zip(shape.dims[:3], self.kernel_size, self.strides, self.dilation_rate, strict=True)
+        ]
+        if min(s for s in sizes if s is not None) < 1:
+            raise SpecError(
+                f"{self.label} shrinks the input below one cell: input (time, height, width) = "
+                f"{shape.dims[:3]}, output = {tuple(sizes)}"
+            )
+        return Shape((*sizes, self.filters))
+
+    def check_data_format(self, model_format: str, inputs: tuple[Shape, ...] = ()) -> None:
+        """Refuse a channels_first model: Keras' Conv3D cannot read its frames as (time, height, width) volumes."""
+        if model_format == "channels_first":
+            raise SpecError(
+                f"{self.label}: a channels_first model's frames are (batch, time, channels, height, width), which Keras' "
+                "Conv3D cannot read as (time, height, width) volumes: data_format='channels_first' would take the time "
+                "axis as the channels, 'channels_last' the width; Conv3D needs a channels_last model"
+            )
+
+    def describe(self) -> str:
+        return describe_window(self)
+
+    def keras_config(self, context: EncodeContext) -> KerasConfig:
+        return keras_config(
+            "Conv3D", name=context.name, filters=self.filters, kernel_size=list(self.kernel_size),
+            strides=list(self.strides), padding=self.padding, data_format=context.data_format,
+            dilation_rate=list(self.dilation_rate), activation=self.activation, use_bias=self.use_bias,
+        )  # fmt: skip
+
+    @classmethod
+    def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
+        context.expect_data_format(config)
+        context.expect(config, groups=1)
+        layer = cls(
+            config.get("filters"), **decode_window(config),  # type: ignore[arg-type]  # the file's value, None if missing: the layer refuses it, naming itself
+            activation=context.activation(config, "activation", "linear"), use_bias=config.get("use_bias", True),
+            name=context.name,
+        )  # fmt: skip
+        layer.check_data_format(context.data_format)
+        return layer

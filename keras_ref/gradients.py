@@ -11,7 +11,7 @@ The backend library is imported inside its own function (it is Keras' backend, a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -20,38 +20,46 @@ import numpy as np
 from keras_ref.weights import KerasWeights, variables_by_path
 from lstm2d.spec import ModelSpec
 
-BackendGradients = tuple[np.ndarray, list[np.ndarray]]  # d loss / d inputs, d loss / d each trainable variable
+Arrays = dict[str, np.ndarray]
+BackendGradients = tuple[Arrays, list[np.ndarray]]  # d loss / d each float input, d loss / d each trainable variable
 
 
 def loss_gradients(
     model: keras.Model,
     spec: ModelSpec,
-    inputs: np.ndarray,
+    inputs: np.ndarray | Mapping[str, np.ndarray],
     cotangents: Sequence[np.ndarray],
     *,
     training: bool = False,
-) -> tuple[np.ndarray, KerasWeights]:
+) -> tuple[Arrays, KerasWeights]:
     """Gradients of ``sum_k sum(output_k * cotangents[k])`` with respect to the inputs and every trainable weight.
 
-    ``inputs`` in the model's layout (``(B, T, H, W, C)``, or ``(B, T, C, H, W)`` channels_first); ``cotangents``:
-    one array per model output, each of that output's shape. Returns the input gradient (the inputs' layout) and
-    the weight gradients as ``{layer name: {variable name: array}}`` in Keras layout, like ``keras_ref.get_weights``
-    (trainable variables only: a BatchNormalization's moving statistics have none). ``training`` selects the
-    layers' training-mode semantics (batch statistics; moving averages are not updated here).
+    ``inputs`` in the model's layout (``(B, T, H, W, C)``, or ``(B, T, C, H, W)`` channels_first): one array, or a
+    dict by input name (boolean masks included); ``cotangents``: one array per model output, each of that output's
+    shape. Returns the gradient of each float input by name (the inputs' layout) and the weight gradients as
+    ``{layer path: {variable name: array}}`` in Keras layout, like ``keras_ref.get_weights`` (trainable variables
+    only: a BatchNormalization's moving statistics have none). ``training`` selects the layers' training-mode
+    semantics (batch statistics; moving averages are not updated here).
     """
     backend = keras.backend.backend()
     if backend not in BACKENDS:
         raise ValueError(f"no gradient function for Keras backend {backend!r}; expected one of {sorted(BACKENDS)}")
+    given = dict(inputs) if isinstance(inputs, Mapping) else {spec.input.name: inputs}
+    arrays = {i.name: np.asarray(given[i.name], np.bool_ if i.dtype == "bool" else np.float32) for i in spec.inputs}
     trainable = list(model.trainable_variables)
     cotangents = [np.asarray(c, np.float32) for c in cotangents]
-    input_grad, grads = BACKENDS[backend](model, np.asarray(inputs, np.float32), cotangents, training)
+    input_grads, grads = BACKENDS[backend](model, arrays, cotangents, training)
     by_path = {variable.path: grad for variable, grad in zip(trainable, grads, strict=True)}
     out: KerasWeights = {}
     for path, variables in variables_by_path(model, spec).items():
         trained = {name: by_path[v.path] for name, v in variables.items() if v.trainable}
         if trained:
             out[path] = trained
-    return input_grad, out
+    return input_grads, out
+
+
+def _floats(arrays: Arrays) -> list[str]:
+    return [name for name, array in arrays.items() if array.dtype != np.bool_]
 
 
 def _linear_loss(outputs: Any, cotangents: list[np.ndarray], multiply_sum: Callable[[Any, np.ndarray], Any]) -> Any:
@@ -63,41 +71,51 @@ def _linear_loss(outputs: Any, cotangents: list[np.ndarray], multiply_sum: Calla
     return sum(terms[1:], terms[0])
 
 
-def _tensorflow(model: keras.Model, inputs: np.ndarray, cotangents: list[np.ndarray], training: bool) -> BackendGradients:
+def _tensorflow(model: keras.Model, inputs: Arrays, cotangents: list[np.ndarray], training: bool) -> BackendGradients:
     import tensorflow as tf
 
-    x = tf.convert_to_tensor(inputs)
+    x = {name: tf.convert_to_tensor(array) for name, array in inputs.items()}
+    floats = _floats(inputs)
     trainable = model.trainable_variables
     with tf.GradientTape() as tape:
-        tape.watch(x)
+        for name in floats:
+            tape.watch(x[name])
         loss = _linear_loss(model(x, training=training), cotangents, lambda o, c: tf.reduce_sum(o * c))
-    grads = tape.gradient(loss, [x, *trainable])
-    return _numpy(grads[0], inputs), [_numpy(g, v) for g, v in zip(grads[1:], trainable, strict=True)]
+    grads = tape.gradient(loss, [*(x[name] for name in floats), *trainable])
+    input_grads = {name: _numpy(g, inputs[name]) for name, g in zip(floats, grads, strict=False)}
+    return input_grads, [_numpy(g, v) for g, v in zip(grads[len(floats) :], trainable, strict=True)]
 
 
-def _jax(model: keras.Model, inputs: np.ndarray, cotangents: list[np.ndarray], training: bool) -> BackendGradients:
+def _jax(model: keras.Model, inputs: Arrays, cotangents: list[np.ndarray], training: bool) -> BackendGradients:
     import jax
     import jax.numpy as jnp
 
     trainable_values = [v.value for v in model.trainable_variables]
     non_trainable_values = [v.value for v in model.non_trainable_variables]
+    floats = _floats(inputs)
+    masks = {name: jnp.asarray(array) for name, array in inputs.items() if name not in floats}
 
-    def loss(trainable: list[jax.Array], x: jax.Array) -> jax.Array:
-        outputs, _ = model.stateless_call(trainable, non_trainable_values, x, training=training)
+    def loss(trainable: list[jax.Array], x: dict[str, jax.Array]) -> jax.Array:
+        outputs, _ = model.stateless_call(trainable, non_trainable_values, {**x, **masks}, training=training)
         return _linear_loss(outputs, cotangents, lambda o, c: jnp.sum(o * c))
 
-    weight_grads, input_grad = jax.jit(jax.grad(loss, argnums=(0, 1)))(trainable_values, jnp.asarray(inputs))
-    return np.asarray(input_grad), [np.asarray(g) for g in weight_grads]
+    float_inputs = {name: jnp.asarray(inputs[name]) for name in floats}
+    weight_grads, input_grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(trainable_values, float_inputs)
+    return {name: np.asarray(g) for name, g in input_grads.items()}, [np.asarray(g) for g in weight_grads]
 
 
-def _torch(model: keras.Model, inputs: np.ndarray, cotangents: list[np.ndarray], training: bool) -> BackendGradients:
+def _torch(model: keras.Model, inputs: Arrays, cotangents: list[np.ndarray], training: bool) -> BackendGradients:
     import torch  # Keras' torch backend (already loaded by `import keras`), not torch_impl
 
-    x = keras.ops.convert_to_tensor(inputs).requires_grad_(True)
+    floats = _floats(inputs)
+    x = {name: keras.ops.convert_to_tensor(array) for name, array in inputs.items()}
+    for name in floats:
+        x[name].requires_grad_(True)
     trainable = model.trainable_variables
     loss = _linear_loss(model(x, training=training), cotangents, lambda o, c: (o * keras.ops.convert_to_tensor(c)).sum())
-    grads = torch.autograd.grad(loss, [x, *(v.value for v in trainable)], allow_unused=True)
-    return _numpy(grads[0], inputs), [_numpy(g, v) for g, v in zip(grads[1:], trainable, strict=True)]
+    grads = torch.autograd.grad(loss, [*(x[name] for name in floats), *(v.value for v in trainable)], allow_unused=True)
+    input_grads = {name: _numpy(g, inputs[name]) for name, g in zip(floats, grads, strict=False)}
+    return input_grads, [_numpy(g, v) for g, v in zip(grads[len(floats) :], trainable, strict=True)]
 
 
 def _numpy(grad: object, like: np.ndarray | keras.Variable) -> np.ndarray:
@@ -107,7 +125,7 @@ def _numpy(grad: object, like: np.ndarray | keras.Variable) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(grad), np.float32)
 
 
-BACKENDS: dict[str, Callable[[keras.Model, np.ndarray, list[np.ndarray], bool], BackendGradients]] = {
+BACKENDS: dict[str, Callable[[keras.Model, Arrays, list[np.ndarray], bool], BackendGradients]] = {
     "tensorflow": _tensorflow,
     "jax": _jax,
     "torch": _torch,

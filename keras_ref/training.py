@@ -9,7 +9,7 @@ integer labels, the mean over the batch and, for sequence outputs, the timesteps
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
@@ -38,7 +38,7 @@ def keras_loss(name: str) -> str | keras.losses.Loss:
 
 def train_on_batches(
     model: keras.Model,
-    batches: Sequence[tuple[np.ndarray, np.ndarray]],
+    batches: Sequence[tuple[np.ndarray | Mapping[str, np.ndarray], np.ndarray]],
     *,
     optimizer: str,
     loss: str,

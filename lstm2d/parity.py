@@ -9,8 +9,9 @@ Three comparisons, each reported by ``compare`` as a ``ParityReport`` (one row p
   and final weights: ``check_trajectory``.
 
 Inputs and outputs are in the Keras model's layout, the spec's ``data_format``: frames
-``(B, T, H, W, C)``, or ``(B, T, C, H, W)`` for a ``channels_first`` spec. Both sides are imported
-lazily, so importing this module needs neither torch nor keras.
+``(B, T, H, W, C)``, or ``(B, T, C, H, W)`` for a ``channels_first`` spec. A model's inputs are one array
+(a model of one input) or a dict by input name (:data:`Inputs`); boolean mask inputs are right-padding masks.
+Both sides are imported lazily, so importing this module needs neither torch nor keras.
 """
 
 from __future__ import annotations
@@ -38,6 +39,24 @@ if TYPE_CHECKING:
 
 Direction = Literal["keras_to_torch", "torch_to_keras"]
 DIRECTIONS: tuple[Direction, ...] = ("keras_to_torch", "torch_to_keras")
+Inputs = np.ndarray | Mapping[str, np.ndarray]
+"""A model's inputs in Keras layout: one array, or a dict by input name."""
+
+
+def input_dict(spec: ModelSpec, inputs: Inputs) -> dict[str, np.ndarray]:
+    """``inputs`` by input name (one array is the model's one input)."""
+    if isinstance(inputs, Mapping):
+        if set(inputs) != set(spec.input_names):
+            raise ValueError(f"{spec.name}: expected inputs {spec.input_names}, got {sorted(inputs)}")
+        return {name: np.asarray(inputs[name]) for name in spec.input_names}
+    return {spec.input.name: np.asarray(inputs)}
+
+
+def input_gradient_names(spec: ModelSpec) -> list[str]:
+    """The report rows of the input gradients: ``inputs`` for a model of one float input, else ``inputs/<name>`` each
+    (masks have none)."""
+    floats = [i.name for i in spec.inputs if i.dtype != "bool"]
+    return ["inputs"] if len(spec.inputs) == 1 else [f"inputs/{name}" for name in floats]
 
 
 @dataclass(frozen=True)
@@ -141,11 +160,11 @@ def informative(reference: np.ndarray) -> bool:
     return reference.ndim == 0 or reference.shape[0] < 2 or bool(np.any(reference != reference[:1]))
 
 
-def keras_outputs(model: keras.Model, inputs: np.ndarray) -> dict[str, np.ndarray]:
-    """Inference outputs of a Keras model on ``inputs`` (its own layout), by output name."""
+def keras_outputs(model: keras.Model, inputs: Inputs) -> dict[str, np.ndarray]:
+    """Inference outputs of a Keras model on ``inputs`` (its own layout; a dict by input name), by output name."""
     import keras
 
-    outputs = model(inputs, training=False)
+    outputs = model(dict(inputs) if isinstance(inputs, Mapping) else inputs, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     names = list(getattr(model, "output_names", None) or [model.layers[-1].name] * len(outputs))  # Sequential: none
     if len(set(names)) < len(names):  # one layer with several outputs (Bidirectional(merge_mode=None))
@@ -153,7 +172,7 @@ def keras_outputs(model: keras.Model, inputs: np.ndarray) -> dict[str, np.ndarra
     return {name: keras.ops.convert_to_numpy(out) for name, out in zip(names, outputs, strict=True)}
 
 
-def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+def torch_outputs(model: Lstm2dNet, inputs: Inputs, names: list[str]) -> dict[str, np.ndarray]:
     """Inference outputs of a torch model on ``inputs`` given in the Keras layout of its spec, on the model's device;
     frames and grids come back in that layout."""
     import torch
@@ -162,29 +181,36 @@ def torch_outputs(model: Lstm2dNet, inputs: np.ndarray, names: list[str]) -> dic
     model.eval()
     try:
         with torch.inference_mode():
-            outputs = _torch_forward(model, _torch_input(model, inputs))
+            outputs = _torch_forward(model, _torch_inputs(model, inputs))
     finally:
         model.train(was_training)
     return {name: out.detach().cpu().numpy() for name, out in zip(names, outputs, strict=True)}
 
 
-def _torch_input(model: Lstm2dNet, inputs: np.ndarray) -> torch.Tensor:
-    """``inputs`` as a float tensor on the model's device (a leaf, still in Keras layout)."""
+def _torch_inputs(model: Lstm2dNet, inputs: Inputs) -> dict[str, torch.Tensor]:
+    """``inputs`` as tensors on the model's device by input name (leaves, still in Keras layout; masks bool)."""
     import torch
 
     device = next(model.parameters(), torch.empty(0)).device
-    return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(device)
+    dtypes = {i.name: np.bool_ if i.dtype == "bool" else np.float32 for i in model.spec.inputs}
+    return {
+        name: torch.from_numpy(np.ascontiguousarray(array, dtype=dtypes[name])).to(device)
+        for name, array in input_dict(model.spec, inputs).items()
+    }
 
 
-def _torch_forward(model: Lstm2dNet, x: torch.Tensor) -> list[torch.Tensor]:
-    """The model's outputs for ``x`` in the Keras layout of its spec, frames and grids back in that layout.
+def _torch_forward(model: Lstm2dNet, inputs: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
+    """The model's outputs for ``inputs`` in the Keras layout of its spec, frames and grids back in that layout.
 
     The torch model reads and writes frames in its ``input_layout``; where that is not the Keras model's
     ``data_format``, the channel axis moves on the way in and on the way out.
     """
     keras_layout = model.spec.data_format
-    (spatial,) = model.spatial_inputs
-    outputs = model(_relayout(x, keras_layout, model.input_layout) if spatial else x)
+    given = {
+        name: _relayout(x, keras_layout, model.input_layout) if spatial else x
+        for (name, x), spatial in zip(inputs.items(), model.spatial_inputs, strict=True)
+    }
+    outputs = model(given)
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     return [
         _relayout(out, model.input_layout, keras_layout) if frames else out
@@ -201,40 +227,41 @@ def _relayout(frames: torch.Tensor, source: str, target: str) -> torch.Tensor:
 
 
 def torch_gradients(
-    model: Lstm2dNet, inputs: np.ndarray, cotangents: Sequence[np.ndarray], *, training: bool = False
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    model: Lstm2dNet, inputs: Inputs, cotangents: Sequence[np.ndarray], *, training: bool = False
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """torch autograd's gradients of ``sum_k sum(output_k * cotangents[k])`` (the loss ``keras_ref.loss_gradients`` uses).
 
-    ``inputs`` and ``cotangents`` (one per output) in Keras layout. Returns the input
-    gradient (Keras layout) and ``{parameter name: gradient}`` for every trainable parameter (zeros where
+    ``inputs`` and ``cotangents`` (one per output) in Keras layout. Returns the gradient of each float input
+    (Keras layout) by input name, and ``{parameter name: gradient}`` for every trainable parameter (zeros where
     the loss does not depend on one). ``training`` runs the layers in training mode (BatchNorm's running
     averages then advance, as one training forward pass would).
     """
     import torch
 
-    x = _torch_input(model, inputs).requires_grad_(True)
+    tensors = _torch_inputs(model, inputs)
+    floats = {name: x.requires_grad_(True) for name, x in tensors.items() if x.is_floating_point()}
     parameters = {name: p for name, p in model.named_parameters() if p.requires_grad}
     was_training = model.training
     model.train(training)
     try:
         with torch.enable_grad():
-            outputs = _torch_forward(model, x)
+            outputs = _torch_forward(model, tensors)
             if len(outputs) != len(cotangents):
                 raise ValueError(f"the model has {len(outputs)} outputs, got {len(cotangents)} cotangents")
             terms = [(out * torch.from_numpy(c).to(out.device)).sum() for out, c in zip(outputs, cotangents, strict=True)]
             loss = torch.stack(terms).sum()
-            grads = torch.autograd.grad(loss, [x, *parameters.values()], allow_unused=True)
+            leaves = [*floats.values(), *parameters.values()]
+            grads = torch.autograd.grad(loss, leaves, allow_unused=True)
     finally:
         model.train(was_training)
-    as_numpy = [torch.zeros_like(t) if g is None else g for g, t in zip(grads, [x, *parameters.values()], strict=True)]
-    arrays = [g.detach().cpu().numpy() for g in as_numpy]
-    return arrays[0], dict(zip(parameters, arrays[1:], strict=True))
+    arrays = [(torch.zeros_like(t) if g is None else g).detach().cpu().numpy() for g, t in zip(grads, leaves, strict=True)]
+    return dict(zip(floats, arrays[: len(floats)], strict=True)), dict(zip(parameters, arrays[len(floats) :], strict=True))
 
 
 def assert_parity(
     keras_model: keras.Model,
     torch_model: Lstm2dNet,
-    inputs: np.ndarray,
+    inputs: Inputs,
     *,
     atol: float = FP32_CPU_FORWARD_ATOL,
     label: str = "",
@@ -274,12 +301,28 @@ def random_arrays(shapes: Mapping[str, tuple[int, ...]], rng: np.random.Generato
     return out
 
 
-def random_inputs(spec: ModelSpec, rng: np.random.Generator, *, batch: int = 2, timesteps: int | None = None) -> np.ndarray:
-    """Standard-normal inputs in the Keras model's layout: ``(batch, time, height, width, channels)``, or
-    ``(batch, time, channels, height, width)`` for a ``channels_first`` spec."""
-    time, *frame = spec.keras_input_shape
-    dims = fixed_dims((timesteps if timesteps is not None else time, *frame))
-    return rng.standard_normal((batch, *dims)).astype(np.float32)
+def random_inputs(spec: ModelSpec, rng: np.random.Generator, *, batch: int = 2, timesteps: int | None = None) -> Inputs:
+    """Seeded inputs in the Keras model's layout: standard-normal floats (frames ``(batch, time, height, width,
+    channels)``, or ``(batch, time, channels, height, width)`` for a ``channels_first`` spec), and for mask inputs
+    right-padding masks of random lengths from 1 to all steps. One array for a model of one input, else a dict by
+    input name; ``timesteps`` fills an open time axis."""
+    arrays = {}
+    for name, shape in spec.keras_input_shapes().items():
+        dims = fixed_dims([timesteps if d is None and i == 0 else d for i, d in enumerate(shape)])
+        if next(i for i in spec.inputs if i.name == name).dtype == "bool":
+            lengths = rng.integers(1, dims[0] + 1, size=batch)
+            arrays[name] = np.arange(dims[0])[None, :] < lengths[:, None]
+        else:
+            arrays[name] = rng.standard_normal((batch, *dims)).astype(np.float32)
+    return arrays[spec.input.name] if len(arrays) == 1 else arrays
+
+
+def _batch_and_steps(spec: ModelSpec, inputs: Inputs) -> tuple[int, int | None]:
+    """The batch size of ``inputs`` and their number of timesteps (the first input's with a time axis)."""
+    arrays = input_dict(spec, inputs)
+    first = next(iter(arrays.values()))
+    steps = next((a.shape[1] for a in arrays.values() if a.ndim > 1), None)
+    return first.shape[0], steps
 
 
 def initial_weights(
@@ -348,8 +391,10 @@ def random_cotangents(spec: ModelSpec, rng: np.random.Generator, *, batch: int, 
     ]
 
 
-KerasGradients = tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]  # inputs, {layer: {variable: gradient}}
-TorchGradients = tuple[np.ndarray, dict[str, np.ndarray]]  # inputs, {parameter name: gradient}
+KerasGradients = tuple[
+    dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]
+]  # {input: gradient}, {layer: {variable: gradient}}
+TorchGradients = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]  # {input: gradient}, {parameter name: gradient}
 
 
 def gradient_pair(
@@ -359,7 +404,7 @@ def gradient_pair(
     seed: int = 0,
     batch: int = 2,
     timesteps: int | None = None,
-    inputs: np.ndarray | None = None,
+    inputs: Inputs | None = None,
 ) -> tuple[KerasGradients, TorchGradients]:
     """Gradients of ``sum(output * r)`` (``r`` seeded random) from Keras (``keras_ref.loss_gradients``, this
     process' backend) and from torch autograd, for the models of :func:`build_pair`, inference semantics.
@@ -372,7 +417,8 @@ def gradient_pair(
     rng = np.random.default_rng(seed + 1)
     if inputs is None:
         inputs = random_inputs(spec, rng, batch=batch, timesteps=timesteps)
-    cotangents = random_cotangents(spec, rng, batch=inputs.shape[0], timesteps=inputs.shape[1])
+    batch, steps = _batch_and_steps(spec, inputs)
+    cotangents = random_cotangents(spec, rng, batch=batch, timesteps=steps)
     return keras_ref.loss_gradients(keras_model, spec, inputs, cotangents), torch_gradients(torch_model, inputs, cotangents)
 
 
@@ -385,18 +431,22 @@ def compare_gradients(
     rtol: float = FP32_CPU_GRADIENT_RTOL,
     label: str = "",
 ) -> ParityReport:
-    """One row per tensor, ``inputs`` then every trainable torch parameter: Keras' gradients mapped to them by
-    ``keras_gradients_to_torch`` (layout rules; a merged recurrent bias' gradient in ``bias_ih``)."""
+    """One row per tensor, the inputs (``inputs``, or ``inputs/<name>`` each) then every trainable torch parameter:
+    Keras' gradients mapped to them by ``keras_gradients_to_torch`` (layout rules; a merged recurrent bias' gradient
+    in ``bias_ih``)."""
     from torch_impl.weight_table import keras_gradients_to_torch
 
-    reference = {"inputs": keras_grads[0], **keras_gradients_to_torch(spec, keras_grads[1])}
+    rows = dict(zip(input_gradient_names(spec), keras_grads[0], strict=True))  # row -> input name
+    reference = {row: keras_grads[0][name] for row, name in rows.items()}
+    weights = keras_gradients_to_torch(spec, keras_grads[1])
     parameters = torch_grads[1]
-    if set(parameters) != set(reference) - {"inputs"}:
+    if set(parameters) != set(weights):
         raise AssertionError(
-            f"{label}: torch parameters {sorted(parameters)} are not Keras' trainable weights mapped to torch "
-            f"{sorted(set(reference) - {'inputs'})}"
+            f"{label}: torch parameters {sorted(parameters)} are not Keras' trainable weights mapped to torch {sorted(weights)}"
         )
-    candidate = {"inputs": torch_grads[0], **{key: parameters[key] for key in reference if key != "inputs"}}
+    candidate = {row: torch_grads[0][name] for row, name in rows.items()}
+    reference.update(weights)
+    candidate.update({key: parameters[key] for key in weights})
     return compare(reference, candidate, atol=atol, rtol=rtol, label=label)
 
 
@@ -407,7 +457,7 @@ def check_gradients(
     seed: int = 0,
     batch: int = 2,
     timesteps: int | None = None,
-    inputs: np.ndarray | None = None,
+    inputs: Inputs | None = None,
     atol: float = FP32_CPU_GRADIENT_ATOL,
     rtol: float = FP32_CPU_GRADIENT_RTOL,
 ) -> ParityReport:
@@ -419,7 +469,7 @@ def check_gradients(
 
 # -- training trajectories ----------------------------------------------------------
 
-Batches = list[tuple[np.ndarray, np.ndarray]]
+Batches = list[tuple[Inputs, np.ndarray]]
 LEARNING_RATES = {"sgd": 0.05, "adam": 0.005}
 """Default learning rates of the trajectory checks: large enough that 50 steps move every weight visibly."""
 
@@ -538,7 +588,7 @@ def torch_trajectory(
     losses = []
     for x, y in batches:
         opt.zero_grad()
-        (outputs,) = _torch_forward(model, _torch_input(model, x))
+        (outputs,) = _torch_forward(model, _torch_inputs(model, x))
         value = torch_loss(loss, outputs, torch.from_numpy(y).to(outputs.device))
         value.backward()
         opt.step()

@@ -27,12 +27,14 @@ def test_first_lines_give_the_two_commands():
 def test_use_it_examples_run():
     pytest.importorskip("keras")
     blocks = re.findall(r"```python\n(.*?)```", _section("Use it"), flags=re.S)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     namespace: dict = {}
-    for block in blocks:
+    for block in blocks[:3]:
         exec(compile(block, str(README), "exec"), namespace)
     assert tuple(namespace["y"].shape) == (32, 1)
     assert namespace["spec"].output_shape() == (3,)
+    exec(compile(blocks[3], str(README), "exec"), namespace)  # the graph
+    assert tuple(namespace["now"].shape) == (2, 7, 1) and tuple(namespace["kind"].shape) == (2, 7, 4)
 
 
 def test_model_files_example_runs(tmp_path, monkeypatch):

@@ -360,3 +360,58 @@ def test_open_timesteps_and_with_input():
     assert spec.with_input(timesteps=7).output_shape() == (7, 2)
     with pytest.raises(SpecError):
         spec.with_input(height=0)
+
+
+def test_format_2_files_of_earlier_versions_still_load():
+    """A spec file lstm2d wrote before graphs: one frames input, a stack of layers."""
+    old = {
+        "format_version": 2,
+        "name": "seed-cnn",
+        "input": {"timesteps": 100, "height": 10, "width": 10, "channels": 1},
+        "layers": [
+            {"kind": "conv2d", "filters": 32, "kernel_size": [3, 3], "strides": [1, 1], "padding": "valid",
+             "dilation_rate": [1, 1], "activation": "relu", "use_bias": True, "name": "conv2d_1"},
+            {"kind": "pool2d", "mode": "max", "pool_size": [2, 2], "strides": [2, 2], "padding": "valid", "name": "pool2d_1"},
+            {"kind": "flatten", "name": "flatten_1"},
+            {"kind": "lstm", "units": 64, "return_sequences": False, "go_backwards": False, "activation": "tanh",
+             "use_bias": True, "dropout": 0.0, "recurrent_dropout": 0.0, "recurrent_activation": "sigmoid",
+             "unit_forget_bias": True, "name": "lstm_1"},
+            {"kind": "dense", "units": 1, "activation": "linear", "use_bias": True, "name": "dense_1"},
+        ],
+    }  # fmt: skip
+    assert ModelSpec.from_dict(old) == get_preset("seed-cnn")
+    assert ModelSpec.from_dict({k: v for k, v in old.items() if k != "format_version"}) == get_preset("seed-cnn")
+    assert json.loads(get_preset("seed-cnn").to_json())["format_version"] == 3
+
+
+def test_graph_errors_name_the_node_and_the_tensor():
+    frames = InputSpec.frames(4, 6, 6, 2)
+    both = (frames, InputSpec.sequence(4, 3, name="side"))
+    flat = Node(Flatten(name="f"), ("frames",))
+    cases = [
+        ((frames,), (Node(Dense(2, name="d"), ("nowhere",)),), ("d",), r"dense d: tensor 'nowhere' is not made by any input"),
+        (both, (flat, Node(Add(name="a"), ("f", "side"))), ("a",), r"add a: inputs \(4, 72\), \(4, 3\) differ on axis 1"),
+        (both, (flat,), ("f",), r"input 'side' is not used by any layer"),
+        ((frames,), (flat, Node(Dense(2, name="d"), ("f",)), Node(Dense(1, name="e"), ("f",))), ("e",),
+         r"dense d \(call 0\) leads to no model output"),
+        ((frames,), (flat, Node(Concatenate(name="c"), ("f",))), ("c",), r"concatenate c: called on 1 tensors, expected 2"),
+        (both, (Node(Flatten(name="side"), ("frames",)),), ("side",), r"layer name 'side' is also an input's name"),
+        ((frames,), (flat, Node(Dense(2, name="d"), ("f",)), Node(Dense(2, name="d"), ("f@1",))), ("d@1",),
+         r"tensor 'f@1' is not made"),
+        ((frames,), (flat, Node(Dense(2, name="d"), ("f",)), Node(Dense(3, name="d"), ("f",))), ("d@1",),
+         r"layer name 'd' is used twice; names must be unique \(a shared layer is one layer\)"),
+    ]  # fmt: skip
+    for inputs, nodes, outputs, message in cases:
+        with pytest.raises(SpecError, match=message):
+            ModelSpec(inputs=inputs, nodes=nodes, outputs=outputs)
+
+
+def test_a_shared_layer_needs_inputs_its_weights_fit():
+    spec_inputs = (InputSpec.sequence(None, 3, name="a"), InputSpec.sequence(7, 3, name="b"), InputSpec.sequence(7, 4, name="c"))
+    lstm = LSTM(2, name="enc")
+    ok = ModelSpec(inputs=spec_inputs[:2], nodes=(Node(lstm, ("a",)), Node(lstm, ("b",)), Node(Add(name="s"), ("enc", "enc@1"))),
+                   outputs=("s",))  # fmt: skip
+    assert ok.tensor_shapes()["enc@1"] == Vector(2)  # the time axis may differ between calls
+    with pytest.raises(SpecError, match=r"lstm enc: call 1 gets a sequence .*= \(7, 4\), but its weights are for .*\(\*, 3\)"):
+        ModelSpec(inputs=(spec_inputs[0], spec_inputs[2]), nodes=(Node(lstm, ("a",)), Node(lstm, ("c",))),
+                  outputs=("enc", "enc@1"))  # fmt: skip

@@ -38,14 +38,15 @@ from lstm2d.spec import (
     Submodel,
     TimeDistributed,
     describe_shape,
+    resolve_ref,
     tensor_ref,
 )
 from lstm2d.spec.base import data_format_of
+from torch_impl.files.config_safety import is_op
 from torch_impl.files.errors import ModelFileError, UnsupportedModelError
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 MASK_OPS = ("NotEqual", "Any")  # what Keras 3 records in a Functional graph to compute a Masking layer's mask
-OPS_MODULE = "keras.src.ops.numpy"
 _IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
 ARTICLE_HINT = (
     "outside TimeDistributed works on the whole (time, height, width, channels) sample, which Keras refuses "
@@ -70,6 +71,7 @@ class FileLayer:
     problems: list[str] = field(default_factory=list)
     children: list[FileLayer] = field(default_factory=list)  # a nested model's layers (in it, or in its TimeDistributed)
     calls: int = 1
+    has_group: bool = True  # Keras 3 gives it a group in model.weights.h5 (not a Sequential's InputLayer: see read)
 
     @property
     def supported(self) -> bool:
@@ -203,8 +205,11 @@ class _ModelReader:
         if _class(config) == "Sequential":
             raw_layers, calls, inputs_, outputs = _sequential_graph(raw_layers, body, self.where)
         else:
-            calls, inputs_, outputs = _functional_graph(raw_layers, body, self.where)
-        return _GraphBuilder(self, raw_layers, calls, inputs_, outputs, depth, expected, body.get("name")).build()
+            calls, inputs_, outputs = _functional_graph(raw_layers, body, self.where, legacy=self.legacy)
+        spec, layers = _GraphBuilder(self, raw_layers, calls, inputs_, outputs, depth, expected, body.get("name")).build()
+        if _class(config) == "Sequential":
+            layers[0].has_group = False  # Keras' Sequential.layers leaves out its InputLayer, so it is not saved
+        return spec, layers
 
 
 def _sequential_graph(
@@ -225,10 +230,12 @@ def _sequential_graph(
 
 
 def _functional_graph(
-    raw_layers: list[Any], body: Mapping[str, Any], where: str
+    raw_layers: list[Any], body: Mapping[str, Any], where: str, *, legacy: bool
 ) -> tuple[dict[str, list[_Call]], list[str], list[History]]:
-    """Every layer's calls, the input layers and the outputs of a Functional model (Keras 3 or Keras 2 nodes)."""
+    """Every layer's calls, the input layers and the outputs of a Functional model (Keras 3 or Keras 2 nodes), each
+    reference to a layer's call counted from 0 (see :func:`_own_nodes`)."""
     calls: dict[str, list[_Call]] = {}
+    own_nodes: dict[str, int] = {}
     for raw in raw_layers:
         name = _name(raw)
         if name in calls:
@@ -237,12 +244,45 @@ def _functional_graph(
         if not isinstance(nodes, list):
             raise ModelFileError(f"{where}: layer {name!r} has inbound_nodes {nodes!r}, not a list")
         calls[name] = [_parse_call(node, name, where) for node in nodes]
+        own_nodes[name] = _own_nodes(raw, legacy)
     inputs_ = [_history(item, where, "input_layers")[0] for item in _list(body, "input_layers", where)]
     outputs = [_history(item, where, "output_layers") for item in _list(body, "output_layers", where)]
     for layer in [*inputs_, *(name for name, _, _ in outputs)]:
         if layer not in calls:
             raise ModelFileError(f"{where}: the model's inputs or outputs name layer {layer!r}, which it does not have")
+    if legacy:  # Keras 2 counts a nested model's own node everywhere
+        for layer_calls in calls.values():
+            for call in layer_calls:
+                call.inputs = [_call_index(h, own_nodes, where) for h in call.inputs]
+                call.mask = _call_index(call.mask, own_nodes, where) if call.mask else None
+    outputs = [_call_index(h, own_nodes, where) for h in outputs]  # Keras 3 counts it in input/output_layers only
     return calls, inputs_, outputs
+
+
+def _own_nodes(raw: Mapping[str, Any], legacy: bool) -> int:
+    """How many nodes a nested model has before its first call, as the file counts a reference to one of its calls.
+
+    A model built on an Input starts with a node of its own (its inputs to its outputs), which the config does not
+    list. Keras 3 counts it for a Functional in ``input_layers`` / ``output_layers`` only (``["encoder", 1, 0]`` is
+    the first call of ``encoder``; a call's ``keras_history`` says 0); Keras 2 counts it in every reference, for a
+    Functional or Sequential whose layers start with an InputLayer (tf-keras ``_should_skip_first_node``)."""
+    if legacy:
+        layers = _config(raw).get("layers")
+        starts_with_input = isinstance(layers, list) and bool(layers) and _class(layers[0]) == "InputLayer"
+        return int(_class(raw) in MODEL_CLASSES and starts_with_input)
+    return int(_class(raw) == "Functional")
+
+
+def _call_index(history: History, own_nodes: Mapping[str, int], where: str) -> History:
+    """``history`` with its node index counted from the layer's first call."""
+    layer, node, index = history
+    offset = own_nodes.get(layer, 0)
+    if node < offset:
+        raise ModelFileError(
+            f"{where}: a tensor is taken from node {node} of model {layer!r}, its own node (inputs to outputs), which is "
+            "not a call in this model"
+        )
+    return layer, node - offset, index
 
 
 def _list(body: Mapping[str, Any], key: str, where: str) -> list[Any]:
@@ -371,13 +411,14 @@ class _GraphBuilder:
         self.used_names: set[str] = set()
         self.shapes: dict[History, Shape | None] = {}  # None: unknown after a layer that could not be read
         self.decoded: dict[str, Layer | None] = {}
-        self.mask_ops = {name for name, raw in self.raw.items() if _class(raw) in MASK_OPS and raw.get("module") == OPS_MODULE}
+        self.mask_ops = {name: m for name in self.raw if (m := self._masking_of(name)) is not None}  # op -> its Masking
+        self.op_masks: list[tuple[str, int, str]] = []  # (layer, call, Masking layer) of each mask= from a mask op
 
     def build(self) -> tuple[ModelSpec | None, list[FileLayer]]:
         for name, raw in self.raw.items():
             outer = _class(raw)
             inner = _class(_config(raw).get("layer")) if isinstance(_config(raw).get("layer"), Mapping) else None
-            display = f"{outer}({inner})" if inner else outer
+            display = f"{outer}({inner})" if inner else f"ops.{outer}" if is_op(raw) else outer
             record = FileLayer(name, outer, display, inner, calls=max(1, len(self.calls[name])))
             self.records[name] = record
         inputs = [self._input(name) for name in self.input_names]
@@ -389,8 +430,6 @@ class _GraphBuilder:
             node = self._node(layer_name, index)
             if node is not None:
                 nodes.append(node)
-        for name in self.mask_ops:
-            self._check_mask_op(name)
         layers = [self.records[name] for name in self.raw if name not in self.mask_ops]
         read_inputs = [i for i in inputs if i is not None]
         if not all(layer.supported for layer in layers) or len(read_inputs) < len(inputs):
@@ -402,6 +441,7 @@ class _GraphBuilder:
             )
         except SpecError as exc:
             raise UnsupportedModelError(f"{self.where}: {exc}") from None
+        self._check_op_masks(spec)
         return spec, layers
 
     # -- inputs ------------------------------------------------------------------------------------------------
@@ -452,11 +492,13 @@ class _GraphBuilder:
         if layer_name in self.mask_ops:
             return None
         given = [self.shapes.get(h) for h in call.inputs]
+        for source in sorted({h[0] for h in call.inputs} & set(self.mask_ops)):
+            record.problems.append(f"takes the mask op {source!r} as an input; lstm2d reads a Masking layer's mask as mask= only")
         if layer_name not in self.decoded:
             self.decoded[layer_name] = self._decode(record, raw, given[0] if len(given) == 1 else None)
             record.spec_layer = self.decoded[layer_name]
         layer = self.decoded[layer_name]
-        mask = self._mask(record, call)
+        mask = self._mask(record, call, index)
         outputs: tuple[Shape, ...] | None = None
         if layer is not None and None not in given:
             try:
@@ -473,6 +515,9 @@ class _GraphBuilder:
     def _decode(self, record: FileLayer, raw: Mapping[str, Any], shape: Shape | None) -> Layer | None:
         """The spec layer for one file layer (its first call's input ``shape``), or None with its problems recorded."""
         config = _config(raw)
+        if is_op(raw):
+            record.problems.append(f"{_class(raw)} is a Keras op ({raw['module']}) lstm2d does not convert yet")
+            return None
         if (dtype := _dtype_name(config.get("dtype"))) not in (None, "float32"):
             record.problems.append(f"dtype policy {dtype!r}: only float32 is supported")
         class_name = _class(raw)
@@ -570,42 +615,57 @@ class _GraphBuilder:
 
     # -- masks, names and references -----------------------------------------------------------------------------
 
-    def _mask(self, record: FileLayer, call: _Call) -> str | None:
-        """A mask given as ``mask=``: a boolean input's name; one computed by Keras 3's Masking ops is Masking's own."""
+    def _mask(self, record: FileLayer, call: _Call, index: int) -> str | None:
+        """A mask given as ``mask=``: a boolean input's name; one computed by Keras 3's Masking ops is Masking's own
+        (checked once the spec is made: :meth:`_check_op_masks`)."""
         if call.mask is None:
             return None
         source = call.mask[0]
         if source in self.mask_ops:
+            self.op_masks.append((record.name, index, self.mask_ops[source]))
             return None  # the spec's Masking layer makes this mask itself
         if source in self.input_names and _dtype_name(_config(self.raw[source]).get("dtype")) == "bool":
             return self.spec_names.get(source, source)
         record.problems.append(f"a mask from {source!r}: lstm2d takes masks from a Masking layer or a boolean input")
         return None
 
-    def _check_mask_op(self, name: str) -> None:
-        """``NotEqual(x, mask_value)`` on a Masking layer's input, and ``Any(axis=-1)`` of that: nothing else."""
+    def _masking_of(self, name: str) -> str | None:
+        """The Masking layer whose mask the op ``name`` computes, as Keras 3 records it: ``NotEqual(x, mask_value)`` on
+        the Masking layer's input ``x``, or ``Any(axis=-1)`` of that NotEqual. None for any other layer or op."""
         raw = self.raw[name]
-        call = self.calls[name][0] if self.calls[name] else None
-        sources = [source for source, _, _ in call.inputs] if call else []
+        if not is_op(raw) or _class(raw) not in MASK_OPS or len(self.calls[name]) != 1:
+            return None
+        call = self.calls[name][0]
+        if len(call.inputs) != 1 or call.mask is not None:
+            return None
+        source = call.inputs[0][0]
         if _class(raw) == "Any":
-            ok = len(sources) == 1 and _class(self.raw.get(sources[0])) == "NotEqual" and _config(raw).get("axis") == -1
-        else:
-            node = (raw.get("inbound_nodes") or [None])[0]
-            args = node.get("args", []) if isinstance(node, Mapping) else []
-            masking = [
-                n for n, r in self.raw.items()
-                if _class(r) == "Masking" and self.calls[n] and [s for s, _, _ in self.calls[n][0].inputs] == sources
-            ]  # fmt: skip
-            ok = (
-                len(sources) == 1
-                and len(masking) == 1
-                and len(args) == 2
-                and args[1] == _config(self.raw[masking[0]]).get("mask_value")
-            )
-        if not ok:
-            raise UnsupportedModelError(
-                f"{self.where}: op {name!r} ({_class(raw)}) is not the mask computation of a Masking layer"
-            )
+            reduces_features = _config(raw).get("axis") == -1 and not _config(raw).get("keepdims")
+            return self._masking_of(source) if reduces_features and _class(self.raw.get(source)) == "NotEqual" else None
+        node = raw["inbound_nodes"][0]
+        args = node.get("args", []) if isinstance(node, Mapping) else []
+        masking = [
+            n for n, r in self.raw.items()
+            if _class(r) == "Masking" and not is_op(r) and any(c.inputs == call.inputs for c in self.calls[n])
+        ]  # fmt: skip
+        if len(masking) == 1 and len(args) == 2 and args[1] == _config(self.raw[masking[0]]).get("mask_value"):
+            return masking[0]
+        return None
+
+    def _check_op_masks(self, spec: ModelSpec) -> None:
+        """Each layer given a Masking layer's mask (as Keras 3 records it) gets that mask in the spec too: its input
+        carries it (a Masking layer's mask flows to the recurrent layers after it)."""
+        inference = spec.infer()
+        for layer, index, masking in self.op_masks:
+            name, source = self.spec_names[layer], self.spec_names[masking]
+            entry = next(e for e in inference.nodes if e.layer.name == name and e.call == index)
+            carried = inference.masks[resolve_ref(entry.node.inputs[0], inference.shapes, entry.layer.label)]
+            if carried != source:
+                raise UnsupportedModelError(
+                    f"{self.where}: layer {layer!r} is given the mask of Masking layer {masking!r}, but its input "
+                    f"{'carries no mask' if carried is None else f'carries the mask of {carried!r}'}; lstm2d takes a "
+                    "Masking layer's mask along the layers after it"
+                )
 
     def _spec_name(self, record: FileLayer) -> str:
         """The file's layer name as a spec name: an identifier, unique in this model."""

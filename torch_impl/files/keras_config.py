@@ -96,6 +96,7 @@ def parse_model_config(config: Any, *, keras_version: str | None, where: str) ->
     if not isinstance(config, Mapping) or config.get("class_name") not in MODEL_CLASSES:
         found = config.get("class_name") if isinstance(config, Mapping) else type(config).__name__
         raise UnsupportedModelError(f"{where}: top-level object is {found!r}; expected a Sequential or Functional model")
+    _check_nesting(config, where)
     reader = _ModelReader(where, legacy=_is_keras2(keras_version), data_format=model_data_format(config))
     spec, layers = reader.read(config, depth=0, expected=None)
     return ParsedConfig(spec, layers, keras_version)
@@ -108,6 +109,24 @@ def spec_from_config(config: Any, *, keras_version: str | None, where: str) -> t
         lines = "\n".join(f"  - {layer.name!r} ({layer.display}): {'; '.join(layer.problems)}" for _, layer in bad)
         raise UnsupportedModelError(f"{where}: layers lstm2d cannot convert:\n{lines}\nSupported: {supported_summary()}")
     return parsed.spec, parsed.layers
+
+
+def _check_nesting(config: Any, where: str) -> None:
+    """Models nested in models more than ``MAX_DEPTH`` deep (called as layers, or in TimeDistributed) are refused before
+    any is read, naming the chain of models."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(config, ())]
+    while stack:
+        node, models = stack.pop()
+        if isinstance(node, list):
+            stack.extend((child, models) for child in node)
+            continue
+        if not isinstance(node, Mapping):
+            continue
+        if node.get("class_name") in MODEL_CLASSES:
+            models = (*models, _name(node))
+            if len(models) > MAX_DEPTH + 1:
+                raise ModelFileError(f"{where}: models nested more than {MAX_DEPTH} deep: {' > '.join(models)}")
+        stack.extend((child, models) for child in node.values())
 
 
 def _is_keras2(version: str | None) -> bool:
@@ -196,14 +215,15 @@ class _ModelReader:
     def read(self, config: Mapping[str, Any], *, depth: int, expected: Shape | None) -> tuple[ModelSpec | None, list[FileLayer]]:
         """A model config: its spec (None if any layer is unsupported) and its layers. ``expected``: the per-sample
         shape a nested model's one input must have (its caller's)."""
-        if depth > MAX_DEPTH:
-            raise ModelFileError(f"{self.where}: models nested more than {MAX_DEPTH} deep")
         body = _config(config)
         raw_layers = body.get("layers")
         if not isinstance(raw_layers, list) or not raw_layers or not all(isinstance(raw, Mapping) for raw in raw_layers):
             raise ModelFileError(f"{self.where}: model {body.get('name')!r} lists no layers, or a layer entry is not an object")
+        names = [_name(raw) for raw in raw_layers]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise ModelFileError(f"{self.where}: model {body.get('name')!r} has layer names that appear twice: {twice}")
         if _class(config) == "Sequential":
-            raw_layers, calls, inputs_, outputs = _sequential_graph(raw_layers, body, self.where)
+            raw_layers, calls, inputs_, outputs = _sequential_graph(raw_layers, body)
         else:
             calls, inputs_, outputs = _functional_graph(raw_layers, body, self.where, legacy=self.legacy)
         spec, layers = _GraphBuilder(self, raw_layers, calls, inputs_, outputs, depth, expected, body.get("name")).build()
@@ -213,7 +233,7 @@ class _ModelReader:
 
 
 def _sequential_graph(
-    raw_layers: list[Any], body: Mapping[str, Any], where: str
+    raw_layers: list[Any], body: Mapping[str, Any]
 ) -> tuple[list[Any], dict[str, list[_Call]], list[str], list[History]]:
     """A Sequential as a graph: an InputLayer (given, or made from the build shape), then each layer on the previous."""
     if _class(raw_layers[0]) != "InputLayer":
@@ -222,7 +242,11 @@ def _sequential_graph(
             or _config(raw_layers[0]).get("batch_input_shape")
             or _config(raw_layers[0]).get("batch_shape")
         )
-        raw_layers = [{"class_name": "InputLayer", "config": {"name": "input", "batch_shape": shape}}, *raw_layers]
+        taken, name, n = {_name(raw) for raw in raw_layers}, "input", 0
+        while name in taken:  # a name of its own
+            n += 1
+            name = f"input_{n}"
+        raw_layers = [{"class_name": "InputLayer", "config": {"name": name, "batch_shape": shape}}, *raw_layers]
     names = [_name(raw) for raw in raw_layers]
     calls = {name: [_Call([(previous, 0, 0)], None)] for previous, name in itertools.pairwise(names)}
     calls[names[0]] = []
@@ -238,8 +262,6 @@ def _functional_graph(
     own_nodes: dict[str, int] = {}
     for raw in raw_layers:
         name = _name(raw)
-        if name in calls:
-            raise ModelFileError(f"{where}: layer name {name!r} appears twice in the model")
         nodes = raw.get("inbound_nodes", [])
         if not isinstance(nodes, list):
             raise ModelFileError(f"{where}: layer {name!r} has inbound_nodes {nodes!r}, not a list")
@@ -410,6 +432,7 @@ class _GraphBuilder:
         self.spec_names: dict[str, str] = {}
         self.used_names: set[str] = set()
         self.shapes: dict[History, Shape | None] = {}  # None: unknown after a layer that could not be read
+        self.output_counts: dict[tuple[str, int], int] = {}  # (layer, call): how many tensors the call makes
         self.decoded: dict[str, Layer | None] = {}
         self.mask_ops = {name: m for name in self.raw if (m := self._masking_of(name)) is not None}  # op -> its Masking
         self.op_masks: list[tuple[str, int, str]] = []  # (layer, call, Masking layer) of each mask= from a mask op
@@ -424,7 +447,8 @@ class _GraphBuilder:
         inputs = [self._input(name) for name in self.input_names]
         for name in self.raw:
             if not self.calls[name] and name not in self.input_names and name not in self.mask_ops:
-                self.records[name].problems.append("this layer is never called in the model")
+                never = "not one of the model's input_layers" if _class(self.raw[name]) == "InputLayer" else "never called"
+                self.records[name].problems.append(f"this layer is {never} in the model")
         nodes = []
         for layer_name, index in _topological(self.calls, self.where):
             node = self._node(layer_name, index)
@@ -434,6 +458,8 @@ class _GraphBuilder:
         read_inputs = [i for i in inputs if i is not None]
         if not all(layer.supported for layer in layers) or len(read_inputs) < len(inputs):
             return None, layers
+        for history in self.outputs:
+            self._check_made(history, "the model's output")
         outputs = [self._ref(history) for history in self.outputs]
         try:
             spec = ModelSpec(
@@ -474,6 +500,7 @@ class _GraphBuilder:
         if problem is not None:
             record.problems.append(problem)
             self.shapes[(name, 0, 0)] = None
+            self.output_counts[(name, 0)] = 1
             return None
         assert spec_input is not None
         if self.expected is not None and self.depth > 0 and spec_input.per_sample.dims[1:] != self.expected.dims[1:]:
@@ -482,6 +509,7 @@ class _GraphBuilder:
                 f"{describe_shape(self.expected)}"
             )
         self.shapes[(name, 0, 0)] = spec_input.per_sample
+        self.output_counts[(name, 0)] = 1
         return spec_input
 
     # -- layers ------------------------------------------------------------------------------------------------
@@ -491,9 +519,12 @@ class _GraphBuilder:
         call = self.calls[layer_name][index]
         if layer_name in self.mask_ops:
             return None
-        given = [self.shapes.get(h) for h in call.inputs]
         for source in sorted({h[0] for h in call.inputs} & set(self.mask_ops)):
             record.problems.append(f"takes the mask op {source!r} as an input; lstm2d reads a Masking layer's mask as mask= only")
+        for history in call.inputs:
+            if history[0] not in self.mask_ops:
+                self._check_made(history, f"layer {layer_name!r}")
+        given = [self.shapes.get(h) for h in call.inputs]
         if layer_name not in self.decoded:
             self.decoded[layer_name] = self._decode(record, raw, given[0] if len(given) == 1 else None)
             record.spec_layer = self.decoded[layer_name]
@@ -506,6 +537,7 @@ class _GraphBuilder:
             except SpecError as exc:
                 record.problems.append(str(exc))
         count = len(outputs) if outputs is not None else _output_count(layer)
+        self.output_counts[(layer_name, index)] = count
         for i in range(count):
             self.shapes[(layer_name, index, i)] = outputs[i] if outputs is not None else None
         if layer is None or outputs is None:
@@ -681,11 +713,28 @@ class _GraphBuilder:
         self.spec_names[record.name] = name
         return name
 
+    def _check_made(self, history: History, user: str) -> None:
+        """A ModelFileError unless the call named by ``history`` (already read: the calls go in topological order)
+        makes the tensor it names."""
+        layer, call, index = history
+        if not self.calls[layer] and layer not in self.input_names:
+            raise ModelFileError(
+                f"{self.where}: {user} takes a tensor from {layer!r}, which is neither called in the model nor one of its "
+                "input_layers"
+            )
+        calls = max(len(self.calls[layer]), 1)  # an input layer: the one tensor it is
+        if call >= calls:
+            raise ModelFileError(f"{self.where}: {user} takes call {call} of {layer!r}, which is called {calls} time(s)")
+        made = self.output_counts.get((layer, call), 0)
+        if index >= made:
+            raise ModelFileError(
+                f"{self.where}: {user} takes output {index} of {layer!r} (call {call}), which makes {made} tensor(s)"
+            )
+
     def _ref(self, history: History) -> str:
         layer, call, index = history
         name = self.spec_names.get(layer, layer)
-        outputs = sum(1 for key in self.shapes if key[0] == layer and key[1] == call)
-        return tensor_ref(name, call, index, outputs=max(outputs, 1))
+        return tensor_ref(name, call, index, outputs=self.output_counts.get((layer, call), 1))
 
 
 def _output_count(layer: Layer | None) -> int:

@@ -180,6 +180,30 @@ CONFIG_CASES: dict[str, tuple[Callable[[dict, Path], None], type, str]] = {
         UnsafeFileError,
         r"object 'Adam' at /compile_config/optimizer names module 'my_optim'",
     ),
+    "saved-model-layer": (
+        lambda c, m: _insert(
+            c, {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"name": "sm", "filepath": "/x"}}
+        ),
+        UnsafeFileError,
+        r"layer 'sm' .* is a TFSMLayer, a Keras built-in that runs code or reads files when Keras loads it",
+    ),
+    "vocabulary-file": (
+        lambda c, m: _insert(
+            c, {"module": "keras.layers", "class_name": "StringLookup", "config": {"name": "vocab", "vocabulary": "/etc/passwd"}}
+        ),
+        UnsafeFileError,
+        r"is a StringLookup, a Keras built-in that runs code or reads files",
+    ),
+    "op-that-calls-a-function": (
+        lambda c, m: _insert(c, {"module": "keras.src.ops.core", "class_name": "Map", "config": {"name": "map"}}),
+        UnsafeFileError,
+        r"is a Map, a Keras built-in that runs code",
+    ),
+    "not-an-op": (
+        lambda c, m: _insert(c, {"module": "keras.src.ops.numpy", "class_name": "Popen", "config": {"name": "p"}}),
+        UnsafeFileError,
+        r"object 'Popen' at .* is not an op of keras.src.ops.numpy",
+    ),
     "custom-in-dtype-policy": (
         lambda c, m: _layers(c)[-1]["config"].update(
             dtype={"module": "evil", "class_name": "DTypePolicy", "config": {"name": "float32"}}
@@ -537,6 +561,14 @@ def test_unsupported_layers_are_all_named(tmp_path):
     ) as info:
         from_keras(_with_config(tmp_path / "m.keras", edit))
     assert "Supported:" in str(info.value)
+
+
+def test_a_keras_built_in_lstm2d_does_not_convert_is_unsupported_not_unsafe(tmp_path):
+    def edit(config: dict) -> None:
+        _insert(config, {"module": "keras.layers", "class_name": "LayerNormalization", "config": {"name": "norm"}}, -1)
+
+    with pytest.raises(UnsupportedModelError, match=r"'norm' \(LayerNormalization\): LayerNormalization is a Keras layer lstm2d"):
+        from_keras(_with_config(tmp_path / "m.keras", edit))
 
 
 def test_flatten_outside_time_distributed_gets_the_articles_hint(tmp_path):

@@ -24,7 +24,7 @@ import pytest
 
 import torch_impl
 from lstm2d.presets import get_preset
-from lstm2d.spec import LSTM, MAX_DEPTH, Add, Conv2D, Dense, Flatten, InputSpec, ModelSpec, Node, Submodel
+from lstm2d.spec import LSTM, MAX_DEPTH, Add, Concatenate, Conv2D, Dense, Flatten, InputSpec, Masking, ModelSpec, Node, Submodel
 from torch_impl.files import ModelFileError, ReadLimits, UnsafeFileError, UnsupportedModelError, from_keras
 from torch_impl.files.writer import keras_config
 
@@ -792,3 +792,66 @@ def test_sizes_the_weights_file_does_not_hold_are_refused_before_anything_is_all
     finally:
         tracemalloc.stop()
     assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB"
+
+
+MASKED = ModelSpec(
+    inputs=(InputSpec.sequence(4, 3, name="seq"),),
+    nodes=(
+        Node(Masking(0.0, name="masking"), ("seq",)),
+        Node(Dense(3, name="side"), ("seq",)),
+        Node(LSTM(2, name="masked"), ("masking",)),
+        Node(LSTM(2, name="unmasked"), ("side",)),
+        Node(Concatenate(name="joined"), ("masked", "unmasked")),
+        Node(Dense(1, name="out"), ("joined",)),
+    ),
+    outputs=("out",),
+)
+
+
+def _mask_ops(config: dict, given_to: str) -> None:
+    """What Keras 3 records for the Masking layer: ``NotEqual(seq, 0.0)`` and ``Any(axis=-1)`` of it, the latter given
+    to ``given_to`` as ``mask=``."""
+    seq = {
+        "class_name": "__keras_tensor__",
+        "config": {"shape": [None, 4, 3], "dtype": "float32", "keras_history": ["seq", 0, 0]},
+    }
+    not_equal = {"args": [seq, 0.0], "kwargs": {}}
+    any_ = {"args": [{**seq, "config": {**seq["config"], "keras_history": ["not_equal", 0, 0]}}], "kwargs": {}}
+    ops = [
+        {
+            "module": "keras.src.ops.numpy",
+            "class_name": name,
+            "config": config_,
+            "registered_name": name,
+            "name": layer,
+            "inbound_nodes": [node],
+        }
+        for name, layer, config_, node in (
+            ("NotEqual", "not_equal", {"name": "not_equal"}, not_equal),
+            ("Any", "any", {"name": "any", "axis": -1, "keepdims": False}, any_),
+        )
+    ]
+    _layers(config)[1:1] = ops
+    _layer(config, given_to)["inbound_nodes"][0]["kwargs"]["mask"] = {
+        **seq,
+        "config": {"shape": [None, 4], "dtype": "bool", "keras_history": ["any", 0, 0]},
+    }
+
+
+def test_keras_3_mask_ops_are_read_as_the_masking_layers_mask(tmp_path):
+    path = _with_config(tmp_path / "m.keras", lambda c: _mask_ops(c, given_to="masked"), MASKED)
+    spec = from_keras(path).spec
+    assert sorted(layer.name for layer in spec.layers) == sorted(layer.name for layer in MASKED.layers)  # no op layers
+    masked = {entry.layer.name: entry.masked for entry in spec.infer().nodes}
+    assert masked["masked"] and not masked["unmasked"]
+
+
+def test_a_masking_layers_mask_given_where_it_does_not_flow_is_refused(tmp_path):
+    """Keras would apply the mask to ``unmasked`` too; lstm2d's Masking reaches only the layers after it, so the file
+    is refused rather than read without that mask."""
+    path = _with_config(tmp_path / "m.keras", lambda c: _mask_ops(c, given_to="unmasked"), MASKED)
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"layer 'unmasked' is given the mask of Masking layer 'masking', but its input carries no mask",
+    ):
+        from_keras(path)

@@ -855,3 +855,9 @@ def test_a_masking_layers_mask_given_where_it_does_not_flow_is_refused(tmp_path)
         match=r"layer 'unmasked' is given the mask of Masking layer 'masking', but its input carries no mask",
     ):
         from_keras(path)
+
+
+def test_an_op_in_a_sequential_is_unsupported(tmp_path):
+    op = {"module": "keras.src.ops.numpy", "class_name": "NotEqual", "config": {"name": "ne"}, "registered_name": "NotEqual"}
+    with pytest.raises(UnsupportedModelError, match=r"'ne' \(ops.NotEqual\): NotEqual is a Keras op \(keras.src.ops.numpy\)"):
+        from_keras(_with_config(tmp_path / "m.keras", lambda c: _insert(c, op, -1)))

@@ -674,7 +674,7 @@ class _GraphBuilder:
         if _class(raw) == "Any":
             reduces_features = _config(raw).get("axis") == -1 and not _config(raw).get("keepdims")
             return self._masking_of(source) if reduces_features and _class(self.raw.get(source)) == "NotEqual" else None
-        node = raw["inbound_nodes"][0]
+        node = (raw.get("inbound_nodes") or [None])[0]  # None in a Sequential, which records no ops
         args = node.get("args", []) if isinstance(node, Mapping) else []
         masking = [
             n for n, r in self.raw.items()

@@ -11,9 +11,11 @@ import base64
 import io
 import json
 import marshal
+import tracemalloc
 import types
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -22,17 +24,28 @@ import pytest
 
 import torch_impl
 from lstm2d.presets import get_preset
-from lstm2d.spec import LSTM, Conv2D, Dense, Flatten, InputSpec, ModelSpec
+from lstm2d.spec import LSTM, MAX_DEPTH, Add, Concatenate, Conv2D, Dense, Flatten, InputSpec, Masking, ModelSpec, Node, Submodel
 from torch_impl.files import ModelFileError, ReadLimits, UnsafeFileError, UnsupportedModelError, from_keras
 from torch_impl.files.writer import keras_config
 
 SPEC = ModelSpec(InputSpec.frames(4, 6, 6, 1), layers=(Conv2D(2, 3, activation="relu"), Flatten(), LSTM(3), Dense(1)))
+GRAPH = ModelSpec(
+    inputs=(InputSpec.sequence(4, 3, name="a"), InputSpec.sequence(4, 3, name="b")),
+    nodes=(
+        Node(Dense(5, name="pa"), ("a",)),
+        Node(Dense(5, name="pb"), ("b",)),
+        Node(Add(name="sum"), ("pa", "pb")),
+        Node(LSTM(3, name="lstm"), ("sum",)),
+        Node(Dense(1, name="out"), ("lstm",)),
+    ),
+    outputs=("out",),
+)
 
 
-def _members() -> dict[str, bytes]:
-    """The members of a valid .keras file for SPEC."""
+def _members(spec: ModelSpec = SPEC) -> dict[str, bytes]:
+    """The members of a valid .keras file for ``spec``."""
     buffer = io.BytesIO()
-    torch_impl.to_keras(torch_impl.build_model(SPEC), buffer)
+    torch_impl.to_keras(torch_impl.build_model(spec), buffer)
     with zipfile.ZipFile(buffer) as archive:
         return {info.filename: archive.read(info) for info in archive.infolist()}
 
@@ -44,8 +57,8 @@ def _zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_S
     return path
 
 
-def _with_config(path: Path, edit: Callable[[dict], None]) -> Path:
-    members = _members()
+def _with_config(path: Path, edit: Callable[[dict], None], spec: ModelSpec = SPEC) -> Path:
+    members = _members(spec)
     config = json.loads(members["config.json"])
     edit(config)
     members["config.json"] = json.dumps(config).encode()
@@ -166,6 +179,30 @@ CONFIG_CASES: dict[str, tuple[Callable[[dict, Path], None], type, str]] = {
         ),
         UnsafeFileError,
         r"object 'Adam' at /compile_config/optimizer names module 'my_optim'",
+    ),
+    "saved-model-layer": (
+        lambda c, m: _insert(
+            c, {"module": "keras.layers", "class_name": "TFSMLayer", "config": {"name": "sm", "filepath": "/x"}}
+        ),
+        UnsafeFileError,
+        r"layer 'sm' .* is a TFSMLayer, a Keras built-in that runs code or reads files when Keras loads it",
+    ),
+    "vocabulary-file": (
+        lambda c, m: _insert(
+            c, {"module": "keras.layers", "class_name": "StringLookup", "config": {"name": "vocab", "vocabulary": "/etc/passwd"}}
+        ),
+        UnsafeFileError,
+        r"is a StringLookup, a Keras built-in that runs code or reads files",
+    ),
+    "op-that-calls-a-function": (
+        lambda c, m: _insert(c, {"module": "keras.src.ops.core", "class_name": "Map", "config": {"name": "map"}}),
+        UnsafeFileError,
+        r"is a Map, a Keras built-in that runs code",
+    ),
+    "not-an-op": (
+        lambda c, m: _insert(c, {"module": "keras.src.ops.numpy", "class_name": "Popen", "config": {"name": "p"}}),
+        UnsafeFileError,
+        r"object 'Popen' at .* is not an op of keras.src.ops.numpy",
     ),
     "custom-in-dtype-policy": (
         lambda c, m: _layers(c)[-1]["config"].update(
@@ -526,6 +563,14 @@ def test_unsupported_layers_are_all_named(tmp_path):
     assert "Supported:" in str(info.value)
 
 
+def test_a_keras_built_in_lstm2d_does_not_convert_is_unsupported_not_unsafe(tmp_path):
+    def edit(config: dict) -> None:
+        _insert(config, {"module": "keras.layers", "class_name": "LayerNormalization", "config": {"name": "norm"}}, -1)
+
+    with pytest.raises(UnsupportedModelError, match=r"'norm' \(LayerNormalization\): LayerNormalization is a Keras layer lstm2d"):
+        from_keras(_with_config(tmp_path / "m.keras", edit))
+
+
 def test_flatten_outside_time_distributed_gets_the_articles_hint(tmp_path):
     """Keras' Flatten outside TimeDistributed flattens the whole sample (lstm2d reads it so); the layer after it that
     needs the lost time axis says what happened."""
@@ -560,3 +605,259 @@ def test_keras_own_optimizer_modules_pass(tmp_path, module):
     optimizer = {"module": module, "class_name": "Adam", "config": {"name": "adam"}, "registered_name": None}
     path = _with_config(tmp_path / "m.keras", lambda c: c.update(compile_config={"optimizer": optimizer, "loss": "mse"}))
     assert from_keras(path).spec == SPEC
+
+
+# -- hostile graphs --------------------------------------------------------------------------------------------------
+
+
+def _layer(config: dict, name: str) -> dict:
+    return next(layer for layer in _layers(config) if layer["name"] == name)
+
+
+def _tensor(config: dict, layer: str, i: int = 0) -> dict:
+    """The config of the ``i``-th tensor of the first call of ``layer`` (``keras_history`` and all)."""
+    args = _layer(config, layer)["inbound_nodes"][0]["args"]
+    tensors = args[0] if isinstance(args[0], list) else args
+    return tensors[i]["config"]
+
+
+def _rename(config: dict, layer: str, name: str) -> None:
+    _layer(config, layer)["config"]["name"] = name
+    _layer(config, layer)["name"] = name
+
+
+GRAPH_CASES: dict[str, tuple[Callable[[dict], None], type, str]] = {
+    "cycle": (
+        lambda c: _tensor(c, "pa").update(keras_history=["lstm", 0, 0]),
+        ModelFileError,
+        r"the layer graph has a cycle through \['lstm', 'out', 'pa', 'sum'\]",
+    ),
+    "missing-layer": (
+        lambda c: _tensor(c, "lstm").update(keras_history=["ghost", 0, 0]),
+        ModelFileError,
+        r"layer 'lstm' takes a tensor from 'ghost', which the model does not have",
+    ),
+    "missing-call": (
+        lambda c: _tensor(c, "lstm").update(keras_history=["sum", 3, 0]),
+        ModelFileError,
+        r"layer 'lstm' takes call 3 of 'sum', which is called 1 times",
+    ),
+    "missing-tensor": (
+        lambda c: _tensor(c, "lstm").update(keras_history=["sum", 0, 2]),
+        ModelFileError,
+        r"layer 'lstm' takes output 2 of 'sum' \(call 0\), which makes 1 tensor",
+    ),
+    "missing-output-layer": (
+        lambda c: c["config"].update(output_layers=["ghost", 0, 0]),
+        ModelFileError,
+        r"the model's inputs or outputs name layer 'ghost', which it does not have",
+    ),
+    "missing-output-call": (
+        lambda c: c["config"].update(output_layers=["out", 3, 0]),
+        ModelFileError,
+        r"the model's output takes call 3 of 'out', which is called 1 time",
+    ),
+    "missing-output-tensor": (
+        lambda c: c["config"].update(output_layers=["out", 0, 1]),
+        ModelFileError,
+        r"the model's output takes output 1 of 'out' \(call 0\), which makes 1 tensor",
+    ),
+    "not-a-reference": (
+        lambda c: _tensor(c, "lstm").update(keras_history="sum"),
+        ModelFileError,
+        r"a tensor given to 'lstm': 'sum' is not a \[layer, node, tensor\] reference",
+    ),
+    "unused-input": (
+        lambda c: _tensor(c, "pb").update(keras_history=["a", 0, 0]),
+        UnsupportedModelError,
+        r"input 'b' is not used by any layer",
+    ),
+    "unlisted-input": (
+        lambda c: c["config"].update(input_layers=["a", 0, 0]),
+        ModelFileError,
+        r"layer 'pb' takes a tensor from 'b', which is neither called in the model nor one of its input_layers",
+    ),
+    "duplicate-names": (
+        lambda c: _rename(c, "pb", "pa"),
+        ModelFileError,
+        r"model 'lstm2d' has layer names that appear twice: \['pa'\]",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", GRAPH_CASES)
+def test_hostile_graphs_are_refused_naming_the_fault(tmp_path, case):
+    edit, error, message = GRAPH_CASES[case]
+    with pytest.raises(error, match=message):
+        from_keras(_with_config(tmp_path / "m.keras", edit, GRAPH))
+
+
+def test_duplicate_names_in_a_sequential_are_refused(tmp_path):
+    """A Sequential has no node references to tell two layers of one name apart: the file is refused, not misread."""
+    path = _with_config(tmp_path / "m.keras", lambda c: _layers(c)[-1]["config"].update(name="lstm_1"))
+    with pytest.raises(ModelFileError, match=r"layer names that appear twice: \['lstm_1'\]"):
+        from_keras(path)
+
+
+def test_a_call_on_thousands_of_tensors_is_refused_in_bounded_memory(tmp_path):
+    def edit(config: dict) -> None:
+        args = _layer(config, "sum")["inbound_nodes"][0]["args"]
+        args[0] = args[0][:1] * 5000
+
+    path = _with_config(tmp_path / "m.keras", edit, GRAPH)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=r"layer 'sum' is called on 5000 tensors; lstm2d takes at most 64"):
+            from_keras(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 2**20, f"{peak / 2**20:.0f} MiB to refuse a {path.stat().st_size / 2**20:.1f} MiB file"
+
+
+def _nested(spec: ModelSpec, depth: int) -> ModelSpec:
+    """``spec`` inside ``depth`` models, each the one layer of the next (``m1`` innermost; a Keras model and the layer
+    it is have one name)."""
+    for level in range(1, depth + 1):
+        spec = ModelSpec(spec.input, (Submodel(replace(spec, name=f"m{level}"), name=f"m{level}"),))
+    return spec
+
+
+def _sequential(name: str, batch_shape: list, layer: dict) -> dict:
+    input_layer = {
+        "module": "keras.layers",
+        "class_name": "InputLayer",
+        "config": {"batch_shape": batch_shape, "name": f"in_{name}"},
+    }
+    return {"module": "keras", "class_name": "Sequential", "config": {"name": name, "layers": [input_layer, layer]}}
+
+
+def test_models_nested_max_depth_deep_are_read(tmp_path):
+    spec = _nested(SPEC, MAX_DEPTH)
+    torch_impl.to_keras(torch_impl.build_model(spec), tmp_path / "m.keras")
+    assert from_keras(tmp_path / "m.keras").spec == spec
+
+
+@pytest.mark.parametrize("via", ["nested-sequentials", "time-distributed-models"])
+def test_models_nested_deeper_than_max_depth_are_refused(tmp_path, via):
+    def in_sequentials(config: dict) -> None:  # the whole model MAX_DEPTH + 1 times inside itself
+        for level in range(MAX_DEPTH + 1):
+            config["config"]["layers"][1:] = [_sequential(f"m{level}", [None, 4, 6, 6, 1], config["config"]["layers"][1])]
+
+    def in_time_distributed(config: dict) -> None:  # TimeDistributed(model(TimeDistributed(model(...)))), shapes aside
+        layer = _layers(config)[1]
+        for level in range(MAX_DEPTH + 1):
+            model = _sequential(f"m{level}", [None, 6, 6, 1], layer)
+            layer = {"module": "keras.layers", "class_name": "TimeDistributed", "config": {"name": f"td{level}", "layer": model}}
+        _layers(config)[1] = layer
+
+    path = _with_config(tmp_path / "m.keras", in_sequentials if via == "nested-sequentials" else in_time_distributed)
+    chain = " > ".join(f"m{level}" for level in reversed(range(MAX_DEPTH)))
+    with pytest.raises(ModelFileError, match=rf"models nested more than {MAX_DEPTH} deep: lstm2d > m{MAX_DEPTH} > {chain}$"):
+        from_keras(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: _layers(c)[-1]["config"].update(units=10**9),
+            r"/layers/dense/vars/0 has shape \(3, 1\); the architecture needs \(3, 1000000000\)",
+        ),
+        (
+            lambda c: (
+                _layers(c)[0]["config"].update(batch_shape=[None, 4, 100_000, 100_000, 1]),
+                c["config"].pop("build_input_shape"),
+            ),
+            r"/layers/lstm/cell/vars/0 has shape \(32, 12\); the architecture needs \(19999200008, 12\)",
+        ),
+    ],
+    ids=["dense-units-1e9", "frames-100000x100000"],
+)
+def test_sizes_the_weights_file_does_not_hold_are_refused_before_anything_is_allocated(tmp_path, monkeypatch, edit, message):
+    """A config that asks for gigabytes (a billion units; frames whose flattened features would need a 149 GiB
+    permutation) with the small weights file it came with: the weight shapes are checked against the file's before
+    any array of the config's sizes exists, and no torch module is built."""
+
+    def no_module(*args, **kwargs):
+        raise AssertionError("a torch module was built")
+
+    monkeypatch.setattr(torch_impl.files.reader, "Lstm2dNet", no_module)
+    path = _with_config(tmp_path / "m.keras", edit)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=message):
+            from_keras(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB"
+
+
+MASKED = ModelSpec(
+    inputs=(InputSpec.sequence(4, 3, name="seq"),),
+    nodes=(
+        Node(Masking(0.0, name="masking"), ("seq",)),
+        Node(Dense(3, name="side"), ("seq",)),
+        Node(LSTM(2, name="masked"), ("masking",)),
+        Node(LSTM(2, name="unmasked"), ("side",)),
+        Node(Concatenate(name="joined"), ("masked", "unmasked")),
+        Node(Dense(1, name="out"), ("joined",)),
+    ),
+    outputs=("out",),
+)
+
+
+def _mask_ops(config: dict, given_to: str) -> None:
+    """What Keras 3 records for the Masking layer: ``NotEqual(seq, 0.0)`` and ``Any(axis=-1)`` of it, the latter given
+    to ``given_to`` as ``mask=``."""
+    seq = {
+        "class_name": "__keras_tensor__",
+        "config": {"shape": [None, 4, 3], "dtype": "float32", "keras_history": ["seq", 0, 0]},
+    }
+    not_equal = {"args": [seq, 0.0], "kwargs": {}}
+    any_ = {"args": [{**seq, "config": {**seq["config"], "keras_history": ["not_equal", 0, 0]}}], "kwargs": {}}
+    ops = [
+        {
+            "module": "keras.src.ops.numpy",
+            "class_name": name,
+            "config": config_,
+            "registered_name": name,
+            "name": layer,
+            "inbound_nodes": [node],
+        }
+        for name, layer, config_, node in (
+            ("NotEqual", "not_equal", {"name": "not_equal"}, not_equal),
+            ("Any", "any", {"name": "any", "axis": -1, "keepdims": False}, any_),
+        )
+    ]
+    _layers(config)[1:1] = ops
+    _layer(config, given_to)["inbound_nodes"][0]["kwargs"]["mask"] = {
+        **seq,
+        "config": {"shape": [None, 4], "dtype": "bool", "keras_history": ["any", 0, 0]},
+    }
+
+
+def test_keras_3_mask_ops_are_read_as_the_masking_layers_mask(tmp_path):
+    path = _with_config(tmp_path / "m.keras", lambda c: _mask_ops(c, given_to="masked"), MASKED)
+    spec = from_keras(path).spec
+    assert sorted(layer.name for layer in spec.layers) == sorted(layer.name for layer in MASKED.layers)  # no op layers
+    masked = {entry.layer.name: entry.masked for entry in spec.infer().nodes}
+    assert masked["masked"] and not masked["unmasked"]
+
+
+def test_a_masking_layers_mask_given_where_it_does_not_flow_is_refused(tmp_path):
+    """Keras would apply the mask to ``unmasked`` too; lstm2d's Masking reaches only the layers after it, so the file
+    is refused rather than read without that mask."""
+    path = _with_config(tmp_path / "m.keras", lambda c: _mask_ops(c, given_to="unmasked"), MASKED)
+    with pytest.raises(
+        UnsupportedModelError,
+        match=r"layer 'unmasked' is given the mask of Masking layer 'masking', but its input carries no mask",
+    ):
+        from_keras(path)
+
+
+def test_an_op_in_a_sequential_is_unsupported(tmp_path):
+    op = {"module": "keras.src.ops.numpy", "class_name": "NotEqual", "config": {"name": "ne"}, "registered_name": "NotEqual"}
+    with pytest.raises(UnsupportedModelError, match=r"'ne' \(ops.NotEqual\): NotEqual is a Keras op \(keras.src.ops.numpy\)"):
+        from_keras(_with_config(tmp_path / "m.keras", lambda c: _insert(c, op, -1)))

@@ -107,6 +107,15 @@ def order_indices(order: FeatureOrder | None) -> np.ndarray | None:
     return None if order is None else order.indices
 
 
+def with_input_order(
+    convert: Callable[..., dict[str, np.ndarray]], order: FeatureOrder | None
+) -> Callable[..., dict[str, np.ndarray]]:
+    """``convert`` called with ``input_order=`` the permutation of ``order``, spelled out only when it converts: a
+    weight table describes a model without per-feature arrays, so a file's claim of 10^10 features is refused by the
+    shape check against its weights before anything that size is allocated."""
+    return lambda **arrays: convert(**arrays, input_order=order_indices(order))
+
+
 def keras_last_dim(layout: TensorLayout, data_format: str) -> int:
     """The torch dim that is the last axis of the Keras tensor, where Keras' softmax reduces: the channels of
     channels-first frames and grids in a channels_last model, the last dim otherwise (a channels_first Keras model

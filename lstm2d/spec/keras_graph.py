@@ -79,8 +79,8 @@ def model_config(spec: ModelSpec, *, name: str | None = None) -> dict[str, Any]:
         "name": name,
         "trainable": True,
         "layers": ordered,
-        "input_layers": [[i.name, 0, 0] for i in spec.inputs],
-        "output_layers": [_history(ref, inference.shapes) for ref in spec.outputs],
+        "input_layers": _one_or_list([[i.name, 0, 0] for i in spec.inputs]),
+        "output_layers": _one_or_list([_output_history(spec, ref) for ref in spec.outputs]),
     }
     return {"module": "keras.src.models.functional", "class_name": "Functional", "config": body,
             "registered_name": "Functional", "build_config": {"input_shape": None}}  # fmt: skip
@@ -96,6 +96,21 @@ def _input_layer(spec: ModelSpec, name: str) -> dict[str, Any]:
 def _history(ref: str, shapes: dict[str, Shape]) -> list[Any]:
     layer, call, index = parse_ref(ref, "outputs")
     return [layer, call, index or 0]
+
+
+def _output_history(spec: ModelSpec, ref: str) -> list[Any]:
+    """An output's ``[layer, node, tensor]`` as Keras 3 counts nodes in ``output_layers``: a nested Functional's own
+    node (its inputs to its outputs) comes before its calls, so its first call is node 1."""
+    layer, call, index = parse_ref(ref, "outputs")
+    nested = next((n.layer for n in spec.nodes if n.layer.name == layer), None)
+    own_node = isinstance(nested, Submodel) and not nested.spec.is_stack  # written as a Functional
+    return [layer, call + own_node, index or 0]
+
+
+def _one_or_list(histories: list[list[Any]]) -> list[Any]:
+    """One ``[layer, node, tensor]`` as itself, several as a list of them: what Keras writes for ``Model(x, y)`` and
+    ``Model([x1, x2], [y1, y2])`` (a one-element list would make a nested model return a list)."""
+    return histories[0] if len(histories) == 1 else histories
 
 
 def _tensor(spec: ModelSpec, ref: str, shapes: dict[str, Shape]) -> dict[str, Any]:

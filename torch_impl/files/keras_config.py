@@ -38,14 +38,15 @@ from lstm2d.spec import (
     Submodel,
     TimeDistributed,
     describe_shape,
+    resolve_ref,
     tensor_ref,
 )
 from lstm2d.spec.base import data_format_of
+from torch_impl.files.config_safety import is_op
 from torch_impl.files.errors import ModelFileError, UnsupportedModelError
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 MASK_OPS = ("NotEqual", "Any")  # what Keras 3 records in a Functional graph to compute a Masking layer's mask
-OPS_MODULE = "keras.src.ops.numpy"
 _IDENTIFIER = re.compile(r"[^A-Za-z0-9_]")
 ARTICLE_HINT = (
     "outside TimeDistributed works on the whole (time, height, width, channels) sample, which Keras refuses "
@@ -70,6 +71,7 @@ class FileLayer:
     problems: list[str] = field(default_factory=list)
     children: list[FileLayer] = field(default_factory=list)  # a nested model's layers (in it, or in its TimeDistributed)
     calls: int = 1
+    has_group: bool = True  # Keras 3 gives it a group in model.weights.h5 (not a Sequential's InputLayer: see read)
 
     @property
     def supported(self) -> bool:
@@ -94,6 +96,7 @@ def parse_model_config(config: Any, *, keras_version: str | None, where: str) ->
     if not isinstance(config, Mapping) or config.get("class_name") not in MODEL_CLASSES:
         found = config.get("class_name") if isinstance(config, Mapping) else type(config).__name__
         raise UnsupportedModelError(f"{where}: top-level object is {found!r}; expected a Sequential or Functional model")
+    _check_nesting(config, where)
     reader = _ModelReader(where, legacy=_is_keras2(keras_version), data_format=model_data_format(config))
     spec, layers = reader.read(config, depth=0, expected=None)
     return ParsedConfig(spec, layers, keras_version)
@@ -106,6 +109,24 @@ def spec_from_config(config: Any, *, keras_version: str | None, where: str) -> t
         lines = "\n".join(f"  - {layer.name!r} ({layer.display}): {'; '.join(layer.problems)}" for _, layer in bad)
         raise UnsupportedModelError(f"{where}: layers lstm2d cannot convert:\n{lines}\nSupported: {supported_summary()}")
     return parsed.spec, parsed.layers
+
+
+def _check_nesting(config: Any, where: str) -> None:
+    """Models nested in models more than ``MAX_DEPTH`` deep (called as layers, or in TimeDistributed) are refused before
+    any is read, naming the chain of models."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(config, ())]
+    while stack:
+        node, models = stack.pop()
+        if isinstance(node, list):
+            stack.extend((child, models) for child in node)
+            continue
+        if not isinstance(node, Mapping):
+            continue
+        if node.get("class_name") in MODEL_CLASSES:
+            models = (*models, _name(node))
+            if len(models) > MAX_DEPTH + 1:
+                raise ModelFileError(f"{where}: models nested more than {MAX_DEPTH} deep: {' > '.join(models)}")
+        stack.extend((child, models) for child in node.values())
 
 
 def _is_keras2(version: str | None) -> bool:
@@ -194,21 +215,25 @@ class _ModelReader:
     def read(self, config: Mapping[str, Any], *, depth: int, expected: Shape | None) -> tuple[ModelSpec | None, list[FileLayer]]:
         """A model config: its spec (None if any layer is unsupported) and its layers. ``expected``: the per-sample
         shape a nested model's one input must have (its caller's)."""
-        if depth > MAX_DEPTH:
-            raise ModelFileError(f"{self.where}: models nested more than {MAX_DEPTH} deep")
         body = _config(config)
         raw_layers = body.get("layers")
         if not isinstance(raw_layers, list) or not raw_layers or not all(isinstance(raw, Mapping) for raw in raw_layers):
             raise ModelFileError(f"{self.where}: model {body.get('name')!r} lists no layers, or a layer entry is not an object")
+        names = [_name(raw) for raw in raw_layers]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise ModelFileError(f"{self.where}: model {body.get('name')!r} has layer names that appear twice: {twice}")
         if _class(config) == "Sequential":
-            raw_layers, calls, inputs_, outputs = _sequential_graph(raw_layers, body, self.where)
+            raw_layers, calls, inputs_, outputs = _sequential_graph(raw_layers, body)
         else:
-            calls, inputs_, outputs = _functional_graph(raw_layers, body, self.where)
-        return _GraphBuilder(self, raw_layers, calls, inputs_, outputs, depth, expected, body.get("name")).build()
+            calls, inputs_, outputs = _functional_graph(raw_layers, body, self.where, legacy=self.legacy)
+        spec, layers = _GraphBuilder(self, raw_layers, calls, inputs_, outputs, depth, expected, body.get("name")).build()
+        if _class(config) == "Sequential":
+            layers[0].has_group = False  # Keras' Sequential.layers leaves out its InputLayer, so it is not saved
+        return spec, layers
 
 
 def _sequential_graph(
-    raw_layers: list[Any], body: Mapping[str, Any], where: str
+    raw_layers: list[Any], body: Mapping[str, Any]
 ) -> tuple[list[Any], dict[str, list[_Call]], list[str], list[History]]:
     """A Sequential as a graph: an InputLayer (given, or made from the build shape), then each layer on the previous."""
     if _class(raw_layers[0]) != "InputLayer":
@@ -217,7 +242,11 @@ def _sequential_graph(
             or _config(raw_layers[0]).get("batch_input_shape")
             or _config(raw_layers[0]).get("batch_shape")
         )
-        raw_layers = [{"class_name": "InputLayer", "config": {"name": "input", "batch_shape": shape}}, *raw_layers]
+        taken, name, n = {_name(raw) for raw in raw_layers}, "input", 0
+        while name in taken:  # a name of its own
+            n += 1
+            name = f"input_{n}"
+        raw_layers = [{"class_name": "InputLayer", "config": {"name": name, "batch_shape": shape}}, *raw_layers]
     names = [_name(raw) for raw in raw_layers]
     calls = {name: [_Call([(previous, 0, 0)], None)] for previous, name in itertools.pairwise(names)}
     calls[names[0]] = []
@@ -225,24 +254,57 @@ def _sequential_graph(
 
 
 def _functional_graph(
-    raw_layers: list[Any], body: Mapping[str, Any], where: str
+    raw_layers: list[Any], body: Mapping[str, Any], where: str, *, legacy: bool
 ) -> tuple[dict[str, list[_Call]], list[str], list[History]]:
-    """Every layer's calls, the input layers and the outputs of a Functional model (Keras 3 or Keras 2 nodes)."""
+    """Every layer's calls, the input layers and the outputs of a Functional model (Keras 3 or Keras 2 nodes), each
+    reference to a layer's call counted from 0 (see :func:`_own_nodes`)."""
     calls: dict[str, list[_Call]] = {}
+    own_nodes: dict[str, int] = {}
     for raw in raw_layers:
         name = _name(raw)
-        if name in calls:
-            raise ModelFileError(f"{where}: layer name {name!r} appears twice in the model")
         nodes = raw.get("inbound_nodes", [])
         if not isinstance(nodes, list):
             raise ModelFileError(f"{where}: layer {name!r} has inbound_nodes {nodes!r}, not a list")
         calls[name] = [_parse_call(node, name, where) for node in nodes]
+        own_nodes[name] = _own_nodes(raw, legacy)
     inputs_ = [_history(item, where, "input_layers")[0] for item in _list(body, "input_layers", where)]
     outputs = [_history(item, where, "output_layers") for item in _list(body, "output_layers", where)]
     for layer in [*inputs_, *(name for name, _, _ in outputs)]:
         if layer not in calls:
             raise ModelFileError(f"{where}: the model's inputs or outputs name layer {layer!r}, which it does not have")
+    if legacy:  # Keras 2 counts a nested model's own node everywhere
+        for layer_calls in calls.values():
+            for call in layer_calls:
+                call.inputs = [_call_index(h, own_nodes, where) for h in call.inputs]
+                call.mask = _call_index(call.mask, own_nodes, where) if call.mask else None
+    outputs = [_call_index(h, own_nodes, where) for h in outputs]  # Keras 3 counts it in input/output_layers only
     return calls, inputs_, outputs
+
+
+def _own_nodes(raw: Mapping[str, Any], legacy: bool) -> int:
+    """How many nodes a nested model has before its first call, as the file counts a reference to one of its calls.
+
+    A model built on an Input starts with a node of its own (its inputs to its outputs), which the config does not
+    list. Keras 3 counts it for a Functional in ``input_layers`` / ``output_layers`` only (``["encoder", 1, 0]`` is
+    the first call of ``encoder``; a call's ``keras_history`` says 0); Keras 2 counts it in every reference, for a
+    Functional or Sequential whose layers start with an InputLayer (tf-keras ``_should_skip_first_node``)."""
+    if legacy:
+        layers = _config(raw).get("layers")
+        starts_with_input = isinstance(layers, list) and bool(layers) and _class(layers[0]) == "InputLayer"
+        return int(_class(raw) in MODEL_CLASSES and starts_with_input)
+    return int(_class(raw) == "Functional")
+
+
+def _call_index(history: History, own_nodes: Mapping[str, int], where: str) -> History:
+    """``history`` with its node index counted from the layer's first call."""
+    layer, node, index = history
+    offset = own_nodes.get(layer, 0)
+    if node < offset:
+        raise ModelFileError(
+            f"{where}: a tensor is taken from node {node} of model {layer!r}, its own node (inputs to outputs), which is "
+            "not a call in this model"
+        )
+    return layer, node - offset, index
 
 
 def _list(body: Mapping[str, Any], key: str, where: str) -> list[Any]:
@@ -370,31 +432,34 @@ class _GraphBuilder:
         self.spec_names: dict[str, str] = {}
         self.used_names: set[str] = set()
         self.shapes: dict[History, Shape | None] = {}  # None: unknown after a layer that could not be read
+        self.output_counts: dict[tuple[str, int], int] = {}  # (layer, call): how many tensors the call makes
         self.decoded: dict[str, Layer | None] = {}
-        self.mask_ops = {name for name, raw in self.raw.items() if _class(raw) in MASK_OPS and raw.get("module") == OPS_MODULE}
+        self.mask_ops = {name: m for name in self.raw if (m := self._masking_of(name)) is not None}  # op -> its Masking
+        self.op_masks: list[tuple[str, int, str]] = []  # (layer, call, Masking layer) of each mask= from a mask op
 
     def build(self) -> tuple[ModelSpec | None, list[FileLayer]]:
         for name, raw in self.raw.items():
             outer = _class(raw)
             inner = _class(_config(raw).get("layer")) if isinstance(_config(raw).get("layer"), Mapping) else None
-            display = f"{outer}({inner})" if inner else outer
+            display = f"{outer}({inner})" if inner else f"ops.{outer}" if is_op(raw) else outer
             record = FileLayer(name, outer, display, inner, calls=max(1, len(self.calls[name])))
             self.records[name] = record
         inputs = [self._input(name) for name in self.input_names]
         for name in self.raw:
             if not self.calls[name] and name not in self.input_names and name not in self.mask_ops:
-                self.records[name].problems.append("this layer is never called in the model")
+                never = "not one of the model's input_layers" if _class(self.raw[name]) == "InputLayer" else "never called"
+                self.records[name].problems.append(f"this layer is {never} in the model")
         nodes = []
         for layer_name, index in _topological(self.calls, self.where):
             node = self._node(layer_name, index)
             if node is not None:
                 nodes.append(node)
-        for name in self.mask_ops:
-            self._check_mask_op(name)
         layers = [self.records[name] for name in self.raw if name not in self.mask_ops]
         read_inputs = [i for i in inputs if i is not None]
         if not all(layer.supported for layer in layers) or len(read_inputs) < len(inputs):
             return None, layers
+        for history in self.outputs:
+            self._check_made(history, "the model's output")
         outputs = [self._ref(history) for history in self.outputs]
         try:
             spec = ModelSpec(
@@ -402,6 +467,7 @@ class _GraphBuilder:
             )
         except SpecError as exc:
             raise UnsupportedModelError(f"{self.where}: {exc}") from None
+        self._check_op_masks(spec)
         return spec, layers
 
     # -- inputs ------------------------------------------------------------------------------------------------
@@ -434,6 +500,7 @@ class _GraphBuilder:
         if problem is not None:
             record.problems.append(problem)
             self.shapes[(name, 0, 0)] = None
+            self.output_counts[(name, 0)] = 1
             return None
         assert spec_input is not None
         if self.expected is not None and self.depth > 0 and spec_input.per_sample.dims[1:] != self.expected.dims[1:]:
@@ -442,6 +509,7 @@ class _GraphBuilder:
                 f"{describe_shape(self.expected)}"
             )
         self.shapes[(name, 0, 0)] = spec_input.per_sample
+        self.output_counts[(name, 0)] = 1
         return spec_input
 
     # -- layers ------------------------------------------------------------------------------------------------
@@ -451,12 +519,17 @@ class _GraphBuilder:
         call = self.calls[layer_name][index]
         if layer_name in self.mask_ops:
             return None
+        for source in sorted({h[0] for h in call.inputs} & set(self.mask_ops)):
+            record.problems.append(f"takes the mask op {source!r} as an input; lstm2d reads a Masking layer's mask as mask= only")
+        for history in call.inputs:
+            if history[0] not in self.mask_ops:
+                self._check_made(history, f"layer {layer_name!r}")
         given = [self.shapes.get(h) for h in call.inputs]
         if layer_name not in self.decoded:
             self.decoded[layer_name] = self._decode(record, raw, given[0] if len(given) == 1 else None)
             record.spec_layer = self.decoded[layer_name]
         layer = self.decoded[layer_name]
-        mask = self._mask(record, call)
+        mask = self._mask(record, call, index)
         outputs: tuple[Shape, ...] | None = None
         if layer is not None and None not in given:
             try:
@@ -464,6 +537,7 @@ class _GraphBuilder:
             except SpecError as exc:
                 record.problems.append(str(exc))
         count = len(outputs) if outputs is not None else _output_count(layer)
+        self.output_counts[(layer_name, index)] = count
         for i in range(count):
             self.shapes[(layer_name, index, i)] = outputs[i] if outputs is not None else None
         if layer is None or outputs is None:
@@ -473,6 +547,9 @@ class _GraphBuilder:
     def _decode(self, record: FileLayer, raw: Mapping[str, Any], shape: Shape | None) -> Layer | None:
         """The spec layer for one file layer (its first call's input ``shape``), or None with its problems recorded."""
         config = _config(raw)
+        if is_op(raw):
+            record.problems.append(f"{_class(raw)} is a Keras op ({raw['module']}) lstm2d does not convert yet")
+            return None
         if (dtype := _dtype_name(config.get("dtype"))) not in (None, "float32"):
             record.problems.append(f"dtype policy {dtype!r}: only float32 is supported")
         class_name = _class(raw)
@@ -570,42 +647,57 @@ class _GraphBuilder:
 
     # -- masks, names and references -----------------------------------------------------------------------------
 
-    def _mask(self, record: FileLayer, call: _Call) -> str | None:
-        """A mask given as ``mask=``: a boolean input's name; one computed by Keras 3's Masking ops is Masking's own."""
+    def _mask(self, record: FileLayer, call: _Call, index: int) -> str | None:
+        """A mask given as ``mask=``: a boolean input's name; one computed by Keras 3's Masking ops is Masking's own
+        (checked once the spec is made: :meth:`_check_op_masks`)."""
         if call.mask is None:
             return None
         source = call.mask[0]
         if source in self.mask_ops:
+            self.op_masks.append((record.name, index, self.mask_ops[source]))
             return None  # the spec's Masking layer makes this mask itself
         if source in self.input_names and _dtype_name(_config(self.raw[source]).get("dtype")) == "bool":
             return self.spec_names.get(source, source)
         record.problems.append(f"a mask from {source!r}: lstm2d takes masks from a Masking layer or a boolean input")
         return None
 
-    def _check_mask_op(self, name: str) -> None:
-        """``NotEqual(x, mask_value)`` on a Masking layer's input, and ``Any(axis=-1)`` of that: nothing else."""
+    def _masking_of(self, name: str) -> str | None:
+        """The Masking layer whose mask the op ``name`` computes, as Keras 3 records it: ``NotEqual(x, mask_value)`` on
+        the Masking layer's input ``x``, or ``Any(axis=-1)`` of that NotEqual. None for any other layer or op."""
         raw = self.raw[name]
-        call = self.calls[name][0] if self.calls[name] else None
-        sources = [source for source, _, _ in call.inputs] if call else []
+        if not is_op(raw) or _class(raw) not in MASK_OPS or len(self.calls[name]) != 1:
+            return None
+        call = self.calls[name][0]
+        if len(call.inputs) != 1 or call.mask is not None:
+            return None
+        source = call.inputs[0][0]
         if _class(raw) == "Any":
-            ok = len(sources) == 1 and _class(self.raw.get(sources[0])) == "NotEqual" and _config(raw).get("axis") == -1
-        else:
-            node = (raw.get("inbound_nodes") or [None])[0]
-            args = node.get("args", []) if isinstance(node, Mapping) else []
-            masking = [
-                n for n, r in self.raw.items()
-                if _class(r) == "Masking" and self.calls[n] and [s for s, _, _ in self.calls[n][0].inputs] == sources
-            ]  # fmt: skip
-            ok = (
-                len(sources) == 1
-                and len(masking) == 1
-                and len(args) == 2
-                and args[1] == _config(self.raw[masking[0]]).get("mask_value")
-            )
-        if not ok:
-            raise UnsupportedModelError(
-                f"{self.where}: op {name!r} ({_class(raw)}) is not the mask computation of a Masking layer"
-            )
+            reduces_features = _config(raw).get("axis") == -1 and not _config(raw).get("keepdims")
+            return self._masking_of(source) if reduces_features and _class(self.raw.get(source)) == "NotEqual" else None
+        node = (raw.get("inbound_nodes") or [None])[0]  # None in a Sequential, which records no ops
+        args = node.get("args", []) if isinstance(node, Mapping) else []
+        masking = [
+            n for n, r in self.raw.items()
+            if _class(r) == "Masking" and not is_op(r) and any(c.inputs == call.inputs for c in self.calls[n])
+        ]  # fmt: skip
+        if len(masking) == 1 and len(args) == 2 and args[1] == _config(self.raw[masking[0]]).get("mask_value"):
+            return masking[0]
+        return None
+
+    def _check_op_masks(self, spec: ModelSpec) -> None:
+        """Each layer given a Masking layer's mask (as Keras 3 records it) gets that mask in the spec too: its input
+        carries it (a Masking layer's mask flows to the recurrent layers after it)."""
+        inference = spec.infer()
+        for layer, index, masking in self.op_masks:
+            name, source = self.spec_names[layer], self.spec_names[masking]
+            entry = next(e for e in inference.nodes if e.layer.name == name and e.call == index)
+            carried = inference.masks[resolve_ref(entry.node.inputs[0], inference.shapes, entry.layer.label)]
+            if carried != source:
+                raise UnsupportedModelError(
+                    f"{self.where}: layer {layer!r} is given the mask of Masking layer {masking!r}, but its input "
+                    f"{'carries no mask' if carried is None else f'carries the mask of {carried!r}'}; lstm2d takes a "
+                    "Masking layer's mask along the layers after it"
+                )
 
     def _spec_name(self, record: FileLayer) -> str:
         """The file's layer name as a spec name: an identifier, unique in this model."""
@@ -621,11 +713,28 @@ class _GraphBuilder:
         self.spec_names[record.name] = name
         return name
 
+    def _check_made(self, history: History, user: str) -> None:
+        """A ModelFileError unless the call named by ``history`` (already read: the calls go in topological order)
+        makes the tensor it names."""
+        layer, call, index = history
+        if not self.calls[layer] and layer not in self.input_names:
+            raise ModelFileError(
+                f"{self.where}: {user} takes a tensor from {layer!r}, which is neither called in the model nor one of its "
+                "input_layers"
+            )
+        calls = max(len(self.calls[layer]), 1)  # an input layer: the one tensor it is
+        if call >= calls:
+            raise ModelFileError(f"{self.where}: {user} takes call {call} of {layer!r}, which is called {calls} time(s)")
+        made = self.output_counts.get((layer, call), 0)
+        if index >= made:
+            raise ModelFileError(
+                f"{self.where}: {user} takes output {index} of {layer!r} (call {call}), which makes {made} tensor(s)"
+            )
+
     def _ref(self, history: History) -> str:
         layer, call, index = history
         name = self.spec_names.get(layer, layer)
-        outputs = sum(1 for key in self.shapes if key[0] == layer and key[1] == call)
-        return tensor_ref(name, call, index, outputs=max(outputs, 1))
+        return tensor_ref(name, call, index, outputs=self.output_counts.get((layer, call), 1))
 
 
 def _output_count(layer: Layer | None) -> int:

@@ -39,11 +39,15 @@ def to_snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def keras3_groups(layers: list[FileLayer]) -> list[str]:
-    """Each layer's group in its model: its class in snake case, counted per class (``dense``, ``dense_1``)."""
+def keras3_groups(layers: list[FileLayer]) -> list[str | None]:
+    """Each layer's group in its model: its class in snake case, counted per class (``dense``, ``dense_1``); None for
+    a layer without one (a Sequential's InputLayer)."""
     used: dict[str, int] = {}
-    groups = []
+    groups: list[str | None] = []
     for layer in layers:
+        if not layer.has_group:
+            groups.append(None)
+            continue
         base = to_snake_case(layer.keras_class)
         used[base] = used.get(base, -1) + 1
         groups.append(base if used[base] == 0 else f"{base}_{used[base]}")
@@ -67,7 +71,7 @@ def _collect(
     layers: list[FileLayer], root: str, prefix: str, variables: dict[str, list[str]], paths: dict[str, dict[str, str]]
 ) -> None:
     for layer, group in zip(layers, keras3_groups(layers), strict=True):
-        if layer.spec_layer is None:
+        if layer.spec_layer is None or group is None:
             continue
         base = f"{root}/{group}"
         path = prefix + layer.spec_layer.name

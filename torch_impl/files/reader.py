@@ -176,24 +176,39 @@ def _read_legacy(path: Path, data: bytes, allow_nonfinite: bool, limits: ReadLim
 
 
 def _legacy_weight_names(path: Path, layer: FileLayer, group: str, names: list[str]) -> dict[str, dict[str, str]]:
-    """``{layer path: {variable: dataset}}`` of the weights a legacy file lists for one top-level layer; a nested
-    model's are listed under the outer layer, each name starting with its inner layer's name."""
+    """``{layer path: {variable: dataset}}`` of the weights a legacy file lists for one top-level layer. A nested model's
+    are listed under the outer layer, at any depth, each name starting with the file name of the layer that holds it
+    (tf-keras names a variable after its own layer: ``block_conv/kernel:0`` of a Conv2D in a model in a model)."""
     assert layer.spec_layer is not None
-    children = {child.name: child for child in layer.children}
+    owners = _weight_owners(layer, layer.spec_layer.name) if layer.children else {}
     by_path: dict[str, dict[str, str]] = {}
     for name in names:
         owner, layer_path = layer, layer.spec_layer.name
-        if children:
-            child = children.get(name.split("/")[0])
-            if child is None or child.spec_layer is None or child.children:
-                raise ModelFileError(f"{path}: layer {layer.name!r} lists weight {name!r}, which no layer of its model holds")
-            owner, layer_path = child, f"{layer.spec_layer.name}/{child.spec_layer.name}"
+        if layer.children:
+            found = owners.get(name.split("/")[0], [])
+            if len(found) != 1:
+                held = "which no layer of its model holds" if not found else f"and {len(found)} of its layers have that name"
+                raise ModelFileError(f"{path}: layer {layer.name!r} lists weight {name!r}, {held}")
+            owner, layer_path = found[0]
         variable = legacy_variable_name(name, bidirectional=owner.keras_class == "Bidirectional")
         variables = by_path.setdefault(layer_path, {})
         if variable in variables:
             raise ModelFileError(f"{path}: layer {layer.name!r} lists {variable!r} twice: {names}")
         variables[variable] = f"{group}/{name}"
     return by_path
+
+
+def _weight_owners(layer: FileLayer, layer_path: str) -> dict[str, list[tuple[FileLayer, str]]]:
+    """The layers of the models nested in ``layer`` (at any depth) by file name, each with its weight-table path."""
+    owners: dict[str, list[tuple[FileLayer, str]]] = {}
+    for child in layer.children:
+        if child.spec_layer is None:
+            continue
+        child_path = f"{layer_path}/{child.spec_layer.name}"
+        found = _weight_owners(child, child_path) if child.children else {child.name: [(child, child_path)]}
+        for name, owner in found.items():
+            owners.setdefault(name, []).extend(owner)
+    return owners
 
 
 def describe_keras_file(path: str | os.PathLike[str], *, limits: ReadLimits = DEFAULT_LIMITS) -> tuple[str, list[FileLayer]]:

@@ -70,8 +70,12 @@ def _weights_h5(spec: ModelSpec, weights: KerasWeights) -> bytes:
 
 def _groups(h5: h5py.File, layers: list[FileLayer], root: str) -> None:
     for layer, group in zip(layers, keras3_groups(layers), strict=True):
+        if group is None:
+            continue
         base = f"{root}/{group}"
         h5.require_group(base).require_group("vars").attrs["name"] = layer.name
+        if layer.keras_class == "TimeDistributed":
+            h5.require_group(f"{base}/layer/vars")  # the wrapped layer's (or model's) own, weights or not
         if layer.children:
             _groups(h5, layer.children, f"{base}/layer/layers" if layer.keras_class == "TimeDistributed" else f"{base}/layers")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 from torch import nn
 
@@ -11,7 +9,7 @@ from lstm2d.spec import Dense, Layer
 from torch_impl.convert import dense
 from torch_impl.kinds import LayerWeights, Shapes, TorchKind, add_bias, register, single_weights
 from torch_impl.layers.activations import make_activation
-from torch_impl.layout import NodePlan, features_rule, order_indices
+from torch_impl.layout import NodePlan, features_rule, with_input_order
 
 
 class DenseLayer(nn.Linear):
@@ -33,13 +31,13 @@ def _build(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
 def _weights(layer: Layer, node: NodePlan, path: str, prefix: str) -> list[LayerWeights]:
     """Keras kernel (in, out) <-> torch weight (out, in), the input rows in the order torch's features arrive in."""
     assert isinstance(layer, Dense)
-    n_in, order = node.shapes.input.features, order_indices(node.layouts.inputs[0].order)
+    n_in, order = node.shapes.input.features, node.layouts.inputs[0].order
     keras_shapes: Shapes = {"kernel": (n_in, layer.units)}
     torch_shapes: Shapes = {"weight": (layer.units, n_in)}
     add_bias(layer.use_bias, keras_shapes, torch_shapes, layer.units)
     return single_weights(
         layer, path, prefix, keras_shapes, torch_shapes,
-        partial(dense.keras_to_torch, input_order=order), partial(dense.torch_to_keras, input_order=order),
+        with_input_order(dense.keras_to_torch, order), with_input_order(dense.torch_to_keras, order),
     )  # fmt: skip
 
 

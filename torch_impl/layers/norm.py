@@ -12,8 +12,6 @@ Parameter and buffer names are ``nn.BatchNorm``'s: ``weight`` (gamma), ``bias`` 
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,7 +19,7 @@ from torch import nn
 from lstm2d.spec import BatchNorm, Layer
 from torch_impl.convert import batch_norm
 from torch_impl.kinds import LayerWeights, Shapes, TorchKind, register, single_weights
-from torch_impl.layout import NodePlan, order_indices
+from torch_impl.layout import NodePlan, with_input_order
 
 
 class KerasBatchNorm(nn.Module):
@@ -105,13 +103,13 @@ def _weights(layer: Layer, node: NodePlan, path: str, prefix: str) -> list[Layer
     """gamma, beta, moving_mean, moving_variance <-> weight, bias, running_mean, running_var, each (features,), in the
     order of the features the layer receives (a flatten's, where torch's differs from Keras')."""
     assert isinstance(layer, BatchNorm)
-    n, order = layer.features(node.shapes.input), order_indices(node.layouts.inputs[0].order)
+    n, order = layer.features(node.shapes.input), node.layouts.inputs[0].order
     names = [*(["gamma"] if layer.scale else []), *(["beta"] if layer.center else []), "moving_mean", "moving_variance"]
     keras_shapes: Shapes = {name: (n,) for name in names}
     torch_shapes: Shapes = {batch_norm.KERAS_TO_TORCH[name]: (n,) for name in names}
     return single_weights(
         layer, path, prefix, keras_shapes, torch_shapes,
-        partial(batch_norm.keras_to_torch, input_order=order), partial(batch_norm.torch_to_keras, input_order=order),
+        with_input_order(batch_norm.keras_to_torch, order), with_input_order(batch_norm.torch_to_keras, order),
     )  # fmt: skip
 
 

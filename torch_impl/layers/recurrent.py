@@ -38,7 +38,7 @@ from lstm2d.spec import GRU, LSTM, Bidirectional, Layer, RecurrentLayer, SimpleR
 from torch_impl.convert import recurrent
 from torch_impl.kinds import Converter, LayerWeights, Outputs, Shapes, TorchKind, register, single_weights
 from torch_impl.layers.activations import activation_fn
-from torch_impl.layout import NodePlan, features_rule, order_indices
+from torch_impl.layout import FeatureOrder, NodePlan, features_rule, with_input_order
 
 RecurrentOutput = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 DirectionResult = tuple[torch.Tensor, torch.Tensor]  # (sequence (B, T, U) in Keras' order, last output (B, U))
@@ -406,17 +406,17 @@ def _shapes(layer: RecurrentLayer, n_in: int) -> tuple[Shapes, Shapes, bool]:
     return keras_shapes, torch_shapes, split_bias
 
 
-def _one_direction(layer: RecurrentLayer, n_in: int, order: np.ndarray | None) -> tuple[Shapes, Shapes, Converter, Converter]:
+def _one_direction(layer: RecurrentLayer, n_in: int, order: FeatureOrder | None) -> tuple[Shapes, Shapes, Converter, Converter]:
     keras_shapes, torch_shapes, split_bias = _shapes(layer, n_in)
-    to_torch = partial(recurrent.keras_to_torch, kind=layer.kind, input_order=order)
-    to_keras = partial(recurrent.torch_to_keras, kind=layer.kind, input_order=order, split_bias=split_bias)
+    to_torch = with_input_order(partial(recurrent.keras_to_torch, kind=layer.kind), order)
+    to_keras = with_input_order(partial(recurrent.torch_to_keras, kind=layer.kind, split_bias=split_bias), order)
     return keras_shapes, torch_shapes, to_torch, to_keras
 
 
 def _weights(layer: Layer, node: NodePlan, path: str, prefix: str) -> list[LayerWeights]:
     """One direction as ``recurrent`` converts it; a Bidirectional is the inner layer twice: Keras ``forward/<var>`` and
     ``backward/<var>``, torch ``<param>`` and ``<param>_reverse``."""
-    n_in, order = node.shapes.input.features, order_indices(node.layouts.inputs[0].order)
+    n_in, order = node.shapes.input.features, node.layouts.inputs[0].order
     if not isinstance(layer, Bidirectional):
         assert isinstance(layer, (LSTM, GRU, SimpleRNN))
         return single_weights(layer, path, prefix, *_one_direction(layer, n_in, order))

@@ -271,3 +271,15 @@ class Reshape(Layer):
     @classmethod
     def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
         return cls(as_tuple(config.get("target_shape")), context.name)
+
+
+__all__ = [
+    "DATA_FORMATS",
+    "Activation",
+    "DataFormat",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Masking",
+    "Reshape",
+]

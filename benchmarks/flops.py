@@ -168,7 +168,7 @@ def no_matmul(entry: NodeShapes) -> list[LayerFlops]:
 
 
 NO_MATMUL = (
-    "pool2d", "global_pool2d", "flatten", "reshape", "batch_norm", "dropout", "activation", "masking",
+    "pool2d", "global_pool2d", "flatten", "reshape", "repeat_vector", "batch_norm", "dropout", "activation", "masking",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
 )  # fmt: skip
 COUNTERS: dict[str, Callable[[NodeShapes], list[LayerFlops]]] = {

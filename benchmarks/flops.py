@@ -168,12 +168,8 @@ def no_matmul(entry: NodeShapes) -> list[LayerFlops]:
 
 
 NO_MATMUL = (
-    "pool2d", "global_pool2d", "flatten", "reshape", "batch_norm", "dropout", "activation", "masking", "add", "subtract",
-    "multiply", "average", "maximum", "minimum", "concatenate",
-)  # fmt: skip
-NO_MATMUL = (
-    "pool2d", "global_pool2d", "flatten", "reshape", "batch_norm", "dropout", "activation", "masking", "add", "subtract",
-    "multiply", "average", "maximum", "minimum", "concatenate",
+    "pool2d", "global_pool2d", "flatten", "reshape", "repeat_vector", "batch_norm", "dropout", "activation", "masking",
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
 )  # fmt: skip
 COUNTERS: dict[str, Callable[[NodeShapes], list[LayerFlops]]] = {
     "conv2d": conv2d_flops,

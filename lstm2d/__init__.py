@@ -11,4 +11,5 @@ from lstm2d.spec import *  # noqa: F403 - the description's public names
 
 __version__ = "0.1.0"
 
-__all__ = [*spec.__all__, "__version__", "get_preset", "preset_names"]
+__all__ = ["__version__", "get_preset", "preset_names"]
+__all__ += spec.__all__

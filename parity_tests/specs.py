@@ -31,6 +31,7 @@ from lstm2d.spec import (
     Masking,
     ModelSpec,
     Pool2D,
+    RepeatVector,
     SimpleRNN,
 )
 
@@ -168,6 +169,7 @@ LAYER_SPECS: tuple[ModelSpec, ...] = (
     _seq("gru-reset-after", GRU(4, return_sequences=True), GRU(3), Dense(2)),
     _seq("gru-reset-before", GRU(4, reset_after=False, return_sequences=True), Dense(2)),
     _seq("gru-backwards-no-bias", GRU(3, go_backwards=True, use_bias=False), Dense(1)),
+    _seq("repeat-vector-decoder", LSTM(6), RepeatVector(3), LSTM(4, return_sequences=True), Dense(2)),
     _seq("gru-activations", GRU(3, activation="elu", recurrent_activation="hard_sigmoid", reset_after=False), Dense(1)),
     _seq("simple-rnn-tanh", SimpleRNN(4, return_sequences=True), SimpleRNN(3, go_backwards=True), Dense(1)),
     _seq(

@@ -35,6 +35,7 @@ from lstm2d.spec import (
     Multiply,
     Node,
     Pool2D,
+    RepeatVector,
     Reshape,
     SimpleRNN,
     SpecError,
@@ -94,8 +95,9 @@ EVERY_GRAPH_KIND = ModelSpec(  # the graph-only kinds: merges, Reshape, TimeDist
         Node(Dense(8, name="shared"), ("cat",)),
         Node(Add(name="both"), ("shared", "shared@1")),
         Node(LSTM(4, name="lstm"), ("both",)),
+        Node(RepeatVector(3, name="again"), ("lstm",)),
     ),
-    outputs=("lstm", "shared@1"),
+    outputs=("again", "shared@1"),
     name="every-graph-kind",
 )
 
@@ -118,7 +120,7 @@ def test_graph_shapes_shared_calls_and_outputs():
     assert shapes["td"] == Steps(4, 4 * 3 * 3) and shapes["td_flat"] == shapes["planes_flat"] == Steps(4, 25)
     assert shapes["cat"] == Steps(4, 36 + 25 + 3)
     assert shapes["shared"] == shapes["shared@1"] == Steps(4, 8)
-    assert EVERY_GRAPH_KIND.output_shapes() == [Vector(4), Steps(4, 8)]
+    assert EVERY_GRAPH_KIND.output_shapes() == [Steps(3, 4), Steps(4, 8)]
     assert [layer.name for layer in EVERY_GRAPH_KIND.layers].count("shared") == 1  # one layer, two calls
     assert not EVERY_GRAPH_KIND.is_stack and get_preset("seed-cnn").is_stack
 

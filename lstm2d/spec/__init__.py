@@ -32,8 +32,13 @@ from lstm2d.spec.graph import (
     resolve_ref,
     tensor_ref,
 )
-from lstm2d.spec.layers import *  # noqa: F403 - every kind, registered
-from lstm2d.spec.layers import __all__ as _layer_names
+from lstm2d.spec.layers import conv, core, merge, norm, pooling, recurrent
+from lstm2d.spec.layers.conv import *  # noqa: F403 - importing the families registers every kind
+from lstm2d.spec.layers.core import *  # noqa: F403
+from lstm2d.spec.layers.merge import *  # noqa: F403
+from lstm2d.spec.layers.norm import *  # noqa: F403
+from lstm2d.spec.layers.pooling import *  # noqa: F403
+from lstm2d.spec.layers.recurrent import *  # noqa: F403
 from lstm2d.spec.serialize import SPEC_FORMAT_VERSION
 from lstm2d.spec.shapes import (
     PADDINGS,
@@ -89,5 +94,6 @@ __all__ = [
     "resolve_ref",
     "same_padding",
     "tensor_ref",
-    *_layer_names,
 ]
+for _family in (conv, core, merge, norm, pooling, recurrent):
+    __all__ += _family.__all__

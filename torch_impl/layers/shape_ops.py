@@ -1,11 +1,11 @@
-"""Parameter-free layers that reshape or mask: Keras ``Flatten``, ``Reshape`` and ``Masking``."""
+"""Parameter-free layers that reshape, repeat or mask: Keras ``Flatten``, ``Reshape``, ``RepeatVector`` and ``Masking``."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from lstm2d.spec import Flatten, Layer, Masking, NodeShapes, Reshape, Shape
+from lstm2d.spec import Flatten, Layer, Masking, NodeShapes, RepeatVector, Reshape, Shape
 from torch_impl.kinds import Outputs, TorchKind, register
 from torch_impl.layout import KERAS, NodeLayouts, NodePlan, TensorLayout, flatten_order, keras_rule, same_layout_rule
 
@@ -41,6 +41,20 @@ class ReshapeLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dims={self.dims}"
+
+
+class RepeatLayer(nn.Module):
+    """Keras ``RepeatVector``: ``(B, F)`` -> ``(B, n, F)``, a view of the vector at every step (no copy)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1).expand(-1, self.n, -1)
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}"
 
 
 class MaskingLayer(nn.Module):
@@ -92,6 +106,11 @@ def _build_reshape(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
     return ReshapeLayer(tuple(-1 if d is None else d for d in node.shapes.output.dims))
 
 
+def _build_repeat(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, RepeatVector)
+    return RepeatLayer(layer.n)
+
+
 def _build_masking(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
     assert isinstance(layer, Masking)
     return MaskingLayer(layer.mask_value)
@@ -105,4 +124,5 @@ def _call_masking(module: nn.Module, inputs: list[torch.Tensor], mask: torch.Ten
 
 register("flatten", TorchKind(_build_flatten, _flatten_rule))
 register("reshape", TorchKind(_build_reshape, _reshape_rule))
+register("repeat_vector", TorchKind(_build_repeat, same_layout_rule))  # each step keeps the vector's feature order
 register("masking", TorchKind(_build_masking, same_layout_rule, call=_call_masking))

@@ -185,3 +185,9 @@ class Conv3D(Layer):
         )  # fmt: skip
         layer.check_data_format(context.data_format)
         return layer
+
+
+__all__ = [
+    "Conv2D",
+    "Conv3D",
+]

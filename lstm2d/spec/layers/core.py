@@ -1,4 +1,4 @@
-"""Core layers: Keras ``Dense``, ``Dropout``, ``Activation``, ``Masking``, ``Flatten`` and ``Reshape``."""
+"""Core layers: Keras ``Dense``, ``Dropout``, ``Activation``, ``Masking``, ``Flatten``, ``Reshape`` and ``RepeatVector``."""
 
 from __future__ import annotations
 
@@ -271,3 +271,47 @@ class Reshape(Layer):
     @classmethod
     def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
         return cls(as_tuple(config.get("target_shape")), context.name)
+
+
+@dataclass(frozen=True)
+class RepeatVector(Layer):
+    """Keras ``RepeatVector(n)``: a vector ``(features,)`` repeated ``n`` times, ``(n, features)`` (e.g. an encoder's last
+    state given to a decoder at every step)."""
+
+    kind: ClassVar[str] = "repeat_vector"
+    keras_classes: ClassVar[tuple[str, ...]] = ("RepeatVector",)
+    keeps_feature_order: ClassVar[bool] = True
+    n: int
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        checks.positive(self.n, f"{self.label} n")
+        checks.identifier(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if shape.rank != 1:
+            raise self.refuse(shape, "a vector (features,)", "the previous recurrent layer returns sequences")
+        return Shape((self.n, shape.features))
+
+    def describe(self) -> str:
+        return f"RepeatVector({self.n})"
+
+    def keras_config(self, context: EncodeContext) -> KerasConfig:
+        return keras_config("RepeatVector", name=context.name, n=self.n)
+
+    @classmethod
+    def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
+        return cls(config.get("n"), context.name)  # type: ignore[arg-type]  # the file's value, None if missing: refused, naming the layer
+
+
+__all__ = [
+    "DATA_FORMATS",
+    "Activation",
+    "DataFormat",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Masking",
+    "RepeatVector",
+    "Reshape",
+]

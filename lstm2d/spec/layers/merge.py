@@ -159,3 +159,15 @@ class Concatenate(Layer):
     @classmethod
     def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
         return cls(config.get("axis", -1), context.name)
+
+
+__all__ = [
+    "Add",
+    "Average",
+    "Concatenate",
+    "Maximum",
+    "Merge",
+    "Minimum",
+    "Multiply",
+    "Subtract",
+]

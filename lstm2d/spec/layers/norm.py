@@ -89,3 +89,9 @@ class BatchNorm(Layer):
             config.get("epsilon", 1e-3), config.get("momentum", 0.99), config.get("center", True), config.get("scale", True),
             context.wrapped, context.name,
         )  # fmt: skip
+
+
+__all__ = [
+    "BatchNorm",
+    "batch_norm_axis",
+]

@@ -113,3 +113,9 @@ class GlobalPool2D(Layer):
         context.expect(config, keepdims=False)
         mode: Literal["avg", "max"] = "max" if class_name == GLOBAL_POOL_CLASSES["max"] else "avg"
         return cls(mode, context.name)
+
+
+__all__ = [
+    "GlobalPool2D",
+    "Pool2D",
+]

@@ -325,3 +325,17 @@ class ConvLSTM2D(Layer):
             return_sequences=config.get("return_sequences", False), go_backwards=config.get("go_backwards", False),
             dropout=config.get("dropout", 0.0), recurrent_dropout=config.get("recurrent_dropout", 0.0), name=context.name,
         )  # fmt: skip
+
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "MERGE_MODES",
+    "RECURRENT_KINDS",
+    "Bidirectional",
+    "ConvLSTM2D",
+    "Gated",
+    "Recurrent",
+    "RecurrentLayer",
+    "SimpleRNN",
+]

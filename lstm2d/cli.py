@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import benchmarks.cli
 from lstm2d.presets import get_preset, preset_names
-from lstm2d.spec import ModelSpec, SpecError
+from lstm2d.spec import ModelSpec, SpecError, dims_text
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 from lstm2d.train.arguments import add_train_parser
 
@@ -80,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--direction", choices=("both", "keras_to_torch", "torch_to_keras"), default="both")
     verify.add_argument("--seed", type=int, default=0, help="seed for weights and inputs (default 0)")
     verify.add_argument("--batch", type=int, default=4, help="batch size of the test input (default 4)")
-    verify.add_argument("--timesteps", type=int, help="sequence length for specs that leave it open (default 8)")
+    verify.add_argument(
+        "--timesteps", type=int, default=8, help="steps of every input whose time axis the model leaves open (default 8)"
+    )
     verify.add_argument("--json", action="store_true", help="print the results as JSON")
     verify.set_defaults(run=_run_verify)
 
@@ -142,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    for option in ("batch", "timesteps"):
+        if getattr(args, option) < 1:
+            raise CliError(f"--{option}: expected a positive int, got {getattr(args, option)}")
     if args.file is not None:
         if args.preset or args.spec:
             raise CliError("give either FILE or --preset/--spec, not both")
@@ -149,17 +153,14 @@ def _run_verify(args: argparse.Namespace) -> int:
     specs = [get_preset(name) for name in args.preset] + [_read_spec(path) for path in args.spec]
     if not specs:
         raise CliError("nothing to verify: give FILE, --preset NAME or --spec FILE")
-    if args.batch < 1:
-        raise CliError(f"--batch: expected a positive int, got {args.batch}")
     backend = _select_keras_backend(args.backend)
     from lstm2d.parity import DIRECTIONS, check_spec
 
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
     reports = []
     for spec in specs:
-        timesteps = None if spec.input.timesteps is not None else (args.timesteps or 8)
         for direction in directions:
-            reports.append(check_spec(spec, direction, seed=args.seed, batch=args.batch, timesteps=timesteps))
+            reports.append(check_spec(spec, direction, seed=args.seed, batch=args.batch, timesteps=args.timesteps))
     return _print_reports(backend, reports, args.json)
 
 
@@ -195,8 +196,7 @@ def _verify_file(args: argparse.Namespace) -> int:
         keras_model = keras_ref.load_vetted_model(args.file)
     except keras_ref.KerasLoadError as exc:
         raise CliError(str(exc)) from None
-    timesteps = None if torch_model.spec.input.timesteps is not None else (args.timesteps or 8)
-    inputs = random_inputs(torch_model.spec, np.random.default_rng(args.seed), batch=args.batch, timesteps=timesteps)
+    inputs = random_inputs(torch_model.spec, np.random.default_rng(args.seed), batch=args.batch, timesteps=args.timesteps)
     reference = keras_outputs(keras_model, inputs)
     report = compare(
         reference,
@@ -343,64 +343,48 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
-    from torch_impl.files import ModelFileError, describe_keras_file, load_safetensors
+    from lstm2d.model_summary import file_layers, graph_summary, keras_classes
+    from torch_impl.files import ModelFileError, describe_keras_file, load_safetensors, read_keras_file
 
     path: Path = args.file
     try:
         if path.suffix == ".safetensors":
-            model = load_safetensors(path)
-            print(f"{path}: lstm2d safetensors, spec {model.spec.name!r}")
-            _print_spec_layers(model.spec)
+            spec = load_safetensors(path).spec
+            print(f"{path}: lstm2d safetensors")
+            _print_lines([_model_line(spec), "", *graph_summary(spec)])
             return EXIT_OK
         kind, layers = describe_keras_file(path)
+        if not all(layer.supported for layer in layers):
+            unsupported = sum(1 for top in layers for _, layer in top.walk() if layer.problems)
+            print(f"{path}: {kind}; lstm2d cannot convert {unsupported} of its layers (marked NOT SUPPORTED)")
+            _print_lines(file_layers(layers))
+            return EXIT_UNSUPPORTED
+        spec = read_keras_file(path).spec
     except ModelFileError as exc:
         raise CliError(str(exc)) from None
-    print(f"{path}: {kind}")
-    rows = [("layer", "class", "lstm2d", "status")]
-    for layer in layers:
-        becomes = (
-            layer.spec_layer.describe() if layer.spec_layer is not None else "input" if layer.keras_class == "InputLayer" else "-"
-        )
-        status = "supported" if layer.supported else "NOT SUPPORTED: " + "; ".join(layer.problems)
-        rows.append((layer.name, layer.display, becomes, status))
-    _print_rows(rows)
-    if all(layer.supported for layer in layers):
-        from torch_impl.files import read_keras_file
-
-        try:
-            _print_spec_layers(read_keras_file(path).spec)
-        except ModelFileError as exc:
-            raise CliError(str(exc)) from None
-        return EXIT_OK
-    return EXIT_UNSUPPORTED
+    print(f"{path}: {kind}; lstm2d converts every layer")
+    _print_lines([_model_line(spec), "", *graph_summary(spec, keras_classes(layers))])
+    return EXIT_OK
 
 
-def _print_spec_layers(spec: ModelSpec) -> None:
-    from torch_impl.weight_table import weight_table
+def _model_line(spec: ModelSpec) -> str:
+    def count(n: int, what: str) -> str:
+        return f"{n} {what}{'s' if n != 1 else ''}"
 
-    params = {entry.name: sum(math.prod(shape) for shape in entry.keras_shapes.values()) for entry in weight_table(spec)}
-    inp = spec.input
-    rows = [("spec layer", "kind", "output per sample", "parameters")]
-    rows.append(("input", "frames", _dims((inp.timesteps, inp.height, inp.width, inp.channels)), "0"))
-    for entry in spec.layer_shapes():
-        name = entry.layer.name
-        rows.append((name, entry.layer.describe(), _dims(entry.output.dims), f"{params.get(name, 0):,}"))
-    print()
-    if spec.data_format != "channels_last":
-        keras_input = _dims(spec.keras_input_shape)
-        print(f"{spec.data_format} Keras model: input {keras_input} per sample; shapes below are (height, width, channels)")
-    _print_rows(rows)
-    print(f"total parameters: {sum(params.values()):,}")
+    calls = f" ({count(len(spec.nodes), 'call')})" if len(spec.nodes) != len(spec.layers) else ""
+    parts = [count(len(spec.inputs), "input"), count(len(spec.layers), "layer") + calls, count(len(spec.outputs), "output")]
+    return f"model {spec.name!r} ({spec.data_format}): {', '.join(parts)}"
 
 
-def _dims(dims: tuple[int | None, ...]) -> str:
-    return "(" + ", ".join("*" if d is None else str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+def _print_lines(lines: Sequence[str]) -> None:
+    for line in lines:
+        print(line)
 
 
 def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    from lstm2d.model_summary import format_rows
+
+    _print_lines(format_rows(rows))
 
 
 # -- presets / spec ---------------------------------------------------------------------
@@ -409,9 +393,9 @@ def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
 def _run_presets(args: argparse.Namespace) -> int:
     for name in preset_names():
         spec = get_preset(name)
-        inp = spec.input
-        layers = " -> ".join(layer.describe() for layer in spec.layers)
-        print(f"{name:14s} T={inp.timesteps} {inp.height}x{inp.width}x{inp.channels}: {layers}")
+        inputs = ", ".join(f"{i.name} {dims_text(i.per_sample)}" for i in spec.inputs)
+        layers = " -> ".join(layer.describe() for layer in spec.layers) if spec.is_stack else _model_line(spec)
+        print(f"{name:14s} {inputs}: {layers}")
     return EXIT_OK
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -14,8 +15,11 @@ import torch_impl
 from lstm2d.cli import EXIT_OVER_TOLERANCE, EXIT_UNSUPPORTED, main
 from lstm2d.parity import random_arrays
 from lstm2d.presets import get_preset
+from lstm2d.spec import KERAS_CLASSES
 from parity_tests.specs import CHANNELS_FIRST_SPECS, PARITY_SPECS
+from tests.graph_models import TWO_HEADS, TWO_HEADS_PARAMETERS
 from torch_impl.files import ModelFileError, from_keras, load_safetensors, read_keras_file, save_safetensors, to_keras
+from torch_impl.files.config_safety import ALLOWED_CLASSES
 from torch_impl.files.safetensors_io import FORMAT_VERSION
 from torch_impl.weight_table import weight_table
 
@@ -163,3 +167,76 @@ def test_safetensors_of_another_lstm2d_format_say_so(tmp_path):
     save_file(tensors, str(tmp_path / "old.safetensors"), metadata={"lstm2d.spec": spec.to_json(), "lstm2d.format": "1"})
     with pytest.raises(ModelFileError, match=r"lstm2d safetensors format '1'; this version of lstm2d reads formats '2', '3'"):
         load_safetensors(tmp_path / "old.safetensors")
+
+
+def _rows(out: str) -> dict[str, list[str]]:
+    """The printed table rows by their first cell (indentation kept), split into cells at runs of 2+ spaces."""
+    rows = {}
+    for line in out.splitlines():
+        if line.startswith("  "):
+            text = line[2:].lstrip()
+            cells = re.split(r" {2,}", text)
+            rows.setdefault(line[2 : len(line) - len(text)] + cells[0], cells[1:])
+    return rows
+
+
+def test_inspect_prints_the_graph_of_a_keras_file_and_its_safetensors(tmp_path, capsys):
+    """Several inputs (a mask among them), a nested model under TimeDistributed, a shared layer, two outputs."""
+    to_keras(_random_model(TWO_HEADS), tmp_path / "m.keras")
+    assert main(["inspect", str(tmp_path / "m.keras")]) == 0
+    out = capsys.readouterr().out
+    assert "lstm2d converts every layer" in out
+    assert "model 'two-heads' (channels_last): 3 inputs, 7 layers (8 calls), 2 outputs" in out
+    rows = _rows(out)
+    assert rows["frames"] == ["(*, 6, 5, 2)", "float32"] and rows["side"] == ["(*, 3)", "float32"]
+    assert rows["steps"] == ["(*,)", "bool"]
+    # node: Keras layer, lstm2d, inputs, output per sample, parameters
+    assert rows["td"] == [
+        "TimeDistributed(Sequential)",
+        "TimeDistributed(Model 'backbone' (2 layers))",
+        "frames",
+        "(*, 36)",
+        "57",
+    ]
+    assert rows["  conv"] == ["Conv2D", "Conv2D(3, 3x3, relu)", "frame", "(4, 3, 3)", "57"]  # one frame, as the backbone sees it
+    assert rows["  flat"] == ["Flatten", "Flatten", "conv", "(36,)", "0"]
+    assert rows["shared"] == ["Dense", "Dense(8, relu)", "joined", "(*, 8)", "320"]
+    assert rows["shared@1"] == ["Dense", "Dense(8, relu)", "joined", "(*, 8)", "shared"]  # counted once
+    assert rows["both"][2] == "shared, shared@1" and rows["lstm"][2:] == ["both, mask=steps", "(4,)", "208"]
+    assert rows["out"][3:] == ["(1,)", "5"] and rows["per_step"][2:] == ["shared@1", "(*, 3)", "27"]
+    assert re.search(r"\noutputs .*\n +name +shape\n +out +\(1,\)\n +per_step +\(\*, 3\)\n", out), out
+    assert f"total parameters: {TWO_HEADS_PARAMETERS:,}" in out
+
+    torch_impl.save_safetensors(from_keras(tmp_path / "m.keras"), tmp_path / "m.safetensors")
+    assert main(["inspect", str(tmp_path / "m.safetensors")]) == 0
+    from_safetensors = capsys.readouterr().out
+    assert from_safetensors.startswith(f"{tmp_path / 'm.safetensors'}: lstm2d safetensors\n")
+    same = _rows(from_safetensors)
+    for node in ("td", "  conv", "shared", "shared@1", "lstm"):
+        assert same[node] == rows[node][1:], node  # the same graph, without the file's Keras classes
+    assert f"total parameters: {TWO_HEADS_PARAMETERS:,}" in from_safetensors
+
+
+def test_inspect_lists_the_unsupported_layers_of_a_nested_model(tmp_path, capsys):
+    to_keras(_random_model(TWO_HEADS), tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    td = next(layer for layer in config["config"]["layers"] if layer["name"] == "td")
+    conv = next(layer for layer in td["config"]["layer"]["config"]["layers"] if layer["class_name"] == "Conv2D")
+    conv["config"]["groups"] = 2
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "u.keras", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert main(["inspect", str(tmp_path / "u.keras")]) == EXIT_UNSUPPORTED
+    out = capsys.readouterr().out
+    assert "lstm2d cannot convert 1 of its layers" in out
+    rows = _rows(out)
+    assert rows["td"] == ["TimeDistributed(Sequential)", "-", "holds unsupported layers"]
+    assert rows["  conv"][0] == "Conv2D" and rows["  conv"][2].startswith("NOT SUPPORTED: groups=2 is not supported")
+    assert rows["  flat"] == ["Flatten", "Flatten", "supported"] and rows["steps"] == ["InputLayer", "input", "supported"]
+
+
+def test_every_keras_class_lstm2d_reads_passes_the_allowlist():
+    assert set(KERAS_CLASSES) <= ALLOWED_CLASSES

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import os
@@ -18,8 +19,10 @@ import torch
 import torch_impl
 from lstm2d.cli import main
 from lstm2d.presets import get_preset
+from lstm2d.spec import LSTM, Dense, InputSpec, ModelSpec
 from lstm2d.train import checkpoint, loop
 from tests.blocked_imports import run_with_blocked
+from tests.graph_models import TWO_HEADS
 
 TINY = ["--timesteps", "4", "--samples", "40", "--epochs", "2", "--batch-size", "8", "--device", "cpu"]
 
@@ -132,7 +135,7 @@ def test_every_model_and_data_source_end_to_end(tmp_path, capsys, model_kind, da
     expected_task = "10-class classification per sample" if data == "moving-digits" else "regression of 1 value(s) per sample"
     assert summary["task"] == expected_task
     if model_kind == "keras":
-        assert "adapted: output units: 1 -> 10, for the task" in out
+        assert "adapted: output 'dense_1' units: 1 -> 10, for the task" in out
         assert re.search(r"fresh weights \(do not fit the task\): \S+\.bias, \S+\.weight\n", out), out
         assert torch_impl.from_keras(tmp_path / "trained.keras").spec.output_shape() == (10,)
 
@@ -145,7 +148,7 @@ def test_every_model_and_data_source_end_to_end(tmp_path, capsys, model_kind, da
             ["--data", "moving-pattern"],
             "the model gives one output per sample but the data has a frame per timestep; use a model",
         ),
-        (["--data", "BAD_NPZ"], "y: expected one target per sample, 5 as in x, found 4"),
+        (["--data", "BAD_NPZ"], "expected the same number of samples in every array, 5 as in x, found x 5, y 4"),
         (["--data", "BAD_NPZ", "--samples", "10"], "--samples only applies to the built-in sources"),
         (["--data", "sensor-grid", "--amp", "fp16"], "--amp fp16 is for CUDA"),
         (["--data", "sensor-grid", "--epochs", "0"], "--epochs: expected at least 1, got 0"),
@@ -265,3 +268,74 @@ def test_next_frame_preset_trains_on_moving_pattern_and_exports_keras(tmp_path, 
     assert summary["task"] == "next-frame prediction (1 channel(s)) at every timestep"
     assert "trivial baseline on validation: mse" in printed
     assert torch_impl.from_keras(tmp_path / "next_frame.keras").spec.output_shape() == (4, 8, 8, 1)
+
+
+def _graph_npz(path: Path, n: int = 24, steps: int = 4) -> Path:
+    """Inputs of TWO_HEADS by name (frames in Keras' layout, a right-padding mask) and a target per output: the mean of
+    the last real step's side features (regression) and, per step, which side feature is largest (3 classes)."""
+    rng = np.random.default_rng(0)
+    side = rng.random((n, steps, 3), dtype=np.float32)
+    lengths = rng.integers(1, steps + 1, n)
+    mask = np.arange(steps)[None, :] < lengths[:, None]
+    arrays = {
+        "frames": rng.random((n, steps, 6, 5, 2), dtype=np.float32),
+        "side": side,
+        "steps": mask,
+        "y_out": side[np.arange(n), lengths - 1].mean(axis=1),
+        "y_per_step": side.argmax(axis=2),
+    }
+    np.savez(path, **arrays)
+    return path
+
+
+def test_a_keras_graph_of_several_inputs_and_outputs_trains_from_npz_and_resumes(tmp_path, capsys):
+    torch_impl.to_keras(torch_impl.build_model(TWO_HEADS), tmp_path / "graph.keras")
+    data = _graph_npz(tmp_path / "data.npz")
+    args = ["train", "--from-keras", str(tmp_path / "graph.keras"), "--data", str(data), "--batch-size", "8"]
+    args += ["--device", "cpu", "--lr", "3e-3"]
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "straight"), "--export-keras", str(tmp_path / "t.keras")]) == 0
+    out = capsys.readouterr().out
+    assert "inputs per sample: frames (*, 6, 5, 2), side (*, 3), steps (*,)" in out  # open time axes stay open
+    assert "data: data.npz: 24 samples of frames (4, 6, 5, 2), side (4, 3), steps (4,); out: regression of 1 value(s) per " in out
+    assert "per_step: 3-class classification per timestep" in out
+    epoch = next(line for line in out.splitlines() if line.startswith("epoch 2/2"))
+    assert re.search(r"val loss \S+ \(out: mse \S+ mae \S+; per_step: cross_entropy \S+ accuracy \S+\)", epoch), epoch
+    rows = list(csv.DictReader((tmp_path / "straight" / "metrics.csv").open()))
+    assert list(rows[0])[3:9] == ["train_loss", "train_out_mse", "train_out_mae", "train_per_step_cross_entropy",
+                                  "train_per_step_accuracy", "val_loss"]  # fmt: skip
+    assert float(rows[-1]["val_loss"]) == pytest.approx(
+        float(rows[-1]["val_out_mse"]) + float(rows[-1]["val_per_step_cross_entropy"])
+    )
+    summary = json.loads((tmp_path / "straight" / "summary.json").read_text())
+    assert set(summary["baseline"]["outputs"]) == {"out", "per_step"} and summary["baseline"]["metric"] is None
+    exported = torch_impl.from_keras(tmp_path / "t.keras").spec
+    assert exported.inputs == TWO_HEADS.inputs  # still any sequence length
+    assert set(exported.layers) == set(TWO_HEADS.layers) and exported.outputs == TWO_HEADS.outputs
+
+    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "cut")]) == 0  # constant LR: more epochs may follow
+    assert main([*args, "--epochs", "2", "--out", str(tmp_path / "cut"), "--resume"]) == 0
+    resumed, straight = weights(tmp_path / "cut"), weights(tmp_path / "straight")
+    assert all(torch.equal(resumed[key], straight[key]) for key in straight)
+
+
+def test_a_plain_sequence_keras_model_trains_from_npz(tmp_path, capsys):
+    """The article's first model: each 10x10 frame flattened to 100 features, a sequence (T, 100) into an LSTM (small here)."""
+    spec = ModelSpec(InputSpec.sequence(None, 6), (LSTM(4), Dense(1)), name="sequence-lstm")
+    torch_impl.to_keras(torch_impl.build_model(spec), tmp_path / "seq.keras")
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 5, 6), dtype=np.float32)
+    np.savez(tmp_path / "seq.npz", x=x, y=x[:, -1].sum(axis=1))
+    args = ["train", "--from-keras", str(tmp_path / "seq.keras"), "--data", str(tmp_path / "seq.npz"), "--epochs", "2"]
+    assert main([*args, "--batch-size", "8", "--device", "cpu", "--out", str(tmp_path / "run")]) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["task"] == "regression of 1 value(s) per sample" and summary["epochs"] == 2
+    assert set(summary["final"]) >= {"val_mse", "val_mae", "baseline_mse"}
+
+
+def test_builtin_data_refuses_a_model_that_is_not_frames_in_one_output(tmp_path, capsys):
+    (tmp_path / "graph.json").write_text(TWO_HEADS.to_json())
+    args = ["train", "--spec", str(tmp_path / "graph.json"), "--data", "sensor-grid", "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lstm2d train: error: --data sensor-grid makes frames (time, height, width, channels) for a model")
+    assert "train it on a .npz file with an array per input and a target per output" in err and len(err.splitlines()) == 1

@@ -2,11 +2,11 @@
 
 - ``config``: :class:`TrainConfig` and :class:`DataConfig`, the frozen description of a run (no torch import)
 - ``arguments``: the ``train`` sub-command's argparse definition (no torch import, so ``lstm2d --help`` stays fast)
-- ``data``: the data sources (``sensor-grid``, ``moving-digits``, ``moving-pattern``, user ``.npz``) as
-  ``(N, T, C, H, W)`` tensors
-- ``model_setup``, ``spec_edit``: the model for a data set from a preset, spec or Keras file (input shape, output
+- ``data``: the data sources (``sensor-grid``, ``moving-digits``, ``moving-pattern`` for frames models; a user's
+  ``.npz`` with an array per model input and a target per output) as tensors by input and output name
+- ``model_setup``, ``spec_edit``: the model for a data set from a preset, spec or Keras file (input shapes, output
   units); ``spec_edit`` is the only module that looks at the spec's layers
-- ``objective``: loss, metric and trivial baseline per task
+- ``objective``: loss, metric and trivial baseline per output's task; a model of several outputs minimises their sum
 - ``loop``: :func:`train`, the training loop (AMP, DDP, gradient clipping, LR schedules, Ctrl-C)
 - ``checkpoint``: checkpoints in safetensors + JSON that resume to the same weights; no pickle
 - ``distributed``, ``interrupt``, ``progress``, ``report``: torchrun set-up, Ctrl-C / SIGTERM, the progress bar,

@@ -42,7 +42,11 @@ def add_train_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
     data = train.add_argument_group("data")
     data.add_argument(
-        "--data", required=True, metavar="SOURCE", help=f"{' | '.join(BUILTIN_SOURCES)} | a .npz file with arrays x and y"
+        "--data",
+        required=True,
+        metavar="SOURCE",
+        help=f"{' | '.join(BUILTIN_SOURCES)} (frames models) | a .npz file: an array per model input (x for a model of one "
+        "input) and a target per output (y, or y_<output name> for each of several)",
     )
     data.add_argument("--samples", type=int, help="built-in sources: sequences to generate, train + validation (default 4000)")
     data.add_argument("--val-fraction", type=float, default=0.2, help="share held out for validation (default 0.2)")
@@ -51,8 +55,8 @@ def add_train_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     data.add_argument(
         "--layout",
         choices=LAYOUTS,
-        default="channels_last",
-        help=".npz x layout: channels_last (N, T, H, W, C), as Keras, or channels_first (N, T, C, H, W)",
+        help=".npz frames and grids: channels_last (N, T, H, W, C) or channels_first (N, T, C, H, W) (default: as the "
+        "model's Keras form has them, channels_last unless it is a channels_first Keras model)",
     )
 
     loop = train.add_argument_group("training")

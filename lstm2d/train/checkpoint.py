@@ -43,7 +43,7 @@ class Position:
     epoch: int = 0  # epochs completed
     batch: int = 0  # batches completed in the epoch under way
     step: int = 0  # optimizer steps taken
-    running: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # the epoch's [loss sum, metric sum, count]
+    running: list[float] = field(default_factory=list)  # the epoch's [loss sum, metric sum, count] per output, flat; [] = 0
     elapsed_s: float = 0.0  # training time so far, over all sessions
     history: list[dict[str, float]] = field(default_factory=list)  # one row per completed epoch
 

@@ -51,8 +51,9 @@ class DataConfig:
 
     ``source`` is ``sensor-grid``, ``moving-digits``, ``moving-pattern`` or the path of a ``.npz`` file. ``samples`` (train +
     validation), ``timesteps`` and ``frame`` (height, width) only apply to the built-in sources, which
-    generate data in the model's input shape unless told otherwise. ``layout`` is the ``.npz`` file's
-    frame layout: ``channels_last`` (N, T, H, W, C) as in Keras, or ``channels_first`` (N, T, C, H, W).
+    generate data in the model's input shape unless told otherwise. ``layout`` is how the ``.npz`` file holds
+    frames and grids: ``channels_last`` (N, T, H, W, C), as Keras' default, or ``channels_first`` (N, T, C, H, W);
+    ``None``: as the model's Keras form has them (its ``data_format``).
     """
 
     source: str
@@ -60,11 +61,11 @@ class DataConfig:
     val_fraction: float = 0.2
     timesteps: int | None = None
     frame: tuple[int, int] | None = None
-    layout: Layout = "channels_last"
+    layout: Layout | None = None
 
     def __post_init__(self) -> None:
         _check(0.0 < self.val_fraction < 1.0, f"--val-fraction: expected a number between 0 and 1, got {self.val_fraction}")
-        _check(self.layout in LAYOUTS, f"--layout: expected one of {LAYOUTS}, got {self.layout!r}")
+        _check(self.layout is None or self.layout in LAYOUTS, f"--layout: expected one of {LAYOUTS}, got {self.layout!r}")
         if self.builtin:
             _check(self.samples is None or self.samples >= 2, f"--samples: expected at least 2, got {self.samples}")
             _check(self.timesteps is None or self.timesteps >= 1, f"--timesteps: expected at least 1, got {self.timesteps}")

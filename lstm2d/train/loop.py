@@ -18,7 +18,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import cast
@@ -28,16 +28,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 import torch_impl
+from lstm2d.spec import dims_text
 from lstm2d.train import checkpoint, distributed, report
 from lstm2d.train.checkpoint import Position, Trainables
 from lstm2d.train.config import TrainConfig
-from lstm2d.train.data import GridDataset, load_data
+from lstm2d.train.data import SampleSet, load_data
+from lstm2d.train.data.dataset import Sample
 from lstm2d.train.errors import TrainError
 from lstm2d.train.interrupt import StopRequest
-from lstm2d.train.model_setup import load_base, prepare_model, returns_sequences
-from lstm2d.train.objective import Objective, Scores
+from lstm2d.train.model_setup import for_model, load_base, prepare_model
+from lstm2d.train.objective import Evaluation, Objective
 from lstm2d.train.progress import ProgressBar
-from lstm2d.train.spec_edit import final_activation
 
 EpochHook = Callable[[dict[str, float]], bool]
 PLOT_EVERY_S = 60.0  # loss.png is redrawn after an epoch at most this often (a plot costs ~0.5 s), and at the end
@@ -50,8 +51,8 @@ class TrainResult:
 
     out: Path
     history: list[dict[str, float]]
-    final: Scores | None
-    baseline: Scores
+    final: Evaluation | None
+    baseline: Evaluation
     interrupted: bool
     train_s: float
     wall_s: float
@@ -121,12 +122,13 @@ class TrainingRun:
         self.amp_dtype = _amp_dtype(config.amp, device)
 
         base = load_base(config.model)
-        self.data = load_data(config.data, base.spec.input, per_timestep=returns_sequences(base.spec), seed=config.seed)
-        prepared = prepare_model(base, self.data, seed=config.seed)
+        data = load_data(config.data, base.spec, seed=config.seed)
+        prepared = prepare_model(base, data, seed=config.seed)
         self.model = prepared.model
         self.notes = prepared.notes
-        self.objective = Objective(self.data.task, probabilities=final_activation(self.model.spec) == "softmax")
-        self.baseline = self.objective.baseline(self.data.train.y, self.data.val.y, self.data.val.x)
+        self.data = for_model(data, self.model)
+        self.objective = Objective(self.data.tasks, probabilities=dict(zip(self.data.tasks, prepared.probabilities, strict=True)))
+        self.baseline = self.objective.baseline(self.data.train, self.data.val)
         self.steps_per_epoch = math.ceil(math.ceil(len(self.data.train) / processes.world_size) / self.local_batch)
 
         self.model.to(device)
@@ -177,7 +179,7 @@ class TrainingRun:
         return TrainResult(
             out=config.out,
             history=history,
-            final=self._scores(history[-1], "val") if history else None,
+            final=self.objective.from_columns("val", history[-1]) if history else None,
             baseline=self.baseline,
             interrupted=interrupted,
             train_s=position.elapsed_s,
@@ -193,35 +195,41 @@ class TrainingRun:
         sampler.set_epoch(position.epoch)
         sampler.skip = position.batch * self.local_batch
         loader = self._loader(self.data.train, sampler, seed=config.seed + position.epoch)
-        # Running sums of this epoch, [loss, metric, count]; a checkpoint holds them summed over processes.
-        running = torch.tensor(position.running if processes.main else [0.0] * 3, dtype=torch.float64, device=self.device)
+        # Running sums of this epoch, [loss, metric, count] per output; a checkpoint holds them summed over processes.
+        running = torch.zeros(len(self.objective.outputs), 3, dtype=torch.float64, device=self.device)
+        if processes.main and position.running:
+            running += torch.tensor(position.running, dtype=torch.float64, device=self.device).reshape(running.shape)
         label = f"epoch {position.epoch + 1}/{config.epochs}"
         bar = ProgressBar(label=label, total=self.steps_per_epoch, enabled=processes.main)
         samples, started = 0, time.perf_counter()
         self.module.train()
-        for x, y in loader:
-            running += self._step(x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True))
+        for inputs, targets in loader:
+            running += self._step(self._to_device(inputs), self._to_device(targets))
             position.batch += 1
             position.step += 1
-            samples += len(x) * processes.world_size
+            samples += len(next(iter(targets.values()))) * processes.world_size
             bar.update(position.batch, samples, partial(_mean_loss, running))
             if (not processes.distributed or position.batch % STOP_CHECK_EVERY == 0) and stop.agreed(processes, self.device):
                 bar.close()
-                position.running = distributed.sum_across(running, processes).tolist()
+                position.running = distributed.sum_across(running, processes).flatten().tolist()
                 return True
         bar.close()
-        position.running = distributed.sum_across(running, processes).tolist()
+        position.running = distributed.sum_across(running, processes).flatten().tolist()
         self.epoch_rate = samples / max(time.perf_counter() - started, 1e-9)
         return False
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One optimizer step on a batch ``x`` (B, T, C, H, W); returns the batch's [loss, metric, count] sums."""
+    def _to_device(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: tensor.to(self.device, non_blocking=True) for name, tensor in tensors.items()}
+
+    def _step(self, inputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One optimizer step on a batch (inputs by input name, targets by output name); returns the batch's
+        ``(outputs, 3)`` sums [loss, metric, count]."""
         parts = self.parts
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            output = self.module(x)
-        sums = self.objective.sums(output, y)
+            outputs = self.module(inputs)
+        sums = self.objective.sums(outputs, targets)
         parts.optimizer.zero_grad(set_to_none=True)
-        parts.scaler.scale(sums[0] / sums[2]).backward()
+        parts.scaler.scale(self.objective.loss(sums)).backward()
         if self.config.clip_grad_norm is not None:
             parts.scaler.unscale_(parts.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
@@ -231,43 +239,40 @@ class TrainingRun:
         return sums.detach().double()
 
     @torch.no_grad()
-    def validate(self) -> Scores:
+    def validate(self) -> Evaluation:
         """Validation scores: each process takes every ``world_size``-th sample, sums are combined exactly."""
         processes = self.processes
         indices = range(processes.rank, len(self.data.val), processes.world_size)
-        totals = torch.zeros(3, dtype=torch.float64, device=self.device)
+        totals = torch.zeros(len(self.objective.outputs), 3, dtype=torch.float64, device=self.device)
         self.module.eval()
-        for x, y in self._loader(self.data.val, indices, seed=0):
+        for inputs, targets in self._loader(self.data.val, indices, seed=0):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                output = self.module(x.to(self.device, non_blocking=True))
-            totals += self.objective.sums(output, y.to(self.device, non_blocking=True)).double()
+                outputs = self.module(self._to_device(inputs))
+            totals += self.objective.sums(outputs, self._to_device(targets)).double()
         self.module.train()
-        loss, metric, count = distributed.sum_across(totals, processes).tolist()
-        return Scores(loss / count, metric / count)
+        return self.objective.evaluation(distributed.sum_across(totals, processes).tolist())
 
     def _end_epoch(self) -> dict[str, float]:
         """Validate, record the epoch, write metrics, plot and checkpoint; returns the epoch's row."""
         position, objective = self.position, self.objective
         scores = self.validate()
         self._clock()
-        loss_sum, metric_sum, count = position.running
+        outputs = len(objective.outputs)
+        trained = objective.evaluation([position.running[3 * k : 3 * k + 3] for k in range(outputs)])
         row = {
             "epoch": position.epoch + 1,
             "step": position.step,
             "lr": float(self.parts.scheduler.get_last_lr()[0]),
-            f"train_{objective.loss_name}": loss_sum / count,
-            f"train_{objective.metric_name}": metric_sum / count,
-            f"val_{objective.loss_name}": scores.loss,
-            f"val_{objective.metric_name}": scores.metric,
-            f"baseline_{objective.loss_name}": self.baseline.loss,
-            f"baseline_{objective.metric_name}": self.baseline.metric,
+            **objective.columns("train", trained),
+            **objective.columns("val", scores),
+            **objective.columns("baseline", self.baseline),
             "samples_per_s": self.epoch_rate,
             "train_s": position.elapsed_s,
         }
         position.history.append(row)
         position.epoch += 1
         position.batch = 0
-        position.running = [0.0, 0.0, 0.0]
+        position.running = []
         if self.processes.main:
             report.write_metrics_csv(self.config.out / "metrics.csv", position.history)
             if time.perf_counter() - self.plotted > PLOT_EVERY_S:
@@ -281,8 +286,7 @@ class TrainingRun:
             report.plot_loss_curve(
                 self.config.out / "loss.png",
                 self.position.history,
-                loss_name=self.objective.loss_name,
-                metric_name=self.objective.metric_name,
+                self.objective.plotted(),
                 title=f"{self.model.spec.name} on {self.config.data.source}",
             )
         self.plotted = time.perf_counter()
@@ -313,10 +317,10 @@ class TrainingRun:
         summary = {
             "model": self.model.spec.name,
             "data": self.data.description,
-            "task": self.data.task.describe(),
+            "task": self.data.describe_tasks(),
             "epochs": self.position.epoch,
             "final": history[-1] if history else None,
-            "baseline": asdict(self.baseline),
+            "baseline": self.baseline.to_dict(),
             "train_s": self.position.elapsed_s,
             "device": str(self.device),
             "processes": self.processes.world_size,
@@ -325,16 +329,14 @@ class TrainingRun:
         (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         if history:
             self.echo(
-                f"done: validation {self._format(self._scores(history[-1], 'val'))} vs trivial baseline "
-                f"{self._format(self.baseline)} after {self.position.epoch} epochs, {self.position.elapsed_s:.1f} s; "
+                f"done: validation {self.objective.format(self.objective.from_columns('val', history[-1]))} vs trivial baseline "
+                f"{self.objective.format(self.baseline)} after {self.position.epoch} epochs, {self.position.elapsed_s:.1f} s; "
                 f"wrote {', '.join(written)} in {out}"
             )
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _loader(
-        self, dataset: GridDataset, sampler: Iterable[int], *, seed: int
-    ) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+    def _loader(self, dataset: SampleSet, sampler: Iterable[int], *, seed: int) -> DataLoader[Sample]:
         """Batches of ``local_batch``; workers and pinned memory on CUDA. ``seed`` seeds the workers, not the order."""
         workers = self.config.workers
         if workers is None:
@@ -351,14 +353,11 @@ class TrainingRun:
 
     def _print_header(self) -> None:
         config, data, processes = self.config, self.data, self.processes
-        inp = self.model.spec.input
-        self.echo(
-            f"model: {self.model.spec.name} ({config.model.kind} {config.model.value}); "
-            f"input (time, channels, height, width) = ({inp.timesteps}, {inp.channels}, {inp.height}, {inp.width})"
-        )
+        inputs = ", ".join(f"{i.name} {dims_text(i.per_sample)}" for i in self.model.spec.inputs)
+        self.echo(f"model: {self.model.spec.name} ({config.model.kind} {config.model.value}); inputs per sample: {inputs}")
         for note in self.notes:
             self.echo(f"  adapted: {note}")
-        self.echo(f"data: {data.description}; {data.task.describe()}")
+        self.echo(f"data: {data.description}; {data.describe_tasks()}")
         where = (
             f"{processes.world_size} processes of {self.local_batch} samples per step" if processes.distributed else "1 process"
         )
@@ -366,27 +365,22 @@ class TrainingRun:
             f"device: {self.device}, {where}; amp {config.amp}{', compiled' if config.compile else ''}; "
             f"batch {config.batch_size}, lr {config.lr:g} ({config.lr_schedule}), {self.steps_per_epoch} steps per epoch"
         )
-        self.echo(f"trivial baseline on validation: {self._format(self.baseline)}")
+        self.echo(f"trivial baseline on validation: {self.objective.format(self.baseline)}")
         if self.position.step:
             self.echo(f"resuming at epoch {self.position.epoch + 1}, batch {self.position.batch} (step {self.position.step})")
 
     def _epoch_line(self, row: dict[str, float]) -> str:
+        objective = self.objective
         return (
-            f"epoch {row['epoch']}/{self.config.epochs}  train {self._format(self._scores(row, 'train'))}"
-            f"  val {self._format(self._scores(row, 'val'))}  (baseline {self._format(self.baseline)})"
+            f"epoch {row['epoch']}/{self.config.epochs}  train {objective.format(objective.from_columns('train', row))}"
+            f"  val {objective.format(objective.from_columns('val', row))}  (baseline {objective.format(self.baseline)})"
             f"  {row['samples_per_s']:,.0f} samples/s"
         )
 
-    def _scores(self, row: dict[str, float], prefix: str) -> Scores:
-        return Scores(row[f"{prefix}_{self.objective.loss_name}"], row[f"{prefix}_{self.objective.metric_name}"])
-
-    def _format(self, scores: Scores) -> str:
-        return f"{self.objective.loss_name} {scores.loss:.4g} {self.objective.metric_name} {scores.metric:.4g}"
-
 
 def _mean_loss(sums: torch.Tensor) -> float:
-    """The mean loss of running sums ``[loss, metric, count]``."""
-    return (sums[0] / sums[2]).item()
+    """The loss of running ``(outputs, 3)`` sums: the sum of every output's mean loss."""
+    return Objective.loss(sums).item()
 
 
 def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:

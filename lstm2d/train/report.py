@@ -24,23 +24,24 @@ def write_metrics_csv(path: Path, history: list[dict[str, float]]) -> None:
         writer.writerows(history)
 
 
-def plot_loss_curve(path: Path, history: list[dict[str, float]], *, loss_name: str, metric_name: str, title: str) -> None:
-    """Train and validation loss (left) and metric (right) per epoch, with the trivial baseline as a dashed line."""
+def plot_loss_curve(path: Path, history: list[dict[str, float]], names: list[str], *, title: str) -> None:
+    """A panel per column name in ``names`` (the loss, then metrics: ``mse``, ``mae``, or ``out_mae``), each with its
+    train and validation values per epoch and the trivial baseline as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     epochs = [row["epoch"] for row in history]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
     figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.88, wspace=0.25)
-    for axis, name in zip(axes, (loss_name, metric_name), strict=True):
+    for axis, name in zip(axes[0], names, strict=True):
         axis.plot(epochs, [row[f"train_{name}"] for row in history], "o-", label="train")
         axis.plot(epochs, [row[f"val_{name}"] for row in history], "o-", label="validation")
         axis.axhline(history[-1][f"baseline_{name}"], color="grey", linestyle="--", label="trivial baseline (validation)")
         axis.set_xlabel("epoch")
         axis.set_ylabel(name)
-        if name != "accuracy":
+        if not name.endswith("accuracy"):
             axis.set_yscale("log")
         axis.legend()
         axis.grid(alpha=0.3)

@@ -1,7 +1,8 @@
-"""In-memory training data: samples ``(T, C, H, W)``, their targets, and what the targets mean."""
+"""In-memory training data: every model input by name, every target by output name, and what each target means."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,11 +14,13 @@ from lstm2d.spec import InputSpec
 from lstm2d.train.errors import DataError
 
 TaskKind = Literal["regression", "classification", "frames"]
+Sample = tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]
+"""One sample (or, batched by a DataLoader, a batch): inputs by input name, targets by output name."""
 
 
 @dataclass(frozen=True)
 class Task:
-    """What a target is.
+    """What one output's target is.
 
     Regression: ``units`` float values per sample, target ``(units,)``, or per timestep ``(T, units)``.
     Classification: ``units`` classes, target one int64 class id per sample ``()``, or per timestep ``(T,)``.
@@ -37,34 +40,74 @@ class Task:
         return f"{what} per {'timestep' if self.per_timestep else 'sample'}"
 
 
-class GridDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Samples ``x`` (N, T, C, H, W) float32 and targets ``y`` (N, ...) as the task says; item ``i`` is ``(x[i], y[i])``."""
+def stored_channels_first(shape: tuple[int | None, ...], dtype: str) -> bool:
+    """Whether an input of this per-sample shape is frames or a grid, which training data stores channels first:
+    ``(N, T, C, H, W)`` or ``(N, C, H, W)`` (the inputs whose Keras layout follows the model's ``data_format``)."""
+    return dtype != "bool" and len(shape) in (3, 4)
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        if x.ndim != 5 or x.dtype != torch.float32:
-            raise ValueError(f"x: expected float32 (N, T, C, H, W), got {x.dtype} {tuple(x.shape)}")
-        if len(x) != len(y):
-            raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
-        self.x = x
-        self.y = y
+
+def has_time_axis(spec_input: InputSpec) -> bool:
+    """Whether the input's first axis is time: frames, sequences, masks, or any input whose first axis is left open."""
+    return spec_input.dtype == "bool" or len(spec_input.shape) in (2, 4) or spec_input.shape[0] is None
+
+
+class SampleSet(Dataset[Sample]):
+    """``inputs`` by input name and ``targets`` by output name, ``(N, ...)`` each; item ``i`` is sample ``i`` of every one.
+
+    Inputs: frames and grids channels first (see :func:`stored_channels_first`; :meth:`relayout` moves some to channels
+    last), sequences ``(N, T, F)`` and vectors ``(N, F)`` float32, masks ``(N, T)`` bool. Targets: float32 values
+    (regression; frames ``(N, T, C, H, W)``), or int64 class ids (classification).
+    """
+
+    def __init__(self, inputs: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> None:
+        sizes = {name: len(array) for name, array in (*inputs.items(), *targets.items())}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"every input and target needs the same number of samples, got {sizes}")
+        for name, x in inputs.items():
+            if x.dtype not in (torch.float32, torch.bool):
+                raise ValueError(f"input {name!r}: expected float32 (or a bool mask), got {x.dtype}")
+        self.inputs = dict(inputs)
+        self.targets = dict(targets)
+        self.size = next(iter(sizes.values()))
 
     def __len__(self) -> int:
-        return len(self.x)
+        return self.size
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.x[index], self.y[index]
+    def __getitem__(self, index: int) -> Sample:
+        return {k: v[index] for k, v in self.inputs.items()}, {k: v[index] for k, v in self.targets.items()}
+
+    def relayout(self, inputs: Collection[str], targets: Collection[str]) -> SampleSet:
+        """These samples with the named frame inputs and targets moved to channels last, ``(N, ..., H, W, C)``."""
+
+        def last(array: torch.Tensor) -> torch.Tensor:
+            return array.movedim(-3, -1).contiguous()
+
+        return SampleSet(
+            {k: last(v) if k in inputs else v for k, v in self.inputs.items()},
+            {k: last(v) if k in targets else v for k, v in self.targets.items()},
+        )
 
 
 @dataclass(frozen=True)
 class TrainValData:
-    """A data set split for training: every sample has the shape ``input`` describes (channels-first in ``x``)."""
+    """A data set split for training.
 
-    train: GridDataset
-    val: GridDataset
-    task: Task
-    input: InputSpec
+    ``inputs`` describes one sample of every input, in the model's input order (per-sample shapes as lstm2d's specs
+    have them: channels last); ``tasks`` says what each target is, by output name in the model's output order.
+    """
+
+    train: SampleSet
+    val: SampleSet
+    inputs: tuple[InputSpec, ...]
+    tasks: dict[str, Task]
     description: str
     fingerprint: str  # identifies the data for --resume: generator version and settings, or a file's sha256
+
+    def describe_tasks(self) -> str:
+        """``regression of 1 value(s) per sample``; with several outputs, each named."""
+        if len(self.tasks) == 1:
+            return next(iter(self.tasks.values())).describe()
+        return "; ".join(f"{name}: {task.describe()}" for name, task in self.tasks.items())
 
 
 def split_sizes(samples: int, val_fraction: float) -> tuple[int, int]:
@@ -79,23 +122,44 @@ def split_sizes(samples: int, val_fraction: float) -> tuple[int, int]:
 
 
 def make_split(
-    x: np.ndarray, y: np.ndarray, task: Task, *, val_fraction: float, seed: int, description: str, fingerprint: str
-) -> TrainValData:
-    """Split ``x`` (N, T, C, H, W) and ``y`` at random (seeded) into train and validation sets."""
-    _, n_val = split_sizes(len(x), val_fraction)
-    order = np.random.default_rng(seed).permutation(len(x))
+    inputs: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray], tasks: dict[str, Task], shapes: tuple[InputSpec, ...],
+    *, val_fraction: float, seed: int, description: str, fingerprint: str,
+) -> TrainValData:  # fmt: skip
+    """Split the samples (inputs stored as :class:`SampleSet` says) at random (seeded) into train and validation sets."""
+    samples = len(next(iter(inputs.values())))
+    _, n_val = split_sizes(samples, val_fraction)
+    order = np.random.default_rng(seed).permutation(samples)
     val, train = order[:n_val], order[n_val:]
-    return TrainValData(
-        train=to_dataset(x[train], y[train], task),
-        val=to_dataset(x[val], y[val], task),
-        task=task,
-        input=InputSpec.frames(timesteps=x.shape[1], height=x.shape[3], width=x.shape[4], channels=x.shape[2]),
-        description=description,
-        fingerprint=fingerprint,
+
+    def part(rows: np.ndarray) -> SampleSet:
+        return to_dataset({k: v[rows] for k, v in inputs.items()}, {k: v[rows] for k, v in targets.items()}, tasks)
+
+    return TrainValData(part(train), part(val), shapes, tasks, description, fingerprint)
+
+
+def to_dataset(inputs: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray], tasks: Mapping[str, Task]) -> SampleSet:
+    """Tensors for ``inputs`` (float32, masks bool) and ``targets``: float32 values, or int64 class ids for
+    classification (``tasks`` by target name)."""
+    return SampleSet(
+        {k: torch.from_numpy(np.ascontiguousarray(v, dtype=bool if v.dtype == bool else np.float32)) for k, v in inputs.items()},
+        {
+            k: torch.from_numpy(np.asarray(v)).to(torch.int64 if tasks[k].kind == "classification" else torch.float32)
+            for k, v in targets.items()
+        },
     )
 
 
-def to_dataset(x: np.ndarray, y: np.ndarray, task: Task) -> GridDataset:
-    """Tensors for ``x`` (N, T, C, H, W) and ``y``: float32 targets for regression, int64 class ids for classification."""
-    y_dtype = torch.int64 if task.kind == "classification" else torch.float32
-    return GridDataset(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(np.asarray(y)).to(y_dtype))
+def frames_data(
+    shape: InputSpec, output: str, task: Task, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+    *, description: str, fingerprint: str,
+) -> TrainValData:  # fmt: skip
+    """The data of a built-in source: frames ``(N, T, C, H, W)`` for the input ``shape`` names, targets for ``output``."""
+    tasks = {output: task}
+    return TrainValData(
+        train=to_dataset({shape.name: train[0]}, {output: train[1]}, tasks),
+        val=to_dataset({shape.name: val[0]}, {output: val[1]}, tasks),
+        inputs=(shape,),
+        tasks=tasks,
+        description=description,
+        fingerprint=fingerprint,
+    )

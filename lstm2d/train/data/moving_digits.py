@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lstm2d.spec import InputSpec
-from lstm2d.train.data.dataset import Task, TrainValData, split_sizes, to_dataset
+from lstm2d.train.data.dataset import Task, TrainValData, frames_data, split_sizes
 from lstm2d.train.errors import DataError
 
 GENERATOR_VERSION = 1  # bump when the generated numbers change
@@ -57,8 +57,9 @@ def generate(
     return frames, (np.repeat(y[:, None], timesteps, axis=1) if per_timestep else y)
 
 
-def load(shape: InputSpec, *, samples: int, val_fraction: float, per_timestep: bool, seed: int) -> TrainValData:
-    """Sequences of training-set digits, and validation sequences of held-out digits."""
+def load(shape: InputSpec, *, output: str, samples: int, val_fraction: float, per_timestep: bool, seed: int) -> TrainValData:
+    """Sequences of training-set digits, and validation sequences of held-out digits. The frames are the input ``shape``
+    names, the targets are for the model output ``output``."""
     if shape.height < DIGIT or shape.width < DIGIT:
         raise DataError(
             f"moving-digits: expected frames of at least {DIGIT}x{DIGIT} (the digits are {DIGIT}x{DIGIT}), "
@@ -75,11 +76,12 @@ def load(shape: InputSpec, *, samples: int, val_fraction: float, per_timestep: b
         images[train_images], labels[train_images], n_train, shape, per_timestep=per_timestep, rng=train_rng
     )
     x_val, y_val = generate(images[val_images], labels[val_images], n_val, shape, per_timestep=per_timestep, rng=val_rng)
-    return TrainValData(
-        train=to_dataset(x_train, y_train, task),
-        val=to_dataset(x_val, y_val, task),
-        task=task,
-        input=shape,
+    return frames_data(
+        shape,
+        output,
+        task,
+        (x_train, y_train),
+        (x_val, y_val),
         description=f"moving-digits: {n_train} train sequences of {len(train_images)} digit images, {n_val} "
         f"validation sequences of {len(val_images)} held-out images, {shape.timesteps} frames of "
         f"{shape.height}x{shape.width}x{shape.channels}",

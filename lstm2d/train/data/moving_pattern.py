@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from lstm2d.spec import InputSpec
-from lstm2d.train.data.dataset import Task, TrainValData, split_sizes, to_dataset
+from lstm2d.train.data.dataset import Task, TrainValData, frames_data, split_sizes
 
 GENERATOR_VERSION = 1  # bump when the generated numbers change
 MAX_BLOBS = 3
@@ -43,18 +43,20 @@ def generate(n: int, shape: InputSpec, *, rng: np.random.Generator) -> tuple[np.
     return frames[:, :-1], frames[:, 1:]
 
 
-def load(shape: InputSpec, *, samples: int, val_fraction: float, seed: int) -> TrainValData:
-    """Train and validation sets drawn independently (seeded) from the same process."""
+def load(shape: InputSpec, *, output: str, samples: int, val_fraction: float, seed: int) -> TrainValData:
+    """Train and validation sets drawn independently (seeded) from the same process. The frames are the input ``shape``
+    names, the targets are for the model output ``output``."""
     n_train, n_val = split_sizes(samples, val_fraction)
     train_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     task = Task("frames", units=shape.channels, per_timestep=True)
     x_train, y_train = generate(n_train, shape, rng=train_rng)
     x_val, y_val = generate(n_val, shape, rng=val_rng)
-    return TrainValData(
-        train=to_dataset(x_train, y_train, task),
-        val=to_dataset(x_val, y_val, task),
-        task=task,
-        input=shape,
+    return frames_data(
+        shape,
+        output,
+        task,
+        (x_train, y_train),
+        (x_val, y_val),
         description=f"moving-pattern: {n_train} train + {n_val} validation sequences, {shape.timesteps} frames of "
         f"{shape.height}x{shape.width}x{shape.channels}; target: each next frame",
         fingerprint=f"moving-pattern/v{GENERATOR_VERSION} noise={NOISE}",

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lstm2d.spec import InputSpec
-from lstm2d.train.data.dataset import Task, TrainValData, split_sizes, to_dataset
+from lstm2d.train.data.dataset import Task, TrainValData, frames_data, split_sizes
 
 GENERATOR_VERSION = 1  # bump when the generated numbers change
 
@@ -79,23 +79,26 @@ def generate(
 def load(
     shape: InputSpec,
     *,
+    output: str,
     samples: int,
     val_fraction: float,
     per_timestep: bool,
     seed: int,
     params: SensorGridParams = SensorGridParams(),
 ) -> TrainValData:
-    """Train and validation sets drawn independently (seeded) from the same process."""
+    """Train and validation sets drawn independently (seeded) from the same process. The frames are the input ``shape``
+    names, the targets are for the model output ``output``."""
     n_train, n_val = split_sizes(samples, val_fraction)
     train_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     task = Task("regression", units=1, per_timestep=per_timestep)
     x_train, y_train = generate(n_train, shape, per_timestep=per_timestep, rng=train_rng, params=params)
     x_val, y_val = generate(n_val, shape, per_timestep=per_timestep, rng=val_rng, params=params)
-    return TrainValData(
-        train=to_dataset(x_train, y_train, task),
-        val=to_dataset(x_val, y_val, task),
-        task=task,
-        input=shape,
+    return frames_data(
+        shape,
+        output,
+        task,
+        (x_train, y_train),
+        (x_val, y_val),
         description=f"sensor-grid: {n_train} train + {n_val} validation sequences, {_shape(shape)}; "
         f"target: peak of gas 0 {params.horizon} steps ahead",
         fingerprint=f"sensor-grid/v{GENERATOR_VERSION} {asdict(params)}",

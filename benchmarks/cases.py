@@ -10,7 +10,9 @@ memory baseline and each Keras backend gets the process it needs (Keras reads
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from lstm2d.presets import get_preset
@@ -63,32 +65,44 @@ DEFAULT_ENGINES = (
 
 @dataclass(frozen=True)
 class Case:
-    """One measurement: an engine on one model and input size. ``device`` is ``cpu`` or ``cuda`` (resolved)."""
+    """One measurement: an engine on one model and input size. ``device`` is ``cpu`` or ``cuda`` (resolved).
+
+    The model is a preset (``preset`` names it; frames of ``timesteps`` x ``height`` x ``width`` x ``channels``) or the
+    Keras file at ``model_file`` (``preset`` is the file's name; ``height``, ``width`` and ``channels`` are ``None``, the
+    file fixes its shapes; ``timesteps`` is the length of every time axis it leaves open, or its own length).
+    """
 
     engine: str
     preset: str
     mode: Mode
     batch: int
     timesteps: int
-    height: int
-    width: int
-    channels: int
+    height: int | None
+    width: int | None
+    channels: int | None
     dtype: Dtype = "fp32"
     device: str = "cpu"
     warmup: int = 3
     min_run_time: float = 2.0
     min_blocks: int = 5
+    model_file: str | None = None
 
-    def spec(self) -> ModelSpec:
-        """The preset with this case's input size."""
-        return get_preset(self.preset).with_input(
-            timesteps=self.timesteps, height=self.height, width=self.width, channels=self.channels
-        )
+    def spec(self, file_spec: ModelSpec | None = None) -> ModelSpec:
+        """The model this case runs, every time axis fixed: the preset with this case's input size, or ``file_spec``
+        (the model file as lstm2d read it) with its open time axes of ``timesteps`` steps."""
+        if self.model_file is None:
+            assert self.height is not None and self.width is not None and self.channels is not None  # a preset's case
+            return get_preset(self.preset).with_input(
+                timesteps=self.timesteps, height=self.height, width=self.width, channels=self.channels
+            )
+        if file_spec is None:
+            raise ValueError(f"{self.label}: the model file's spec (as lstm2d read it) is needed")
+        return fill_open_time(file_spec, self.timesteps)
 
     @property
     def label(self) -> str:
-        grid = f"{self.height}x{self.width}x{self.channels}"
-        return f"{self.engine} {self.dtype} {self.preset} {self.mode} B={self.batch} T={self.timesteps} {grid} {self.device}"
+        grid = "" if self.height is None else f" {self.height}x{self.width}x{self.channels}"
+        return f"{self.engine} {self.dtype} {self.preset} {self.mode} B={self.batch} T={self.timesteps}{grid} {self.device}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,13 +112,29 @@ class Case:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
+def fill_open_time(spec: ModelSpec, timesteps: int) -> ModelSpec:
+    """``spec`` with every input whose first (time) axis is open given ``timesteps`` steps."""
+    inputs = tuple(replace(i, shape=(timesteps, *i.shape[1:])) if i.shape[0] is None else i for i in spec.inputs)
+    return replace(spec, inputs=inputs)
+
+
+def own_length(spec: ModelSpec) -> int | None:
+    """The sequence length a model fixes (its first input with more than one axis, or a mask), or ``None`` when it
+    leaves a time axis open."""
+    if any(i.shape[0] is None for i in spec.inputs):
+        return None
+    return next((i.shape[0] for i in spec.inputs if len(i.shape) > 1 or i.dtype == "bool"), 1)
+
+
 @dataclass(frozen=True)
 class Sweep:
     """The cross product a run measures. ``None`` grid fields keep each preset's own size.
 
     ``dtypes`` apply to torch engines, ``keras_dtypes`` to Keras engines (mixed-precision policy).
     Engines whose compilation is slow (``torch.compile`` of a 100-step LSTM) run only at
-    ``compiled_batches`` (``None``: at every batch size).
+    ``compiled_batches`` (``None``: at every batch size). ``model_file`` (a Keras file) replaces the
+    presets: its shapes are its own, ``timesteps`` fill the time axes it leaves open, and Keras runs it in the dtype
+    policy it was saved with (fp32 only).
     """
 
     presets: tuple[str, ...] = ("seed-flat", "seed-cnn")
@@ -121,6 +151,7 @@ class Sweep:
     warmup: int = 3
     min_run_time: float = 2.0
     min_blocks: int = 5
+    model_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.device not in ("cpu", "cuda"):
@@ -139,13 +170,22 @@ class Sweep:
                 raise ValueError(f"batch sizes and sequence lengths must be positive, got {value}")
         for preset in self.presets:
             get_preset(preset)  # raises SpecError naming the known presets
+        if self.model_file is not None:
+            given = [
+                name for name, value in (("presets", self.presets), ("grid", self.grid), ("channels", self.channels)) if value
+            ]
+            if given:
+                raise ValueError(f"a model file fixes its own model and shapes; leave out {', '.join(given)}")
+            if set(self.keras_dtypes) != {"fp32"}:
+                raise ValueError("Keras runs a model file in the dtype policy it was saved with: keras_dtypes must be fp32")
 
-    def cases(self) -> list[Case]:
-        """Every case, grouped so that one model's engines run next to each other (their ratios are the point)."""
+    def cases(self, file_spec: ModelSpec | None = None) -> list[Case]:
+        """Every case, grouped so that one model's engines run next to each other (their ratios are the point);
+        ``file_spec``: the model file's spec, as lstm2d read it (a file's sweep needs it)."""
         result = []
-        for preset, mode, batch, timesteps in itertools.product(self.presets, self.modes, self.batches, self.timesteps):
-            inp = get_preset(preset).input
-            height, width = self.grid or (inp.height, inp.width)
+        models, lengths = self._models(file_spec), self._lengths(file_spec)
+        for model, mode, batch, timesteps in itertools.product(models, self.modes, self.batches, lengths):
+            preset, height, width, channels = model
             for name in self.engines:
                 engine = ENGINES[name]
                 if self.device not in engine.devices:
@@ -163,15 +203,34 @@ class Sweep:
                             timesteps=timesteps,
                             height=height,
                             width=width,
-                            channels=self.channels or inp.channels,
+                            channels=channels,
                             dtype=dtype,
                             device=self.device,
                             warmup=self.warmup,
                             min_run_time=self.min_run_time,
                             min_blocks=self.min_blocks,
+                            model_file=self.model_file,
                         )
                     )
         return result
+
+    def _models(self, file_spec: ModelSpec | None) -> Sequence[tuple[str, int | None, int | None, int | None]]:
+        """``(name, height, width, channels)`` of each model: the presets at the sweep's grid, or the model file."""
+        if self.model_file is not None:
+            if file_spec is None:
+                raise ValueError(f"a sweep of {self.model_file} needs the file's spec (as lstm2d read it)")
+            return [(Path(self.model_file).name, None, None, None)]
+        models = []
+        for preset in self.presets:
+            inp = get_preset(preset).input
+            height, width = self.grid or (inp.height, inp.width)
+            models.append((preset, height, width, self.channels or inp.channels))
+        return models
+
+    def _lengths(self, file_spec: ModelSpec | None) -> tuple[int, ...]:
+        """The sequence lengths to run: the sweep's, or the one length a model file fixes."""
+        fixed = own_length(file_spec) if self.model_file is not None and file_spec is not None else None
+        return self.timesteps if fixed is None else (fixed,)
 
 
 QUICK = Sweep(

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.cases import DTYPES, ENGINES, FULL, MODES, QUICK, Sweep
+from benchmarks.cases import DTYPES, ENGINES, FULL, MODES, QUICK, Sweep, own_length
+from lstm2d.spec import ModelSpec
 
 
 def _grid(text: str) -> tuple[int, int]:
@@ -27,10 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="folder for results.json, results.md and throughput.png")
     parser.add_argument("--render", type=Path, metavar="RESULTS_JSON", help="only redraw the table and plot of a results.json")
     parser.add_argument("--presets", nargs="+", help=f"default: {' '.join(FULL.presets)}")
+    parser.add_argument(
+        "--from-keras",
+        type=Path,
+        metavar="FILE",
+        help="time this Keras model (.keras or .h5) instead of presets: read by lstm2d (vetted) for torch, opened by "
+        "Keras for the Keras engines; its own shapes (--timesteps fills the time axes it leaves open), seeded inputs",
+    )
     parser.add_argument("--engines", nargs="+", choices=list(ENGINES), help=f"default: {' '.join(FULL.engines)}")
     parser.add_argument("--modes", nargs="+", choices=MODES)
     parser.add_argument("--batches", nargs="+", type=int, help=f"default: {' '.join(map(str, FULL.batches))}")
-    parser.add_argument("--timesteps", nargs="+", type=int, help="sequence lengths (default: 100)")
+    parser.add_argument(
+        "--timesteps", nargs="+", type=int, help="sequence lengths (default: 100; for --from-keras, open time axes only)"
+    )
     parser.add_argument("--grid", type=_grid, help="frame size HEIGHTxWIDTH (default: each preset's own)")
     parser.add_argument("--channels", type=int, help="frame channels (default: each preset's own)")
     parser.add_argument("--dtypes", nargs="+", choices=DTYPES, help="torch dtypes (autocast; default: fp32 bf16)")
@@ -52,13 +62,34 @@ SWEEP_OPTIONS += ("min_run_time", "min_blocks", "warmup")
 
 
 def sweep_from_args(args: argparse.Namespace, device: str) -> Sweep:
-    """``--quick`` or the full sweep, with every option given on the command line applied over it."""
+    """``--quick`` or the full sweep, with every option given on the command line applied over it (``--from-keras``
+    in place of the presets)."""
     changes: dict[str, Any] = {}
+    if args.from_keras is not None:
+        if args.presets:
+            raise ValueError("--from-keras times the file's model: leave out --presets")
+        changes.update(presets=(), model_file=str(args.from_keras))
     for option in SWEEP_OPTIONS:
         value = getattr(args, option)
         if value is not None:
             changes[option] = tuple(value) if isinstance(value, list) else value
     return dataclasses.replace(QUICK if args.quick else FULL, device=device, **changes)
+
+
+def file_model(args: argparse.Namespace) -> ModelSpec:
+    """The spec of ``--from-keras FILE``, read by lstm2d (vetted); ValueError for a file lstm2d refuses, or a
+    ``--timesteps`` the model cannot take."""
+    from benchmarks.suite import read_model_file
+    from torch_impl.files import ModelFileError
+
+    try:
+        spec = read_model_file(args.from_keras)
+    except ModelFileError as exc:
+        raise ValueError(f"--from-keras: {exc}") from None
+    length = own_length(spec)
+    if args.timesteps and length is not None and args.timesteps != [length]:
+        raise ValueError(f"--timesteps: model {spec.name!r} fixes its sequence length at {length}; it leaves no time axis open")
+    return spec
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         sweep = sweep_from_args(args, suite.resolve_device(args.device))
+        model = file_model(args) if args.from_keras is not None else None
     except ValueError as exc:  # SpecError (unknown preset) included
         print(f"lstm2d bench: error: {exc}", file=sys.stderr)
         return 2
@@ -80,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.peak_sizes:
         peak = dataclasses.replace(peak, sizes=tuple(args.peak_sizes))
     command = "lstm2d bench " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "lstm2d bench"
-    doc = suite.run(sweep, peak=peak, command=command, progress=lambda line: print(line, flush=True))
+    doc = suite.run(sweep, model=model, peak=peak, command=command, progress=lambda line: print(line, flush=True))
     print()
     print(report.markdown(doc))
     if args.out is not None:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm2d.spec import ModelSpec, fixed_dims
+from lstm2d.parity import input_dict, random_cotangents, random_inputs
+from lstm2d.spec import ModelSpec
 
 SEED = 0
 
 
-def make_batch(spec: ModelSpec, batch: int, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs ``(batch, time, height, width, channels)`` (Keras' layout) and regression targets shaped like the output.
+def make_batch(spec: ModelSpec, batch: int) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """Every input by name in the Keras model's layout, and a regression target shaped like each output (in order).
 
-    Standard-normal float32, from a generator seeded with :data:`SEED`. Torch engines permute the
-    inputs once to their ``(batch, time, channels, height, width)`` layout before timing.
+    From one generator seeded with :data:`SEED`: standard-normal float32 inputs, right-padding masks of random lengths
+    for mask inputs, standard-normal targets (``lstm2d.parity``'s seeded inputs). ``spec``'s time axes must be fixed
+    (:meth:`~benchmarks.cases.Case.spec` fills open ones). Torch engines move frames to their channels-first layout
+    once, before timing.
     """
     rng = np.random.default_rng(SEED)
-    inp = spec.input
-    x = rng.standard_normal((batch, timesteps, inp.height, inp.width, inp.channels), dtype=np.float32)
-    y = rng.standard_normal((batch, *fixed_dims(spec.with_input(timesteps=timesteps).output_shape())), dtype=np.float32)
-    return x, y
+    inputs = input_dict(spec, random_inputs(spec, rng, batch=batch))
+    return inputs, random_cotangents(spec, rng, batch=batch)

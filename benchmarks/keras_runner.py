@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks.cases import ENGINES, Case
 from benchmarks.data import make_batch
 from benchmarks.measure import measure
+from lstm2d.spec import ModelSpec
 
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
@@ -56,23 +57,28 @@ def _runtime(backend: str) -> dict[str, Any]:
     return {"torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
-def build_step(case: Case) -> Callable[[], Any]:
+def build_step(case: Case, spec: ModelSpec) -> Callable[[], Any]:
+    """The step to time on the Keras model of ``spec``, or, for a model file, the file as Keras opens it (lstm2d's
+    reader vetted it in the suite before any case ran); inputs in the model's input order, one loss per output."""
     import keras
 
     import keras_ref
 
     engine = ENGINES[case.engine]
     keras.mixed_precision.set_global_policy(POLICIES[case.dtype])
-    spec = case.spec()
-    model = keras_ref.build_model(spec)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse", jit_compile=engine.jit_compile)
-    x, y = (keras.ops.convert_to_tensor(a) for a in make_batch(spec, case.batch, case.timesteps))
+    model = keras_ref.load_vetted_model(case.model_file) if case.model_file else keras_ref.build_model(spec)
+    losses = "mse" if len(spec.outputs) == 1 else ["mse"] * len(spec.outputs)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=losses, jit_compile=engine.jit_compile)
+    inputs, targets = make_batch(spec, case.batch)
+    xs = [keras.ops.convert_to_tensor(inputs[name]) for name in spec.input_names]
+    ys = [keras.ops.convert_to_tensor(target) for target in targets]
+    x, y = (xs if len(xs) > 1 else xs[0]), (ys if len(ys) > 1 else ys[0])
     if case.mode == "infer":
         return lambda: model.predict_on_batch(x)
     return lambda: model.train_on_batch(x, y)
 
 
-def run(case: Case) -> dict[str, Any]:
+def run(case: Case, spec: ModelSpec) -> dict[str, Any]:
     import keras
 
     engine = ENGINES[case.engine]
@@ -82,7 +88,7 @@ def run(case: Case) -> dict[str, Any]:
     if case.device == "cuda" and not _backend_gpus(backend):
         return {"status": "skipped", "reason": f"Keras on {backend} sees no GPU here"}
     float(keras.ops.sum(keras.ops.ones((2,))))  # initialise the backend before the memory baseline
-    result, step = measure(case, lambda: build_step(case), synchronize=lambda: None)
+    result, step = measure(case, lambda: build_step(case, spec), synchronize=lambda: None)
     extra: dict[str, Any] = {
         "framework_version": f"keras {keras.__version__}",
         "compiler": engine.compiler,

@@ -44,7 +44,7 @@ def _part(name: str) -> str | None:
 def breakdown(case: Case, *, steps: int = 3, layer_by_layer: bool = False) -> dict[str, float]:
     """Seconds per step in each part (outermost matching op, so nothing counts twice) and in total."""
     device = torch.device(case.device)
-    step = build_step(case, device, layer_by_layer=layer_by_layer)
+    step = build_step(case, case.spec(), device, layer_by_layer=layer_by_layer)
     for _ in range(case.warmup):
         step()
     with profile(activities=[ProfilerActivity.CPU]) as prof:

@@ -104,7 +104,7 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += [f"| {row.target} | {row.measured} | {'yes' if row.met else 'NO'} |" for row in rows]
         lines.append("")
     lines += [
-        "| preset | mode | batch | T | engine | dtype | samples/s | middle half | x best Keras | GFLOP/s | % fp32 peak "
+        "| model | mode | batch | T | engine | dtype | samples/s | middle half | x best Keras | GFLOP/s | % fp32 peak "
         "| peak MiB | KiB/sample | warm-up s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]

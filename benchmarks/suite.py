@@ -20,6 +20,7 @@ from benchmarks import environment, report
 from benchmarks.cases import ENGINES, QUICK, Case, Sweep
 from benchmarks.flops import step_flops
 from benchmarks.worker import RESULT_PREFIX
+from lstm2d.spec import ModelSpec
 
 SCHEMA = "lstm2d-bench/1"
 CASE_TIMEOUT_S = 1800  # an XLA compile of a 100-step Keras model can take minutes on two cores
@@ -57,11 +58,20 @@ def _worker_env(case: Case | None, device: str) -> dict[str, str]:
     return env
 
 
+def read_model_file(path: Path) -> ModelSpec:
+    """The spec of a Keras model file, read by lstm2d (vetted: nothing in it runs), weights and all; a
+    ``torch_impl.ModelFileError`` names anything unreadable, unsafe or unsupported. Keras opens the file only after this."""
+    from torch_impl.files import read_keras_file
+
+    return read_keras_file(path).spec
+
+
 def run_worker(kind: str, payload: dict[str, Any], env: dict[str, str], timeout: float = CASE_TIMEOUT_S) -> dict[str, Any]:
-    """One ``python -m benchmarks.worker`` process; its ``RESULT`` line, or an error saying why there was none."""
-    command = [sys.executable, "-m", "benchmarks.worker", kind, json.dumps(payload)]
+    """One ``python -m benchmarks.worker`` process, given ``payload`` as JSON on its stdin (a model file's spec can be
+    larger than one command-line argument may be); its ``RESULT`` line, or an error saying why there was none."""
+    command = [sys.executable, "-m", "benchmarks.worker", kind]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+        done = subprocess.run(command, input=json.dumps(payload), capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"status": "error", "reason": f"timed out after {timeout:.0f} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
@@ -74,8 +84,8 @@ def run_worker(kind: str, payload: dict[str, Any], env: dict[str, str], timeout:
     return json.loads(lines[-1][len(RESULT_PREFIX) :])
 
 
-def _flops(case: Case, result: dict[str, Any]) -> dict[str, Any]:
-    flops = step_flops(case.spec(), case.timesteps)
+def _flops(spec: ModelSpec, case: Case, result: dict[str, Any]) -> dict[str, Any]:
+    flops = step_flops(spec)
     per_sample = flops.training if case.mode == "train" else flops.inference
     fields: dict[str, Any] = {"per_sample": per_sample}
     if result.get("status") == "ok":
@@ -102,11 +112,13 @@ def _installed(case: Case) -> str | None:
 def run(
     sweep: Sweep,
     *,
+    model: ModelSpec | None = None,
     peak: PeakSettings = PeakSettings(),
     command: str = "",
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Measure every case of ``sweep`` (its ``device`` already resolved) and return the results document."""
+    """Measure every case of ``sweep`` (its ``device`` already resolved) and return the results document. ``model``:
+    the spec of the sweep's model file, as :func:`read_model_file` read it (each case's worker gets it)."""
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -121,14 +133,15 @@ def run(
     }
     progress(f"matmul peak on {sweep.device} ...")
     doc["peak"]["before"] = _peak(sweep.device, peak)
-    cases = sweep.cases()
+    cases = sweep.cases(model)
+    file_spec = {"spec": model.to_dict()} if model is not None else {}
     for number, case in enumerate(cases, 1):
         reason = _installed(case)
         if reason:
             result: dict[str, Any] = {"status": "skipped", "reason": reason}
         else:
-            result = run_worker("case", case.to_dict(), _worker_env(case, sweep.device))
-        result["flops"] = _flops(case, result)
+            result = run_worker("case", case.to_dict() | file_spec, _worker_env(case, sweep.device))
+        result["flops"] = _flops(case.spec(model), case, result)
         doc["results"].append({"case": case.to_dict(), **result})
         progress(f"[{number}/{len(cases)}] {case.label}: {report.summary(result)}")
     if peak.again_after:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
+import torch_impl
 from benchmarks import report
 from benchmarks.cases import ENGINES, QUICK, Case, Sweep
+from benchmarks.data import make_batch
 from benchmarks.flops import COUNTERS, count_layers, step_flops
 from benchmarks.suite import SCHEMA, run_worker
 from lstm2d.cli import main
@@ -28,6 +32,7 @@ from lstm2d.spec import (
     Pool2D,
     SimpleRNN,
 )
+from tests.graph_models import TWO_HEADS
 
 
 def test_seed_cnn_flops_match_a_hand_count():
@@ -304,3 +309,84 @@ def test_keras_engines_run_each_backend_in_its_own_process():
         assert "onednn" in by_engine["keras-tensorflow-graph"]["runtime"]
     if "keras-torch" in by_engine:
         assert by_engine["keras-torch"]["kernels"]  # the torch backend's ops, read from the profiler
+
+
+# -- a user's own model: lstm2d bench --from-keras FILE ------------------------------------------------------------
+
+
+def test_a_model_file_sweep_runs_the_file_at_its_own_shapes(tmp_path):
+    sweep = Sweep(model_file=str(tmp_path / "graph.keras"), presets=(), engines=("torch", "keras-jax"), modes=("train",))
+    sweep = replace(sweep, batches=(2,), timesteps=(3, 5), dtypes=("fp32",))
+    cases = sweep.cases(TWO_HEADS)  # open time axes: one case per --timesteps
+    assert [(c.preset, c.timesteps, c.engine, c.height) for c in cases] == [
+        ("graph.keras", 3, "torch", None), ("graph.keras", 3, "keras-jax", None),
+        ("graph.keras", 5, "torch", None), ("graph.keras", 5, "keras-jax", None),
+    ]  # fmt: skip
+    assert {c.model_file for c in cases} == {str(tmp_path / "graph.keras")}
+    assert cases[0].label == "torch fp32 graph.keras train B=2 T=3 cpu" and Case.from_dict(cases[0].to_dict()) == cases[0]
+    assert cases[2].spec(TWO_HEADS).inputs == TWO_HEADS.with_timesteps(5).inputs  # open axes filled, fixed ones kept
+    fixed = TWO_HEADS.with_timesteps(7)
+    assert {c.timesteps for c in sweep.cases(fixed)} == {7}  # a file that fixes its length runs at it
+    with pytest.raises(ValueError, match="needs the file's spec"):
+        sweep.cases()
+    with pytest.raises(ValueError, match="the model file's spec"):
+        cases[0].spec()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"presets": ("seed-cnn",)}, "leave out presets"),
+        ({"grid": (8, 8), "channels": 2}, "leave out grid, channels"),
+        ({"keras_dtypes": ("bf16",)}, "keras_dtypes must be fp32"),
+    ],
+)
+def test_a_model_file_sweep_refuses_preset_options(changes, message):
+    with pytest.raises(ValueError, match=message):
+        Sweep(**{"model_file": "m.keras", "presets": (), **changes})
+
+
+def test_the_batch_is_seeded_per_input_name_with_right_padded_masks():
+    spec = TWO_HEADS.with_timesteps(6)
+    inputs, targets = make_batch(spec, 5)
+    again, _ = make_batch(spec, 5)
+    assert {name: array.shape for name, array in inputs.items()} == {
+        "frames": (5, 6, 6, 5, 2),
+        "side": (5, 6, 3),
+        "steps": (5, 6),
+    }
+    assert all(np.array_equal(inputs[name], again[name]) for name in inputs)
+    mask = inputs["steps"]
+    assert mask.dtype == bool and mask[:, 0].all() and (np.diff(mask.astype(int), axis=1) <= 0).all()  # True, then False
+    assert [target.shape for target in targets] == [(5, 1), (5, 6, 3)]
+
+
+def test_bench_from_keras_end_to_end_on_tiny_sizes(tmp_path):
+    """torch, and Keras on TensorFlow where it is installed, on a file of three inputs (a mask among them) and two
+    outputs; the results document names the file as the model."""
+    torch_impl.to_keras(torch_impl.build_model(TWO_HEADS), tmp_path / "graph.keras")
+    keras = importlib.util.find_spec("keras") is not None and importlib.util.find_spec("tensorflow") is not None
+    engines = ["torch", *(["keras-tensorflow-graph"] if keras else [])]
+    out = tmp_path / "results"
+    argv = ["bench", "--from-keras", str(tmp_path / "graph.keras"), "--engines", *engines, "--modes", "train"]
+    argv += ["--batches", "2", "--timesteps", "3", "--dtypes", "fp32", "--min-run-time", "0.01", "--min-blocks", "2"]
+    argv += ["--warmup", "1", "--device", "cpu", "--peak-sizes", "64", "--out", str(out)]
+    assert main(argv) == 0
+    doc = json.loads((out / "results.json").read_text())
+    _check_schema(doc)
+    assert doc["sweep"]["model_file"] == str(tmp_path / "graph.keras")
+    assert [(r["case"]["engine"], r["status"]) for r in doc["results"]] == [(engine, "ok") for engine in engines]
+    expected = step_flops(TWO_HEADS.with_timesteps(3)).training
+    assert all(r["flops"]["per_sample"] == expected for r in doc["results"])
+    assert "| graph.keras | train | 2 | 3 | torch | fp32 |" in (out / "results.md").read_text()
+
+
+def test_bench_from_keras_refuses_what_it_cannot_time(tmp_path, capsys):
+    (tmp_path / "junk.keras").write_bytes(b"junk")
+    assert main(["bench", "--from-keras", str(tmp_path / "junk.keras"), "--device", "cpu"]) == 2
+    assert "lstm2d bench: error: --from-keras: " in capsys.readouterr().err
+    torch_impl.to_keras(torch_impl.build_model(get_preset("seed-flat")), tmp_path / "flat.keras")
+    assert main(["bench", "--from-keras", str(tmp_path / "flat.keras"), "--presets", "seed-cnn", "--device", "cpu"]) == 2
+    assert "--from-keras times the file's model: leave out --presets" in capsys.readouterr().err
+    assert main(["bench", "--from-keras", str(tmp_path / "flat.keras"), "--timesteps", "5", "--device", "cpu"]) == 2
+    assert "fixes its sequence length at 100; it leaves no time axis open" in capsys.readouterr().err

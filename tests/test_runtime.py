@@ -14,6 +14,7 @@ import torch.nn.functional as F
 import torch_impl
 from lstm2d.presets import get_preset
 from lstm2d.tolerances import BF16_FORWARD_ATOL
+from tests.graph_models import TWO_HEADS
 from torch_impl.runtime import InferenceRunner, RuntimeOptions, TrainingStep
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -62,6 +63,39 @@ def test_training_step_is_the_textbook_step():
     step = TrainingStep(model, torch.optim.Adam(model.parameters(), lr=1e-3), F.mse_loss)
     losses = [step(x, y).item() for _ in range(3)]
     assert losses[-1] < losses[0]
+    for (name, got), want in zip(model.named_parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=0, msg=name)
+
+
+def test_several_inputs_and_outputs_run_positionally():
+    """A model of three inputs (a mask among them) and two outputs: inputs as a tuple, outputs and targets as tuples."""
+    spec = TWO_HEADS.with_timesteps(4)
+    torch.manual_seed(0)
+    model = torch_impl.build_model(spec)
+    generator = torch.Generator().manual_seed(1)
+    x = (
+        torch.randn(3, 4, 2, 6, 5, generator=generator),
+        torch.randn(3, 4, 3, generator=generator),
+        torch.ones(3, 4, dtype=torch.bool),
+    )
+    y = (torch.ones(3, 1), torch.ones(3, 4, 3))
+    with torch.no_grad():
+        expected = model.eval()(*x)
+    outputs = InferenceRunner(model)(*x)
+    assert all(torch.equal(out, want) for out, want in zip(outputs, expected, strict=True))
+
+    def loss(outputs, targets):
+        return sum(F.mse_loss(out, target) for out, target in zip(outputs, targets, strict=True))
+
+    reference = copy.deepcopy(model).train()
+    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss(reference(*x), y).backward()
+        optimizer.step()
+    step = TrainingStep(model, torch.optim.Adam(model.parameters(), lr=1e-3), loss)
+    for _ in range(2):
+        step(x, y)
     for (name, got), want in zip(model.named_parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(got, want, rtol=0, atol=0, msg=name)
 

@@ -20,13 +20,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 Dtype = Literal["fp32", "bf16", "fp16"]
 TORCH_DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+Tensors = torch.Tensor | tuple[torch.Tensor, ...]
+"""A model's inputs, outputs or targets: one tensor, or a tuple (a model of several inputs or outputs)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def _tf32(enabled: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def _prepare(model: nn.Module, options: RuntimeOptions) -> Callable[..., torch.Tensor]:
+def _prepare(model: nn.Module, options: RuntimeOptions) -> Callable[..., Any]:
     """Compact recurrent weights for cuDNN, then compile if asked."""
     for module in model.modules():
         if isinstance(module, nn.RNNBase):
@@ -81,7 +83,7 @@ def _prepare(model: nn.Module, options: RuntimeOptions) -> Callable[..., torch.T
         return model
     compiled = torch.compile(model, mode=options.compile_mode)
 
-    def run(*args: torch.Tensor) -> torch.Tensor:
+    def run(*args: torch.Tensor) -> Any:
         # torch 2.13's Dynamo refuses nn.LSTM unless allow_rnn is set, and a refusal inside the
         # model's loop over layers makes it skip the whole forward (eager, silently). With it, the
         # LSTM is decomposed: one input-projection matmul, then per-step matmuls and fused gates.
@@ -103,17 +105,18 @@ class _Capture:
 
     ``body`` first runs three times on a side stream (cuDNN's algorithm choice and the allocator
     settle there), then ``reset`` runs, then ``body`` is captured. Later calls must bring tensors of
-    the captured shapes and dtypes; they are copied into the static inputs before each replay.
+    the captured shapes and dtypes; they are copied into the static inputs before each replay. The
+    output (a tensor or a tuple of them) is the graph's static one.
     """
 
-    def __init__(self, body: Callable[..., torch.Tensor], reset: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, body: Callable[..., Any], reset: Callable[[], None] = lambda: None) -> None:
         self.body = body
         self.reset = reset
         self.graph: torch.cuda.CUDAGraph | None = None
         self.inputs: tuple[torch.Tensor, ...] = ()
-        self.output: torch.Tensor | None = None
+        self.output: Any = None
 
-    def __call__(self, *tensors: torch.Tensor) -> torch.Tensor:
+    def __call__(self, *tensors: torch.Tensor) -> Any:
         if self.graph is None:
             self._capture(tensors)
         for static, tensor in zip(self.inputs, tensors, strict=True):
@@ -123,7 +126,7 @@ class _Capture:
                     f"got {[tuple(t.shape) for t in tensors]}; build another runner for other shapes"
                 )
             static.copy_(tensor)
-        assert self.graph is not None and self.output is not None
+        assert self.graph is not None
         self.graph.replay()
         return self.output
 
@@ -142,7 +145,8 @@ class _Capture:
 
 
 class InferenceRunner:
-    """``runner(x)`` is ``model(x)`` in eval mode without autograd, in the options' dtype.
+    """``runner(x)`` is ``model(x)`` in eval mode without autograd, in the options' dtype; a model of several inputs
+    takes them positionally, ``runner(x1, x2, ...)``, and returns what the model returns (a tuple for several outputs).
 
     With ``cuda_graphs`` the returned tensor is the graph's static output: the next call
     overwrites it (clone it to keep it).
@@ -155,16 +159,19 @@ class InferenceRunner:
         self.forward = _prepare(model.eval(), options)
         self._capture = _Capture(self._run) if options.cuda_graphs else None
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, *inputs: torch.Tensor) -> Any:
         with torch.inference_mode(), precision(self.device, self.options):
-            return self.forward(x)
+            return self.forward(*inputs)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self._capture(x) if self._capture is not None else self._run(x)
+    def __call__(self, *inputs: torch.Tensor) -> Any:
+        return self._capture(*inputs) if self._capture is not None else self._run(*inputs)
 
 
 class TrainingStep:
     """``step(x, y)``: zero the gradients, forward in the options' dtype, loss, backward, optimizer step.
+
+    ``x`` is the model's input, or a tuple of its inputs (passed positionally); ``y`` the target, or a tuple of
+    targets, given to ``loss_fn(outputs, y)`` as it comes.
 
     Returns the loss (detached). fp16 scales the loss (``torch.amp.GradScaler``). With
     ``cuda_graphs``, forward, loss and backward are one captured graph that writes the gradients
@@ -177,7 +184,7 @@ class TrainingStep:
         self,
         model: nn.Module,
         optimizer: torch.optim.Optimizer,
-        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        loss_fn: Callable[[Any, Any], torch.Tensor],
         options: RuntimeOptions = RuntimeOptions(),
     ) -> None:
         self.device = model_device(model)
@@ -188,23 +195,30 @@ class TrainingStep:
         self.forward = _prepare(model.train(), options)
         self.scaler = torch.amp.GradScaler(self.device.type) if options.dtype == "fp16" else None
         self._capture = _Capture(self._forward_backward, self._drop_gradients) if options.cuda_graphs else None
+        self._split = (1, False)  # of the flat tensors _forward_backward gets: (how many are inputs, whether y is a tuple)
 
     def _drop_gradients(self) -> None:
         """Before capture: no gradient buffers, so the captured backward allocates (and then rewrites) its own."""
         self.optimizer.zero_grad(set_to_none=True)
 
-    def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _forward_backward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        """Forward, loss and backward on the inputs then the targets, flat (as a CUDA graph captures them)."""
+        count, several_targets = self._split
+        targets = tensors[count:] if several_targets else tensors[count]
         with precision(self.device, self.options):
-            loss = self.loss_fn(self.forward(x), y)
+            loss = self.loss_fn(self.forward(*tensors[:count]), targets)
         (loss if self.scaler is None else self.scaler.scale(loss)).backward()
         return loss.detach()
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: Tensors, y: Tensors) -> torch.Tensor:
+        inputs = x if isinstance(x, tuple) else (x,)
+        targets = y if isinstance(y, tuple) else (y,)
+        self._split = (len(inputs), isinstance(y, tuple))
         if self._capture is not None:
-            loss = self._capture(x, y)
+            loss = self._capture(*inputs, *targets)
         else:
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self._forward_backward(x, y)
+            loss = self._forward_backward(*inputs, *targets)
         if self.scaler is None:
             self.optimizer.step()
         else:

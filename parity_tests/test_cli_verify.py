@@ -10,8 +10,10 @@ import sys
 import keras
 
 import lstm2d.parity
+import torch_impl
 from lstm2d.cli import EXIT_OVER_TOLERANCE, main
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
+from tests.graph_models import TWO_HEADS
 
 BACKEND = keras.backend.backend()
 
@@ -52,3 +54,17 @@ def test_verify_refuses_a_second_backend_in_one_process(capsys):
     other = "jax" if BACKEND != "jax" else "tensorflow"
     assert main(["verify", "--preset", "seed-flat", "--backend", other]) == 2
     assert f"already running the {BACKEND} backend" in capsys.readouterr().err
+
+
+def test_verify_a_graph_spec_and_its_keras_file(tmp_path, capsys):
+    """Three inputs (open time axes filled by --timesteps, a mask among them), a shared layer, a nested model, two
+    outputs: a report row per output, from the spec and from a file Keras and lstm2d both read."""
+    (tmp_path / "graph.json").write_text(TWO_HEADS.to_json())
+    args = ["--json", "--batch", "3", "--timesteps", "5"]
+    assert main(["verify", "--spec", str(tmp_path / "graph.json"), "--direction", "keras_to_torch", *args]) == 0
+    report = json.loads(capsys.readouterr().out)["reports"][0]
+    assert [(o["name"], o["shape"]) for o in report["outputs"]] == [("out", [3, 1]), ("per_step", [3, 5, 3])]
+    torch_impl.to_keras(torch_impl.build_model(TWO_HEADS), tmp_path / "graph.keras")
+    assert main(["verify", str(tmp_path / "graph.keras"), *args]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is True and [o["shape"] for o in result["reports"][0]["outputs"]] == [[3, 1], [3, 5, 3]]

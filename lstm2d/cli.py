@@ -109,10 +109,13 @@ def _parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser(
         "inspect",
-        help="list a model file's layers, shapes, parameters and what lstm2d supports, loading nothing executable",
-        description="Lists each layer of a .keras, .h5 or lstm2d .safetensors file with what lstm2d makes of it, or "
-        f"why it cannot. Exits {EXIT_OK} when lstm2d converts the whole model, {EXIT_UNSUPPORTED} when some layer or "
-        f"setting is unsupported (each is listed), {EXIT_USAGE} when the file cannot be read or is refused as unsafe.",
+        help="print a model file's graph (inputs, layer calls, shapes, parameters, outputs), loading nothing executable",
+        description="Prints the graph of a .keras, .h5 or lstm2d .safetensors file: its inputs (shape per sample in the "
+        "Keras layout, dtype), a row per layer call (a shared layer's later calls as name@1, ...; a nested model's layers "
+        "indented) with what lstm2d makes of it, the tensors it takes, its output shapes per sample and its parameters, "
+        "then the outputs and the total. For a file lstm2d cannot convert, every layer with what lstm2d makes of it or "
+        f"why not. Exits {EXIT_OK} when lstm2d converts the whole model, {EXIT_UNSUPPORTED} when some layer or setting "
+        f"is unsupported, {EXIT_USAGE} when the file cannot be read or is refused as unsafe.",
     )
     inspect.add_argument("file", type=Path)
     inspect.set_defaults(run=_run_inspect)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import benchmarks.cli
+from lstm2d.model_summary import file_layers, format_rows, graph_summary, keras_classes
 from lstm2d.presets import get_preset, preset_names
 from lstm2d.spec import ModelSpec, SpecError, dims_text
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
@@ -346,7 +347,6 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
-    from lstm2d.model_summary import file_layers, graph_summary, keras_classes
     from torch_impl.files import ModelFileError, describe_keras_file, load_safetensors, read_keras_file
 
     path: Path = args.file
@@ -385,8 +385,6 @@ def _print_lines(lines: Sequence[str]) -> None:
 
 
 def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
-    from lstm2d.model_summary import format_rows
-
     _print_lines(format_rows(rows))
 
 

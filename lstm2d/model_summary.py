@@ -26,7 +26,7 @@ INDENT = "  "
 def format_rows(rows: Sequence[Row]) -> list[str]:
     """``rows`` (the first one the header) as lines of left-aligned columns, indented by two spaces."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return [INDENT + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def parameter_counts(spec: ModelSpec) -> dict[str, int]:

@@ -361,6 +361,7 @@ def test_the_batch_is_seeded_per_input_name_with_right_padded_masks():
     assert [target.shape for target in targets] == [(5, 1), (5, 6, 3)]
 
 
+@pytest.mark.slow
 def test_bench_from_keras_end_to_end_on_tiny_sizes(tmp_path):
     """torch, and Keras on TensorFlow where it is installed, on a file of three inputs (a mask among them) and two
     outputs; the results document names the file as the model."""

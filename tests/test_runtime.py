@@ -6,6 +6,7 @@ import copy
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 
 import torch_impl
 from lstm2d.presets import get_preset
+from lstm2d.spec import ModelSpec
 from lstm2d.tolerances import BF16_FORWARD_ATOL
 from tests.graph_models import TWO_HEADS
 from torch_impl.runtime import InferenceRunner, RuntimeOptions, TrainingStep
@@ -67,33 +69,46 @@ def test_training_step_is_the_textbook_step():
         torch.testing.assert_close(got, want, rtol=0, atol=0, msg=name)
 
 
-def test_several_inputs_and_outputs_run_positionally():
-    """A model of three inputs (a mask among them) and two outputs: inputs as a tuple, outputs and targets as tuples."""
+def _two_heads(device: str = "cpu", *, masked: bool = True):
+    """TWO_HEADS (three inputs, a mask among them; two outputs; without the mask if not ``masked``) with a batch of 3
+    sequences of 4 steps, and targets."""
     spec = TWO_HEADS.with_timesteps(4)
+    if not masked:
+        nodes = [replace(node, mask=None) for node in spec.nodes]
+        spec = ModelSpec(inputs=spec.inputs[:2], nodes=nodes, outputs=spec.outputs, name=spec.name)
     torch.manual_seed(0)
-    model = torch_impl.build_model(spec)
+    model = torch_impl.build_model(spec).to(device)
     generator = torch.Generator().manual_seed(1)
-    x = (
-        torch.randn(3, 4, 2, 6, 5, generator=generator),
-        torch.randn(3, 4, 3, generator=generator),
-        torch.ones(3, 4, dtype=torch.bool),
-    )
-    y = (torch.ones(3, 1), torch.ones(3, 4, 3))
+    frames, side = torch.randn(3, 4, 2, 6, 5, generator=generator), torch.randn(3, 4, 3, generator=generator)
+    mask = torch.arange(4)[None, :] < torch.tensor([[4], [2], [1]])  # right padding
+    x = tuple(t.to(device) for t in (frames, side, mask)[: len(spec.inputs)])
+    y = (torch.ones(3, 1, device=device), torch.ones(3, 4, 3, device=device))
+    return model, x, y
+
+
+def _summed_mse(outputs, targets):
+    return sum(F.mse_loss(out, target) for out, target in zip(outputs, targets, strict=True))
+
+
+def _eager_two_heads_steps(model, x, y, steps: int):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        _summed_mse(model(*x), y).backward()
+        optimizer.step()
+    return model
+
+
+def test_several_inputs_and_outputs_run_positionally():
+    """Inputs as a tuple (positional), outputs and targets as tuples: the same numbers as the plain model."""
+    model, x, y = _two_heads()
     with torch.no_grad():
         expected = model.eval()(*x)
     outputs = InferenceRunner(model)(*x)
     assert all(torch.equal(out, want) for out, want in zip(outputs, expected, strict=True))
-
-    def loss(outputs, targets):
-        return sum(F.mse_loss(out, target) for out, target in zip(outputs, targets, strict=True))
-
-    reference = copy.deepcopy(model).train()
-    optimizer = torch.optim.Adam(reference.parameters(), lr=1e-3)
-    for _ in range(2):
-        optimizer.zero_grad()
-        loss(reference(*x), y).backward()
-        optimizer.step()
-    step = TrainingStep(model, torch.optim.Adam(model.parameters(), lr=1e-3), loss)
+    reference = _eager_two_heads_steps(copy.deepcopy(model), x, y, steps=2)
+    step = TrainingStep(model, torch.optim.Adam(model.parameters(), lr=1e-3), _summed_mse)
     for _ in range(2):
         step(x, y)
     for (name, got), want in zip(model.named_parameters(), reference.parameters(), strict=True):
@@ -214,3 +229,20 @@ def test_bf16_recurrent_fallback_matches_the_fp32_model(monkeypatch):
     out = InferenceRunner(model, RuntimeOptions(dtype="bf16"))(x)
     assert out.dtype == torch.bfloat16
     assert (out.float() - expected).abs().max().item() <= BF16_FORWARD_ATOL
+
+
+@cuda
+def test_cuda_graphs_of_several_inputs_and_outputs_equal_eager():
+    # Without the mask: a masked recurrent layer reads its mask's lengths on the host, which a CUDA graph cannot capture.
+    model, x, y = _two_heads(device="cuda", masked=False)
+    reference = _eager_two_heads_steps(copy.deepcopy(model), x, y, steps=5)
+    graphed = InferenceRunner(copy.deepcopy(model), RuntimeOptions(cuda_graphs=True))
+    with torch.no_grad():
+        expected = copy.deepcopy(model).eval()(*x)
+    for out, want in zip(graphed(*x), expected, strict=True):
+        torch.testing.assert_close(out.clone(), want, rtol=0, atol=1e-5)
+    step = TrainingStep(model, torch.optim.Adam(model.parameters(), lr=1e-3), _summed_mse, RuntimeOptions(cuda_graphs=True))
+    for _ in range(5):
+        step(x, y)
+    for got, want in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)

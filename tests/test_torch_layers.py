@@ -108,11 +108,11 @@ def test_pooling_matches_tensorflow_semantics(mode, h, w, pool, strides, padding
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
 
 
-def test_pooling_moves_its_valid_counts_with_the_module():
+def test_pooling_moves_its_valid_scale_with_the_module():
     pool = FramePool2d(Pool2D("avg", 3, strides=2, padding="same"), Grid(8, 8, 1))
-    assert pool.valid_counts is not None
-    assert "valid_counts" not in pool.state_dict()  # derived from the shape, never a checkpoint entry
-    assert pool.to(torch.float64).valid_counts.dtype == torch.float64
+    assert pool.valid_scale is not None
+    assert "valid_scale" not in pool.state_dict()  # derived from the shape, never a checkpoint entry
+    assert pool.to(torch.float64).valid_scale.dtype == torch.float64
 
 
 def test_conv_softmax_is_over_channels_and_dense_softmax_over_the_last_axis():

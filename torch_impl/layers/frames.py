@@ -35,4 +35,6 @@ def time_major_storage(x: torch.Tensor) -> torch.Tensor:
 
 def is_time_major(x: torch.Tensor) -> bool:
     """Whether ``x`` ``(B, T, ...)`` is stored time-major (a view made by :func:`time_major_storage`)."""
-    return x.dim() >= 2 and x.shape[0] > 1 and x.shape[1] > 1 and x.stride(0) < x.stride(1)
+    # Strides first: batch-major memory answers without reading the sizes, so tracing (torch.export) adds no
+    # condition on the batch size.
+    return x.dim() >= 2 and x.stride(0) < x.stride(1) and x.shape[0] > 1 and x.shape[1] > 1

@@ -19,11 +19,12 @@ class FramePool2d(nn.Module):
     ``same`` padding follows TensorFlow: the padded cells never win a max, and an average is
     taken over the valid cells only. Symmetric padding uses torch's own pooling padding
     (``-inf`` for max, ``count_include_pad=False`` for avg); asymmetric padding (odd cell at the
-    bottom/right) pads explicitly, and for the average divides the window sums by a precomputed
-    count of valid cells per output position.
+    bottom/right) pads explicitly with zeros, and for the average rescales the mean over the whole
+    window by a precomputed ``window size / valid cells`` per output position (plain ops every
+    exporter writes: ONNX has no ``divisor_override``, and torch.onnx drops it silently).
     """
 
-    valid_counts: torch.Tensor | None
+    valid_scale: torch.Tensor | None
 
     def __init__(self, layer: Pool2D, in_grid: Shape) -> None:
         super().__init__()
@@ -35,10 +36,10 @@ class FramePool2d(nn.Module):
         self.padding, self.explicit_pad = split_padding(pads)  # explicit: F.pad order (left, right, top, bottom)
         if self.mode == "avg" and self.explicit_pad is not None:
             valid = F.pad(torch.ones(1, 1, height, width), self.explicit_pad)
-            counts = F.avg_pool2d(valid, self.kernel_size, self.stride, divisor_override=1)
-            self.register_buffer("valid_counts", counts, persistent=False)  # (1, 1, H', W')
+            share = F.avg_pool2d(valid, self.kernel_size, self.stride)  # valid cells / window size
+            self.register_buffer("valid_scale", 1 / share, persistent=False)  # (1, 1, H', W')
         else:
-            self.valid_counts = None
+            self.valid_scale = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return over_frames(self._frames, x)
@@ -50,9 +51,9 @@ class FramePool2d(nn.Module):
             return F.max_pool2d(frames, self.kernel_size, self.stride, self.padding)
         if self.explicit_pad is None:
             return F.avg_pool2d(frames, self.kernel_size, self.stride, self.padding, count_include_pad=False)
-        sums = F.avg_pool2d(F.pad(frames, self.explicit_pad), self.kernel_size, self.stride, divisor_override=1)
-        assert self.valid_counts is not None  # made in __init__ for average pooling with explicit padding
-        return sums / self.valid_counts
+        window_means = F.avg_pool2d(F.pad(frames, self.explicit_pad), self.kernel_size, self.stride)  # zeros counted
+        assert self.valid_scale is not None  # made in __init__ for average pooling with explicit padding
+        return window_means * self.valid_scale
 
     def extra_repr(self) -> str:
         return (

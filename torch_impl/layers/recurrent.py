@@ -13,7 +13,9 @@ SimpleRNN, GRU ``reset_after=False``), ``bias_hh`` is frozen (``requires_grad=Fa
 - Masks ``(B, T)`` (``True`` = a real step): Keras carries the state through masked steps and, with
   ``return_sequences``, repeats the previous output there (zeros inside a ``Bidirectional``, which
   forces ``zero_output_for_mask``). Right padding (every row a non-empty valid prefix) runs fused on
-  packed sequences; any other mask runs on the exact step loop.
+  packed sequences; any other mask runs on the exact step loop. Telling the two apart reads the mask's
+  values, which an exported graph cannot do: with ``packed_masks = False`` (``torch_impl.export`` sets it)
+  every mask runs on the step loop, right for any mask.
 - Dropout in training: ``dropout`` multiplies the inputs by one mask per sequence (one per gate when
   ``recurrent_dropout`` is set, Keras' implementation 1), ``recurrent_dropout`` the previous output,
   per gate; identity at inference. Each direction of a Bidirectional draws its own masks.
@@ -110,6 +112,7 @@ class KerasRecurrent(nn.RNNBase):
         self.activation_name = layer.activation
         self.act = activation_fn(layer.activation)
         self.zero_masked_outputs = self.bidirectional and self.return_sequences
+        self.packed_masks = True  # right padding on the fused kernel; False: every mask on the step loop (export)
 
     def _freeze_merged_bias(self) -> None:
         """Where Keras has one bias, freeze ``bias_hh`` (kept at its value, zero after conversion): the cell only
@@ -139,7 +142,8 @@ class KerasRecurrent(nn.RNNBase):
         ``U'`` is ``U``, or ``2U`` for a concatenating ``Bidirectional``; ``merge_mode=None`` returns
         the two directions' outputs as a tuple.
         """
-        lengths = right_padded_lengths(mask) if mask is not None else None
+        self._update_flat_weights()  # as nn.LSTM does: parameters swapped in (functional_call, torch.export) are used
+        lengths = right_padded_lengths(mask) if mask is not None and self.packed_masks else None
         directions = range(2 if self.bidirectional else 1)
         exact_loop = not self.fused or (self.training and self.recurrent_dropout > 0) or (mask is not None and lengths is None)
         if exact_loop:

@@ -200,30 +200,12 @@ def _torch_inputs(model: Lstm2dNet, inputs: Inputs) -> dict[str, torch.Tensor]:
 
 
 def _torch_forward(model: Lstm2dNet, inputs: Mapping[str, torch.Tensor]) -> list[torch.Tensor]:
-    """The model's outputs for ``inputs`` in the Keras layout of its spec, frames and grids back in that layout.
+    """The model's outputs for ``inputs`` in the Keras layout of its spec, frames and grids back in that layout
+    (the torch model reads and writes them in its ``input_layout``: see ``torch_impl.adapter``)."""
+    from torch_impl.adapter import LayoutAdapter
 
-    The torch model reads and writes frames in its ``input_layout``; where that is not the Keras model's
-    ``data_format``, the channel axis moves on the way in and on the way out.
-    """
-    keras_layout = model.spec.data_format
-    given = {
-        name: _relayout(x, keras_layout, model.input_layout) if spatial else x
-        for (name, x), spatial in zip(inputs.items(), model.spatial_inputs, strict=True)
-    }
-    outputs = model(given)
-    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    return [
-        _relayout(out, model.input_layout, keras_layout) if frames else out
-        for out, frames in zip(outputs, model.spatial_outputs, strict=True)
-    ]
-
-
-def _relayout(frames: torch.Tensor, source: str, target: str) -> torch.Tensor:
-    """Frames or grids from the ``source`` layout (``channels_last``: (..., H, W, C); ``channels_first``:
-    (..., C, H, W)) to the ``target`` one: a view with the channel axis moved, or ``frames`` itself."""
-    if source == target:
-        return frames
-    return frames.movedim(-1, -3) if source == "channels_last" else frames.movedim(-3, -1)
+    outputs = LayoutAdapter(model, model.spec.data_format)(*(inputs[name] for name in model.spec.input_names))
+    return list(outputs) if isinstance(outputs, tuple) else [outputs]
 
 
 def torch_gradients(

@@ -12,9 +12,7 @@ from lstm2d.spec import (
     GRU,
     LAYER_KINDS,
     LSTM,
-    Activation,
     Add,
-    Average,
     BatchNorm,
     Bidirectional,
     Concatenate,
@@ -22,84 +20,25 @@ from lstm2d.spec import (
     Conv3D,
     ConvLSTM2D,
     Dense,
-    Dropout,
     Flatten,
     Frames,
     GlobalPool2D,
     Grid,
     InputSpec,
     Masking,
-    Maximum,
-    Minimum,
     ModelSpec,
-    Multiply,
     Node,
     Pool2D,
-    RepeatVector,
-    Reshape,
     SimpleRNN,
     SpecError,
     Steps,
-    Submodel,
-    Subtract,
-    TimeDistributed,
     Vector,
     output_size,
     same_padding,
 )
+from tests.graph_models import EVERY_GRAPH_KIND, EVERY_KIND
 
 FRAME = InputSpec.frames(timesteps=5, height=8, width=8, channels=1)
-
-EVERY_KIND = ModelSpec(  # one of each layer kind, every shape kind on the way
-    InputSpec.frames(6, 10, 9, 2),
-    layers=(
-        Conv2D(4, 3, padding="same", dilation_rate=2, use_bias=False),
-        BatchNorm(per_timestep=True, center=False),
-        Pool2D("avg", 2, padding="same"),
-        Activation("gelu"),
-        ConvLSTM2D(3, (3, 2), padding="same", return_sequences=True, go_backwards=True),
-        BatchNorm(epsilon=1e-5, momentum=0.9),
-        Conv3D(2, (3, 3, 3), padding="same", activation="sigmoid"),
-        Flatten(),
-        Masking(-1.0),
-        Dropout(0.25),
-        Dense(8, activation="swish"),
-        Bidirectional(GRU(4, return_sequences=True, reset_after=False), merge_mode="ave"),
-        SimpleRNN(5, return_sequences=True, activation="relu", recurrent_dropout=0.1),
-        LSTM(3, return_sequences=True, recurrent_activation="hard_sigmoid_keras2", unit_forget_bias=False),
-        Bidirectional(LSTM(2, return_sequences=True), merge_mode=None),
-    ),
-    name="every-kind",
-)
-
-
-BACKBONE = ModelSpec(InputSpec.grid(6, 5, 2, name="frame"), (Conv2D(3, 3, activation="relu"), Flatten()), name="backbone")
-EVERY_GRAPH_KIND = ModelSpec(  # the graph-only kinds: merges, Reshape, TimeDistributed, a nested model, a shared layer
-    inputs=(
-        InputSpec.frames(4, 6, 5, 2),
-        InputSpec((4, 5, 5), name="planes"),  # frames without a channel axis
-        InputSpec.sequence(4, 3, name="side"),
-    ),
-    nodes=(
-        Node(TimeDistributed(Submodel(BACKBONE, name="backbone"), name="td"), ("frames",)),
-        Node(TimeDistributed(Flatten(), name="td_flat"), ("planes",)),
-        Node(Reshape((4, 25), name="planes_flat"), ("planes",)),
-        Node(Add(name="add"), ("td_flat", "planes_flat")),
-        Node(Subtract(name="sub"), ("add", "planes_flat")),
-        Node(Multiply(name="mul"), ("add", "sub")),
-        Node(Average(name="avg"), ("add", "sub", "mul")),
-        Node(Maximum(name="max"), ("avg", "sub")),
-        Node(Minimum(name="min"), ("max", "mul")),
-        Node(Concatenate(name="cat"), ("td", "min", "side")),
-        Node(Dense(8, name="shared"), ("cat",)),
-        Node(Dense(8, name="shared"), ("cat",)),
-        Node(Add(name="both"), ("shared", "shared@1")),
-        Node(LSTM(4, name="lstm"), ("both",)),
-        Node(RepeatVector(3, name="again"), ("lstm",)),
-    ),
-    outputs=("again", "shared@1"),
-    name="every-graph-kind",
-)
 
 
 @pytest.mark.parametrize(

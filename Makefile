@@ -9,7 +9,7 @@ STAMP := $(VENV)/.lstm2d-installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[keras,train,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[keras,train,export,dev]"
 	# tf-keras (Keras 2) writes the legacy .h5 files the tests read; --no-deps, or it pulls the full
 	# tensorflow package over tensorflow-cpu (both write the same module folder).
 	$(PY) -m pip install --quiet --no-deps -c constraints.txt tf-keras

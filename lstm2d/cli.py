@@ -26,13 +26,15 @@ from lstm2d.train.arguments import add_train_parser
 
 if TYPE_CHECKING:
     from lstm2d.parity import ParityReport
+    from torch_impl import Lstm2dNet
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DEMO_PRESETS = ("seed-flat", "seed-cnn", "seed-cnn-rgb")
 EXIT_OK, EXIT_OVER_TOLERANCE, EXIT_USAGE, EXIT_UNSUPPORTED = 0, 1, 2, 3
 EXIT_CODES = (
-    f"exit codes: {EXIT_OK} success; {EXIT_OVER_TOLERANCE} a parity error over tolerance (verify, demo) or a failed "
-    f"benchmark case (bench); {EXIT_USAGE} bad usage, an unreadable or unsafe file, or a missing dependency; "
+    f"exit codes: {EXIT_OK} success; {EXIT_OVER_TOLERANCE} a parity error over tolerance (verify, demo, export) or a "
+    f"failed benchmark case (bench); {EXIT_USAGE} bad usage, an unreadable or unsafe file, a model that cannot be "
+    "exported as asked, or a missing dependency; "
     f"{EXIT_UNSUPPORTED} the model holds layers or settings lstm2d does not convert (inspect); 130 training "
     "interrupted after writing a checkpoint (train)"
 )
@@ -121,6 +123,46 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("file", type=Path)
     inspect.set_defaults(run=_run_inspect)
 
+    export = commands.add_parser(
+        "export",
+        help="export a model file to ONNX (.onnx) or a torch.export program (.pt2), verified against the model",
+        description="Reads IN (.keras, .h5 or lstm2d .safetensors; vetted, nothing in it runs) and writes OUT: .onnx "
+        "(ONNX Runtime and other ONNX runtimes) or .pt2 (torch.export.load). Inputs and outputs are named as in the "
+        "Keras model and taken as it takes them (frames in its own data_format unless --layout says otherwise; masks "
+        "bool); the batch axis is dynamic, and an open time axis too where the exported graph allows it. Then runs OUT "
+        "(ONNX Runtime, or torch.export.load) on seeded inputs at two batch sizes (and two sequence lengths where OUT "
+        "takes any) against the torch model, and against Keras with --against-keras, and prints the max abs error per "
+        f"output. Exits {EXIT_OVER_TOLERANCE} if any error is over the tolerance of OUT's dtype, {EXIT_USAGE} if the "
+        "model cannot be exported as asked or a package is missing (pip install 'lstm2d[export]').",
+    )
+    export.add_argument("input", type=Path, help="a Keras model file (.keras or legacy .h5) or an lstm2d .safetensors file")
+    export.add_argument("output", type=Path, help="the artifact to write: NAME.onnx or NAME.pt2")
+    export.add_argument(
+        "--layout",
+        choices=("keras", "channels_last", "channels_first"),
+        default="keras",
+        help="frames and grids of spatial layers, in and out (default keras: the Keras model's own data_format)",
+    )
+    export.add_argument(
+        "--dtype", choices=("fp32", "fp16", "bf16"), default="fp32", help="fp32 (default); fp16 (.onnx, .pt2); bf16 (.pt2)"
+    )
+    export.add_argument(
+        "--timesteps",
+        type=int,
+        help="for a model that leaves its time axis open: fix it at this length (needed where the exported graph "
+        "unrolls a step loop; default: a dynamic time axis)",
+    )
+    export.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
+    export.add_argument("--seed", type=int, default=0, help="seed of the check's inputs (default 0)")
+    export.add_argument(
+        "--against-keras", action="store_true", help="check OUT against the Keras model too (needs a Keras file and Keras)"
+    )
+    export.add_argument(
+        "--backend", choices=BACKENDS, help="Keras backend for --against-keras (default: $KERAS_BACKEND, else tensorflow)"
+    )
+    export.add_argument("--allow-nonfinite", action="store_true", help="accept NaN/Inf weights")
+    export.set_defaults(run=_run_export)
+
     bench = commands.add_parser(
         "bench",
         help="training and inference throughput and peak memory: torch vs Keras on each backend",
@@ -174,11 +216,17 @@ def _print_reports(backend: str, reports: list[ParityReport], as_json: bool) -> 
         import keras
 
         print(json.dumps({"backend": backend, "keras": keras.__version__, "ok": ok, "reports": [r.to_dict() for r in reports]}))
-    else:
-        print(f"Keras backend: {backend}; fp32 CPU; tolerance: max abs error <= {FP32_CPU_FORWARD_ATOL:.0e}")
-        for report in reports:
-            print(report.table())
-        print("all outputs within tolerance" if ok else "OVER TOLERANCE: see the rows marked NO")
+        return EXIT_OK if ok else EXIT_OVER_TOLERANCE
+    return _print_tables(f"Keras backend: {backend}; fp32 CPU; tolerance: max abs error <= {FP32_CPU_FORWARD_ATOL:.0e}", reports)
+
+
+def _print_tables(header: str, reports: list[ParityReport]) -> int:
+    """``header``, each report's table and the verdict; the exit code."""
+    print(header)
+    for report in reports:
+        print(report.table())
+    ok = all(report.ok for report in reports)
+    print("all outputs within tolerance" if ok else "OVER TOLERANCE: see the rows marked NO")
     return EXIT_OK if ok else EXIT_OVER_TOLERANCE
 
 
@@ -368,6 +416,67 @@ def _run_inspect(args: argparse.Namespace) -> int:
     print(f"{path}: {kind}; lstm2d converts every layer")
     _print_lines([_model_line(spec), "", *graph_summary(spec, keras_classes(layers))])
     return EXIT_OK
+
+
+# -- export -----------------------------------------------------------------------------
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from torch_impl.export import ExportError, export_onnx, export_program
+
+    source, target = args.input, args.output
+    writers = {".onnx": export_onnx, ".pt2": export_program}
+    if target.suffix not in writers:
+        raise CliError(f"cannot export to {target.suffix or 'no extension'}: expected OUT to be NAME.onnx or NAME.pt2")
+    if args.against_keras and source.suffix not in (".keras", ".h5"):
+        raise CliError(f"--against-keras needs a Keras file (.keras or .h5) as IN, got {source.suffix or 'no extension'}")
+    model = _read_model_file(source, args.allow_nonfinite)
+    started = time.perf_counter()
+    options: dict[str, Any] = {"layout": args.layout, "dtype": args.dtype, "timesteps": args.timesteps}
+    if args.opset is not None:
+        if target.suffix != ".onnx":
+            raise CliError("--opset is for .onnx output")
+        options["opset"] = args.opset
+    try:
+        artifact = writers[target.suffix](model, target, **options)
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        f"wrote {target} in {time.perf_counter() - started:.1f} s: {artifact.format}, {artifact.dtype}, frames {artifact.layout}"
+    )
+    _print_lines([f"  input  {t.describe()}" for t in artifact.inputs] + [f"  output {t.describe()}" for t in artifact.outputs])
+    keras_model = None
+    if args.against_keras:
+        _select_keras_backend(args.backend)
+        import keras_ref
+
+        try:
+            keras_model = keras_ref.load_vetted_model(source)
+        except keras_ref.KerasLoadError as exc:
+            raise CliError(str(exc)) from None
+    from lstm2d.artifact_check import ARTIFACT_TOLERANCES, check_artifact
+
+    try:
+        reports = check_artifact(model, artifact, seed=args.seed, keras_model=keras_model)
+    except ExportError as exc:  # the runtime is missing
+        raise CliError(str(exc)) from None
+    runner = "ONNX Runtime (CPU)" if artifact.format == "onnx" else "torch.export.load (CPU)"
+    atol = ARTIFACT_TOLERANCES[artifact.dtype]
+    return _print_tables(f"\n{target} run by {runner} vs the fp32 model; tolerance: max abs error <= {atol:.0e}", reports)
+
+
+def _read_model_file(path: Path, allow_nonfinite: bool) -> Lstm2dNet:
+    """The torch model of a Keras file (vetted) or an lstm2d safetensors file; a CliError for anything unreadable."""
+    from torch_impl.files import ModelFileError, from_keras, load_safetensors
+
+    try:
+        if path.suffix == ".safetensors":
+            return load_safetensors(path, allow_nonfinite=allow_nonfinite)
+        if path.suffix in (".keras", ".h5"):
+            return from_keras(path, allow_nonfinite=allow_nonfinite)
+    except ModelFileError as exc:
+        raise CliError(str(exc)) from None
+    raise CliError(f"cannot read {path.suffix or 'a file without extension'}: expected .keras, .h5 or .safetensors")
 
 
 def _model_line(spec: ModelSpec) -> str:

@@ -14,10 +14,10 @@ from lstm2d.cli import EXIT_OK, EXIT_OVER_TOLERANCE, EXIT_UNSUPPORTED, EXIT_USAG
 from lstm2d.presets import get_preset, preset_names
 from lstm2d.spec import ModelSpec
 
-COMMANDS = ("verify", "demo", "convert", "inspect", "bench", "presets", "spec", "train")
+COMMANDS = ("verify", "demo", "convert", "inspect", "export", "bench", "presets", "spec", "train")
 """Every command; each is run end to end in a test: verify (here, parity_tests/test_cli_verify.py), demo (here),
-convert and inspect (here, tests/test_files.py), bench (tests/test_bench.py), presets and spec (here), train
-(tests/test_train_cli.py)."""
+convert and inspect (here, tests/test_files.py), export (tests/test_export.py, parity_tests/test_cli_export.py), bench
+(tests/test_bench.py), presets and spec (here), train (tests/test_train_cli.py)."""
 
 
 def test_help_lists_every_command_with_a_description_and_the_exit_codes():

@@ -76,3 +76,21 @@ def test_training_example_runs():
     assert not model.layers["lstm_1"].bias_hh_l0.requires_grad  # frozen: Keras has no such bias
     assert namespace["optimizer"].param_groups[0]["step"] == 1
     assert torch.isfinite(namespace["loss"])
+
+
+def test_deploy_example_runs(tmp_path, monkeypatch):
+    """The "Deploy" example: an ONNX file run by ONNX Runtime and a .pt2 program, both as the torch model computes."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    import numpy as np
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    (code,) = re.findall(r"```python\n(.*?)```", _section("Deploy"), flags=re.S)
+    namespace: dict = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    with torch.no_grad():
+        expected = namespace["model"](torch.from_numpy(namespace["frames"]).movedim(-1, -3)).numpy()
+    assert namespace["y"].shape == expected.shape == (8, 1)
+    np.testing.assert_allclose(namespace["y"], expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(namespace["y_pt2"].detach().numpy(), expected, rtol=0, atol=1e-5)

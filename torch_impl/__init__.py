@@ -5,6 +5,7 @@ needs neither, and reading a Keras file never runs code from it.
 """
 
 from torch_impl.build import build_model, init_like_keras_, keras_initial_weights
+from torch_impl.export import export_onnx, export_program
 from torch_impl.files import (
     ModelFileError,
     UnsafeFileError,
@@ -27,6 +28,8 @@ __all__ = [
     "WeightMismatchError",
     "build_model",
     "export_keras_weights",
+    "export_onnx",
+    "export_program",
     "from_keras",
     "init_like_keras_",
     "keras_initial_weights",

@@ -29,12 +29,14 @@ class Engine:
     """A framework in one configuration; ``compiler`` says what compiles the step, if anything."""
 
     name: str
-    framework: Literal["torch", "keras"]
+    framework: Literal["torch", "keras", "onnxruntime"]
     compiler: str
     backend: str | None = None  # the Keras backend
     jit_compile: bool | None = None  # what Keras' model.compile gets
     devices: tuple[str, ...] = ("cpu", "cuda")
     slow_compile: bool = False  # compiling a 100-step model's training step takes minutes per shape
+    modes: tuple[Mode, ...] = MODES
+    dtypes: tuple[Dtype, ...] = DTYPES  # of the sweep's dtypes for its framework, the ones this engine runs
 
 
 ENGINES: dict[str, Engine] = {
@@ -50,12 +52,20 @@ ENGINES: dict[str, Engine] = {
         Engine("keras-jax", "keras", "XLA (jit_compile=True, Keras' default)", "jax", True),
         Engine("keras-torch", "keras", "none (eager; jit_compile=False, Keras' default)", "torch", False),
         Engine("keras-torch-compile", "keras", "torch.compile (jit_compile=True)", "torch", True, slow_compile=True),
+        Engine(
+            "onnxruntime",
+            "onnxruntime",
+            "ONNX Runtime (the model exported by torch_impl.export_onnx; CPU, or the CUDA execution provider on cuda)",
+            modes=("infer",),
+            dtypes=("fp32", "fp16"),
+        ),
     )
 }
 DEFAULT_ENGINES = (
     "torch",
     "torch-compile",
     "torch-cudagraphs",
+    "onnxruntime",
     "keras-tensorflow",
     "keras-tensorflow-graph",
     "keras-jax",
@@ -130,7 +140,8 @@ def own_length(spec: ModelSpec) -> int | None:
 class Sweep:
     """The cross product a run measures. ``None`` grid fields keep each preset's own size.
 
-    ``dtypes`` apply to torch engines, ``keras_dtypes`` to Keras engines (mixed-precision policy).
+    ``dtypes`` apply to torch engines and ONNX Runtime (fp32 and fp16 only: the exported model in that dtype),
+    ``keras_dtypes`` to Keras engines (mixed-precision policy). ONNX Runtime only infers.
     Engines whose compilation is slow (``torch.compile`` of a 100-step LSTM) run only at
     ``compiled_batches`` (``None``: at every batch size). ``model_file`` (a Keras file) replaces the
     presets: its shapes are its own, ``timesteps`` fill the time axes it leaves open, and Keras runs it in the dtype
@@ -188,12 +199,12 @@ class Sweep:
             preset, height, width, channels = model
             for name in self.engines:
                 engine = ENGINES[name]
-                if self.device not in engine.devices:
+                if self.device not in engine.devices or mode not in engine.modes:
                     continue
                 if engine.slow_compile and self.compiled_batches is not None and batch not in self.compiled_batches:
                     continue
-                dtypes = self.dtypes if engine.framework == "torch" else self.keras_dtypes
-                for dtype in dtypes:
+                dtypes = self.keras_dtypes if engine.framework == "keras" else self.dtypes
+                for dtype in (d for d in dtypes if d in engine.dtypes):
                     result.append(
                         Case(
                             engine=name,

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cases import ENGINES
+
 Result = dict[str, Any]
 GROUP_FIELDS = ("preset", "mode", "batch", "timesteps", "height", "width", "channels", "device")
 Group = tuple[Any, ...]  # a result's values of GROUP_FIELDS
@@ -31,7 +33,7 @@ def _group(result: Result) -> Group:
 
 
 def _framework(result: Result) -> str:
-    return "keras" if result["case"]["engine"].startswith("keras") else "torch"
+    return ENGINES[result["case"]["engine"]].framework
 
 
 def _rate(result: Result) -> float:

@@ -98,15 +98,19 @@ def _peak(device: str, settings: PeakSettings) -> dict[str, Any]:
     return run_worker("peak", payload, _worker_env(None, device))
 
 
+EXTRAS = {"keras": "keras", "onnxruntime": "export"}  # the extra that installs a framework's engines
+
+
 def _installed(case: Case) -> str | None:
-    """Why a Keras case cannot run here (its packages are missing), or None."""
+    """Why a Keras or ONNX Runtime case cannot run here (its packages are missing), or None."""
     import importlib.util
 
-    backend = ENGINES[case.engine].backend
-    if backend is None:
+    engine = ENGINES[case.engine]
+    packages = {"keras": ("keras", engine.backend), "onnxruntime": ("onnxruntime", "onnx", "onnxscript")}.get(engine.framework)
+    if packages is None:
         return None
-    missing = [name for name in ("keras", backend) if importlib.util.find_spec(name) is None]
-    return f"not installed: {', '.join(missing)} (pip install 'lstm2d[keras]')" if missing else None
+    missing = [name for name in packages if name is not None and importlib.util.find_spec(name) is None]
+    return f"not installed: {', '.join(missing)} (pip install 'lstm2d[{EXTRAS[engine.framework]}]')" if missing else None
 
 
 def run(

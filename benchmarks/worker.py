@@ -29,6 +29,10 @@ def _run_case(data: dict[str, Any]) -> dict[str, Any]:
         from benchmarks import keras_runner
 
         return keras_runner.run(case, spec)
+    if engine.framework == "onnxruntime":
+        from benchmarks import ort_runner
+
+        return ort_runner.run(case, spec)
     from benchmarks import torch_runner
 
     return torch_runner.run(case, spec)

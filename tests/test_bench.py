@@ -11,7 +11,7 @@ import pytest
 
 import torch_impl
 from benchmarks import report
-from benchmarks.cases import ENGINES, QUICK, Case, Sweep
+from benchmarks.cases import ENGINES, FULL, QUICK, Case, Sweep
 from benchmarks.data import make_batch
 from benchmarks.flops import COUNTERS, count_layers, step_flops
 from benchmarks.suite import SCHEMA, run_worker
@@ -139,6 +139,45 @@ def test_sweep_refuses_what_it_cannot_run(changes, message):
         Sweep(**changes)
 
 
+def test_onnxruntime_only_infers_in_fp32_or_fp16():
+    sweep = Sweep(presets=("seed-cnn",), engines=("torch", "onnxruntime"), batches=(2,), dtypes=("fp32", "bf16", "fp16"))
+    assert [(c.mode, c.engine, c.dtype) for c in sweep.cases()] == [
+        ("train", "torch", "fp32"), ("train", "torch", "bf16"), ("train", "torch", "fp16"),
+        ("infer", "torch", "fp32"), ("infer", "torch", "bf16"), ("infer", "torch", "fp16"),
+        ("infer", "onnxruntime", "fp32"), ("infer", "onnxruntime", "fp16"),
+    ]  # fmt: skip
+    assert "onnxruntime" in FULL.engines
+
+
+def test_a_missing_runtime_is_skipped_saying_what_to_install(monkeypatch):
+    from benchmarks import suite
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    (case,) = Sweep(presets=("seed-cnn",), engines=("onnxruntime",), modes=("infer",), batches=(2,)).cases()
+    assert suite._installed(case) == "not installed: onnxruntime (pip install 'lstm2d[export]')"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript", "onnxruntime")),
+    reason="needs lstm2d[export]",
+)
+def test_onnxruntime_engine_end_to_end_beside_torch(tmp_path):
+    out = tmp_path / "results"
+    argv = ["bench", "--presets", "seed-cnn", "--engines", "torch", "onnxruntime", "--modes", "infer", "--batches", "2"]
+    argv += ["--timesteps", "3", "--dtypes", "fp32", "--min-run-time", "0.01", "--min-blocks", "2", "--warmup", "1"]
+    argv += ["--device", "cpu", "--peak-sizes", "64", "--out", str(out)]
+    assert main(argv) == 0
+    doc = json.loads((out / "results.json").read_text())
+    _check_schema(doc)
+    assert [(r["case"]["engine"], r["status"]) for r in doc["results"]] == [("torch", "ok"), ("onnxruntime", "ok")]
+    ort = doc["results"][1]
+    assert ort["framework_version"].startswith("onnxruntime ") and ort["runtime"]["providers"] == ["CPUExecutionProvider"]
+    assert ort["runtime"]["onnx_operators"]["LSTM"] == 1
+    assert "| seed-cnn | infer | 2 | 3 | onnxruntime | fp32 |" in (out / "results.md").read_text()
+
+
 def test_quick_sweep_stays_small():
     assert len(QUICK.cases()) == 4
     assert {ENGINES[c.engine].framework for c in QUICK.cases()} == {"torch", "keras"}
@@ -204,6 +243,19 @@ def test_report_ratios_targets_and_marginal_memory():
     assert "| seed-cnn | train | 64 | 100 | torch | fp32 | 900 | 810-990 | 9.00 |" in text
     assert "| seed-cnn | infer | 64 | 100 | keras-torch | fp32 | skipped: no |" in text
     assert "fp32 100 GFLOP/s, bf16 200 GFLOP/s" in text
+
+
+def test_onnxruntime_results_are_not_torch_results_in_the_targets():
+    doc = _doc(
+        [
+            _result("torch", "infer", 64, 900.0, 1),
+            _result("onnxruntime", "infer", 64, 5000.0, 1),
+            _result("keras-tensorflow-graph", "infer", 64, 300.0, 1),
+        ]
+    )
+    rows = {row.target: row for row in report.targets(doc)}
+    assert rows["seed-cnn infer B=64 T=100: torch >= 2x best Keras"].measured.startswith("3.00x (torch 900 vs keras")
+    assert "| seed-cnn | infer | 64 | 100 | onnxruntime | fp32 | 5,000 | 4,500-5,500 | 16.67 |" in report.markdown(doc)
 
 
 def test_bf16_target_does_not_apply_without_native_bf16():

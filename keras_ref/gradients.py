@@ -49,10 +49,12 @@ def loss_gradients(
     trainable = list(model.trainable_variables)
     cotangents = [np.asarray(c, np.float32) for c in cotangents]
     input_grads, grads = BACKENDS[backend](model, arrays, cotangents, training)
-    by_path = {variable.path: grad for variable, grad in zip(trainable, grads, strict=True)}
+    # by variable object: Keras' variable paths leave out the models a layer is nested in, so an outer layer ``lstm``
+    # and a nested model's layer ``lstm`` both have the variable path ``lstm/lstm_cell/kernel``
+    by_variable = {id(variable): grad for variable, grad in zip(trainable, grads, strict=True)}
     out: KerasWeights = {}
     for path, variables in variables_by_path(model, spec).items():
-        trained = {name: by_path[v.path] for name, v in variables.items() if v.trainable}
+        trained = {name: by_variable[id(v)] for name, v in variables.items() if v.trainable}
         if trained:
             out[path] = trained
     return input_grads, out

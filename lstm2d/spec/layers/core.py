@@ -195,6 +195,9 @@ class Flatten(Layer):
             raise self.refuse(shape, "a fixed number of timesteps", "flattening a whole sequence needs its length")
         return Shape((shape.size,))
 
+    def describe(self) -> str:
+        return "Flatten" if self.data_format == "channels_last" else "Flatten(channels_first)"
+
     def keras_config(self, context: EncodeContext) -> KerasConfig:
         return keras_config("Flatten", name=context.name, data_format=self.data_format)
 

@@ -455,3 +455,97 @@ def test_every_layer_kind_describes_its_options(kind):
         assert layer.describe() != cls.__name__, f"{layer!r} is described as just {layer.describe()!r}"
     else:
         assert layer.describe() == cls.__name__ in cls.keras_classes
+
+
+MASKED = (InputSpec.sequence(5, 3, name="x"), InputSpec.mask(5, name="m"))
+
+
+def _masked_then(layer: Layer) -> ModelSpec:
+    """A GRU reading mask ``m``, its sequences (which carry the mask) twice into ``layer``, then an LSTM."""
+    nodes = (Node(GRU(2, return_sequences=True, name="gru"), ("x",), mask="m"), Node(layer, ("gru", "gru")))
+    return ModelSpec(inputs=MASKED, nodes=(*nodes, Node(LSTM(2, name="lstm"), (layer.name,))), outputs=("lstm",))
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: _masked_then(Concatenate(axis=1, name="time")),
+            r"concatenate time after the mask of m: .*\(of the merges: Concatenate on the last axis, and the element-wise ones "
+            r"but Maximum and Minimum\)",
+        ),
+        (lambda: _masked_then(Maximum(name="max")), r"maximum max after the mask of m"),
+        (
+            lambda: ModelSpec(inputs=MASKED, nodes=(Node(GRU(2, name="gru"), ("x", "m")),), outputs=("gru",)),
+            r"gru gru: a boolean input is a mask; pass it as mask=, not as an input",
+        ),
+        (
+            lambda: ModelSpec(inputs=MASKED, nodes=(Node(Dense(2, name="d"), ("x",), mask="m"),), outputs=("d",)),
+            r"dense d: only recurrent layers take mask=",
+        ),
+        (
+            lambda: ModelSpec(
+                inputs=(InputSpec.sequence(5, 3, name="x"), InputSpec.mask(4, name="m")),
+                nodes=(Node(GRU(2, name="gru"), ("x",), mask="m"),),
+                outputs=("gru",),
+            ),
+            r"gru gru: mask 'm' has 4 steps, the input 5",
+        ),
+        (
+            lambda: ModelSpec(
+                inputs=(InputSpec.frames(3, 4, 4, 2),),
+                nodes=(
+                    Node(Conv2D(2, 3, padding="same", name="a"), ("frames",)),
+                    Node(Concatenate(name="joined"), ("a", "frames")),
+                ),
+                outputs=("joined",),
+                data_format="channels_first",
+            ),
+            r"concatenate joined: lstm2d concatenates frames or grids in channels_last models only",
+        ),
+        (
+            lambda: ModelSpec(InputSpec.frames(3, 4, 4, 2), (Conv2D(2, 3), Reshape((6, 4))), data_format="channels_first"),
+            r"reshape reshape_1: in a channels_first model lstm2d reshapes frames only to flatten each one",
+        ),
+        (
+            lambda: ModelSpec(
+                inputs=(InputSpec.sequence(5, 3, name="a"), InputSpec.sequence(4, 3, name="b")),
+                nodes=(Node(Add(name="sum"), ("a", "b")),),
+                outputs=("sum",),
+            ),
+            r"add sum: inputs \(5, 3\), \(4, 3\) differ on axis 0",
+        ),
+    ],
+    ids=[
+        "concatenate-masked-time",
+        "maximum-masked",
+        "mask-as-input",
+        "mask-to-dense",
+        "mask-steps",
+        "concatenate-channels-first-frames",
+        "reshape-channels-first-frames",
+        "merge-shapes",
+    ],
+)
+def test_graph_refusals_name_the_layer_and_the_reason(build, message):
+    """What the graph matrix meets that lstm2d refuses (Keras would run it), each named."""
+    with pytest.raises(SpecError, match=message):
+        build()
+
+
+@pytest.mark.parametrize(
+    ("shape", "target", "flattens"),
+    [
+        (Frames(3, 2, 2, 2), (3, 8), True),  # each frame's 8 values, the same 3 steps
+        (Frames(None, 2, 2, 2), (-1, 8), True),
+        (Frames(3, 2, 2, 2), (6, 4), False),  # other steps: values move across frames
+        (Frames(3, 2, 2, 2), (12, 2), False),
+        (Frames(3, 2, 2, 2), (24,), False),  # the whole sequence
+        (Grid(2, 3, 2), (12,), True),
+        (Grid(2, 3, 2), (3, 4), False),
+    ],
+)
+def test_a_reshape_is_a_flatten_only_where_each_step_stays_one_step(shape, target, flattens):
+    """torch runs a flatten on channels-first frames as it is (the order in the next weights); any other reshape in
+    Keras' layout. Telling them apart by rank alone ran Reshape((6, 4)) of (3, 2, 2, 2) frames as a flatten."""
+    assert Reshape(target).flattens_steps(shape) is flattens

@@ -49,13 +49,21 @@ def loss_gradients(
     trainable = list(model.trainable_variables)
     cotangents = [np.asarray(c, np.float32) for c in cotangents]
     input_grads, grads = BACKENDS[backend](model, arrays, cotangents, training)
-    by_path = {variable.path: grad for variable, grad in zip(trainable, grads, strict=True)}
+    # by variable object: Keras' variable paths leave out the models a layer is nested in, so an outer layer ``lstm``
+    # and a nested model's layer ``lstm`` both have the variable path ``lstm/lstm_cell/kernel``
+    by_variable = {id(variable): grad for variable, grad in zip(trainable, grads, strict=True)}
     out: KerasWeights = {}
     for path, variables in variables_by_path(model, spec).items():
-        trained = {name: by_path[v.path] for name, v in variables.items() if v.trainable}
+        trained = {name: by_variable[id(v)] for name, v in variables.items() if v.trainable}
         if trained:
             out[path] = trained
     return input_grads, out
+
+
+def _structured(inputs: Mapping[str, Any]) -> Any:
+    """The inputs as the model was built to take them: the one tensor of a one-input model (a dict would make Keras
+    warn that the structure differs), else the dict by input name."""
+    return next(iter(inputs.values())) if len(inputs) == 1 else inputs
 
 
 def _floats(arrays: Arrays) -> list[str]:
@@ -80,7 +88,7 @@ def _tensorflow(model: keras.Model, inputs: Arrays, cotangents: list[np.ndarray]
     with tf.GradientTape() as tape:
         for name in floats:
             tape.watch(x[name])
-        loss = _linear_loss(model(x, training=training), cotangents, lambda o, c: tf.reduce_sum(o * c))
+        loss = _linear_loss(model(_structured(x), training=training), cotangents, lambda o, c: tf.reduce_sum(o * c))
     grads = tape.gradient(loss, [*(x[name] for name in floats), *trainable])
     input_grads = {name: _numpy(g, inputs[name]) for name, g in zip(floats, grads, strict=False)}
     return input_grads, [_numpy(g, v) for g, v in zip(grads[len(floats) :], trainable, strict=True)]
@@ -96,7 +104,7 @@ def _jax(model: keras.Model, inputs: Arrays, cotangents: list[np.ndarray], train
     masks = {name: jnp.asarray(array) for name, array in inputs.items() if name not in floats}
 
     def loss(trainable: list[jax.Array], x: dict[str, jax.Array]) -> jax.Array:
-        outputs, _ = model.stateless_call(trainable, non_trainable_values, {**x, **masks}, training=training)
+        outputs, _ = model.stateless_call(trainable, non_trainable_values, _structured({**x, **masks}), training=training)
         return _linear_loss(outputs, cotangents, lambda o, c: jnp.sum(o * c))
 
     float_inputs = {name: jnp.asarray(inputs[name]) for name in floats}
@@ -112,7 +120,8 @@ def _torch(model: keras.Model, inputs: Arrays, cotangents: list[np.ndarray], tra
     for name in floats:
         x[name].requires_grad_(True)
     trainable = model.trainable_variables
-    loss = _linear_loss(model(x, training=training), cotangents, lambda o, c: (o * keras.ops.convert_to_tensor(c)).sum())
+    outputs = model(_structured(x), training=training)
+    loss = _linear_loss(outputs, cotangents, lambda o, c: (o * keras.ops.convert_to_tensor(c)).sum())
     grads = torch.autograd.grad(loss, [*(x[name] for name in floats), *(v.value for v in trainable)], allow_unused=True)
     input_grads = {name: _numpy(g, inputs[name]) for name, g in zip(floats, grads, strict=False)}
     return input_grads, [_numpy(g, v) for g, v in zip(grads[len(floats) :], trainable, strict=True)]

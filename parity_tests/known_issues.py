@@ -12,7 +12,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from lstm2d.spec import Conv2D, ConvLSTM2D, ModelSpec, Pool2D, same_padding
+from lstm2d.spec import Conv2D, ConvLSTM2D, ModelSpec, Pool2D, Submodel, TimeDistributed, same_padding
 
 AVG_POOL_SAME_BUG = (
     "Keras <= 3.15 on the torch backend zero-pads an asymmetric 'same' AveragePooling2D and then "
@@ -48,10 +48,44 @@ def has_asymmetric_avg_same_pool(spec: ModelSpec) -> bool:
     return False
 
 
+CHANNELS_FIRST_BIAS_ON_WIDTH_BUG = (
+    "Keras <= 3.15 on the TensorFlow backend adds a channels_first Conv2D's bias along the width where the output "
+    "width equals the number of filters: its ops.add takes a (1, filters, 1, 1) bias for tf.nn.bias_add and picks "
+    "NHWC because the last axis has the bias' length (keras/src/backend/tensorflow/numpy.py, add); "
+    "JAX, torch and lstm2d add it per channel"
+)
+
+
+@cache
+def keras_add_puts_a_channels_first_bias_on_the_width() -> bool:
+    """Whether this Keras backend's ``ops.add`` adds a ``(1, C, 1, 1)`` bias to ``(B, C, H, W)`` along W when W == C.
+
+    Two channels of one 1x2 row, bias (1, 2): per channel the channels become [1, 1] and [2, 2]; along the
+    width both become [1, 2].
+    """
+    import keras
+
+    added = keras.ops.add(np.zeros((1, 2, 1, 2), np.float32), np.array([1.0, 2.0], np.float32).reshape(1, 2, 1, 1))
+    return not np.array_equal(keras.ops.convert_to_numpy(added)[0, :, 0, 0], [1.0, 2.0])
+
+
+def has_channels_first_bias_on_square_output(spec: ModelSpec) -> bool:
+    """Whether ``spec``, or a model nested in it, is channels_first with a biased Conv2D (under TimeDistributed or not)
+    whose output width is its number of filters."""
+    if spec.data_format == "channels_first":
+        for entry in spec.infer().nodes:
+            conv = entry.layer.layer if isinstance(entry.layer, TimeDistributed) else entry.layer
+            if isinstance(conv, Conv2D) and conv.use_bias and entry.output.width == conv.filters:
+                return True
+    return any(has_channels_first_bias_on_square_output(layer.spec) for layer in spec.all_layers() if isinstance(layer, Submodel))
+
+
 def expected_keras_bug(spec: ModelSpec) -> str | None:
     """The reason this spec's parity is expected to fail on this Keras backend, or None."""
     if has_asymmetric_avg_same_pool(spec) and keras_avg_pool_same_counts_padding():
         return AVG_POOL_SAME_BUG
+    if has_channels_first_bias_on_square_output(spec) and keras_add_puts_a_channels_first_bias_on_the_width():
+        return CHANNELS_FIRST_BIAS_ON_WIDTH_BUG
     return None
 
 

@@ -6,7 +6,13 @@ chosen so each setting changes the numbers (C > 1 and H != W at flattens, non-de
 both GRU conventions, every Bidirectional merge, go_backwards, BatchNorm after a flatten, ...).
 ``CHANNELS_FIRST_SPECS`` (part of ``LAYER_SPECS``): Keras models of channels_first frames, both flatten orders.
 ``MASKED_SPECS``: models whose recurrent layers see a Masking layer's mask.
+``GRAPH_SPECS``: graphs (several inputs and outputs, merges of every kind, residual blocks, shared layers, nested
+models called directly and under TimeDistributed, boolean mask inputs), small, with C > 1 and H != W wherever
+frames are flattened, so the feature orders the torch side combines (``torch_impl.layout.FeatureOrder``) matter.
+``INPUT_KIND_SPECS``: one small model per kind of input Keras users feed: sequences (fixed or open length), vectors,
+single grids, frames without a channel axis, sequences of 1D signals (channels_first frames: ``CHANNELS_FIRST_SPECS``).
 ``TRAJECTORY_SPECS``: models trained 50 steps in both frameworks (no dropout: its random masks cannot match).
+``ALL_SPECS``: every spec above but the trajectory models (variants of the others).
 """
 
 from __future__ import annotations
@@ -18,21 +24,33 @@ from lstm2d.spec import (
     GRU,
     LSTM,
     Activation,
+    Add,
+    Average,
     BatchNorm,
     Bidirectional,
+    Concatenate,
     Conv2D,
     Conv3D,
     ConvLSTM2D,
+    DataFormat,
     Dense,
     Dropout,
     Flatten,
     GlobalPool2D,
     InputSpec,
     Masking,
+    Maximum,
+    Minimum,
     ModelSpec,
+    Multiply,
+    Node,
     Pool2D,
     RepeatVector,
+    Reshape,
     SimpleRNN,
+    Submodel,
+    Subtract,
+    TimeDistributed,
 )
 
 EXTRA_SPECS: tuple[ModelSpec, ...] = (
@@ -291,6 +309,431 @@ MASKED_SPECS: tuple[ModelSpec, ...] = (
 )
 
 
+def _graph(
+    name: str,
+    inputs: tuple[InputSpec, ...],
+    nodes: tuple[Node, ...],
+    outputs: tuple[str, ...] = ("out",),
+    data_format: DataFormat = "channels_last",
+) -> ModelSpec:
+    return ModelSpec(inputs=inputs, nodes=nodes, outputs=outputs, name=name, data_format=data_format)
+
+
+# Nested models: a per-frame CNN backbone (its output is a flattened grid, features in a permuted order on the torch
+# side), the same with BatchNormalization, a sequence encoder, a CNN-LSTM of frames and a side sequence with two outputs.
+BACKBONE = ModelSpec(
+    InputSpec.grid(7, 6, 2, name="frame"), (Conv2D(3, 3, activation="relu"), Pool2D("max", 2), Flatten()), name="backbone"
+)
+BN_BACKBONE = ModelSpec(
+    InputSpec.grid(7, 6, 2, name="frame"),
+    (Conv2D(3, 3, use_bias=False), BatchNorm(), Activation("relu"), Flatten()),  # a bias before a BatchNorm gets no
+    # gradient in training (see TRAJECTORY_SPECS)
+    name="bn_backbone",
+)
+SEQUENCE_ENCODER = ModelSpec(InputSpec.sequence(5, 4, name="steps"), (Dense(5, activation="tanh"), LSTM(3)), name="encoder")
+CNN_LSTM_TWO_OUTPUTS = _graph(
+    "two_out_inner",
+    (InputSpec.frames(5, 9, 7, 2), InputSpec.sequence(5, 3, name="side")),
+    (
+        Node(Conv2D(3, 3, activation="relu", name="conv"), ("frames",)),
+        Node(Flatten(name="flat"), ("conv",)),
+        Node(Concatenate(name="joined"), ("flat", "side")),
+        Node(LSTM(4, return_sequences=True, name="lstm"), ("joined",)),
+    ),
+    ("lstm", "flat"),  # the second output leaves the nested model with its features permuted on the torch side
+)
+BACKBONE_SEQUENCE = ModelSpec(  # a model that runs a nested model under TimeDistributed
+    InputSpec.frames(4, 7, 6, 2, name="clip"),
+    (TimeDistributed(Submodel(BACKBONE, name="backbone"), name="td"), GRU(3, return_sequences=True)),
+    name="backbone_sequence",
+)
+
+GRAPH_SPECS: tuple[ModelSpec, ...] = (
+    _graph(  # a CNN-LSTM with a second input (T, k) joined to the flattened frames per timestep
+        "cnn-lstm-side-sequence",
+        (InputSpec.frames(5, 9, 7, 2), InputSpec.sequence(5, 3, name="side")),
+        (
+            Node(Conv2D(3, 3, activation="relu", name="conv"), ("frames",)),
+            Node(Pool2D("max", 2, name="pool"), ("conv",)),
+            Node(Flatten(name="flat"), ("pool",)),
+            Node(Concatenate(name="joined"), ("flat", "side")),
+            Node(LSTM(4, name="lstm"), ("joined",)),
+            Node(Dense(2, name="out"), ("lstm",)),
+        ),
+    ),
+    _graph(  # multi-input, BatchNormalization in a backbone under TimeDistributed: the trajectory model (training
+        # statistics per timestep, as Keras' TimeDistributed calls the backbone once per step)
+        "backbone-side-sequence",
+        (InputSpec.frames(4, 7, 6, 2), InputSpec.sequence(4, 3, name="side")),
+        (
+            Node(TimeDistributed(Submodel(BN_BACKBONE, name="bn_backbone"), name="td"), ("frames",)),
+            Node(Concatenate(name="joined"), ("td", "side")),
+            Node(LSTM(4, name="lstm"), ("joined",)),
+            Node(Dense(1, name="out"), ("lstm",)),
+        ),
+    ),
+    _graph(  # residual blocks on frames: Conv2D 'same', then Add with the block's input (channels first in torch)
+        "residual-frames",
+        (InputSpec.frames(4, 6, 5, 3),),
+        (
+            Node(Conv2D(3, 3, padding="same", activation="relu", name="c1"), ("frames",)),
+            Node(Add(name="res1"), ("c1", "frames")),
+            Node(Conv2D(3, (2, 3), padding="same", name="c2"), ("res1",)),
+            Node(Add(name="res2"), ("c2", "res1")),
+            Node(Flatten(name="flat"), ("res2",)),
+            Node(LSTM(3, name="lstm"), ("flat",)),
+            Node(Dense(1, name="out"), ("lstm",)),
+        ),
+    ),
+    _graph(  # a per-frame backbone model: TimeDistributed(model) -> LSTM
+        "td-backbone-lstm",
+        (InputSpec.frames(4, 7, 6, 2),),
+        (
+            Node(TimeDistributed(Submodel(BACKBONE, name="backbone"), name="td"), ("frames",)),
+            Node(LSTM(4, name="lstm"), ("td",)),
+            Node(Dense(1, name="out"), ("lstm",)),
+        ),
+    ),
+    _graph(  # the same with BatchNormalization inside the backbone
+        "td-backbone-batch-norm",
+        (InputSpec.frames(4, 7, 6, 2),),
+        (
+            Node(TimeDistributed(Submodel(BN_BACKBONE, name="bn_backbone"), name="td"), ("frames",)),
+            Node(GRU(4, name="gru"), ("td",)),
+            Node(Dense(1, name="out"), ("gru",)),
+        ),
+    ),
+    _graph(  # explicit TimeDistributed around single layers: Conv2D on frames, Flatten of each frame, Dense on a sequence
+        "td-explicit",
+        (InputSpec.frames(4, 7, 5, 2), InputSpec.sequence(4, 6, name="side")),
+        (
+            Node(TimeDistributed(Conv2D(3, 3, activation="relu"), name="td_conv"), ("frames",)),
+            Node(TimeDistributed(Flatten(), name="td_flat"), ("td_conv",)),
+            Node(TimeDistributed(Dense(4), name="td_dense"), ("side",)),
+            Node(Concatenate(name="joined"), ("td_flat", "td_dense")),
+            Node(LSTM(3, name="lstm"), ("joined",)),
+            Node(Dense(1, name="out"), ("lstm",)),
+        ),
+    ),
+    _graph(  # a nested model called directly (a CNN-LSTM of frames, sequences out)
+        "nested-model",
+        (InputSpec.frames(5, 7, 6, 2),),
+        (
+            Node(
+                Submodel(
+                    ModelSpec(
+                        InputSpec.frames(5, 7, 6, 2, name="clip"),
+                        (Conv2D(3, 3, activation="tanh"), Flatten(), LSTM(4, return_sequences=True)),
+                        name="inner",
+                    ),
+                    name="inner",
+                ),
+                ("frames",),
+            ),
+            Node(Dense(2, name="out"), ("inner",)),
+        ),
+    ),
+    _graph(  # a nested model of two inputs and two outputs, one of them flattened frames
+        "nested-two-in-two-out",
+        (InputSpec.frames(5, 9, 7, 2), InputSpec.sequence(5, 3, name="side")),
+        (
+            Node(Submodel(CNN_LSTM_TWO_OUTPUTS, name="inner"), ("frames", "side")),
+            Node(GRU(2, name="gru"), ("inner[0]",)),
+            Node(LSTM(2, name="lstm"), ("inner[1]",)),  # an outer `lstm` beside the nested one: paths must differ
+            Node(Add(name="out"), ("gru", "lstm")),
+        ),
+    ),
+    _graph(  # models nested twice: a model calling a model that runs a model under TimeDistributed
+        "nested-twice",
+        (InputSpec.frames(4, 7, 6, 2),),
+        (Node(Submodel(BACKBONE_SEQUENCE, name="mid"), ("frames",)), Node(Dense(1, name="out"), ("mid",))),
+    ),
+    _graph(  # one nested model called on two inputs: shared weights
+        "siamese-encoder",
+        (InputSpec.sequence(5, 4, name="a"), InputSpec.sequence(5, 4, name="b")),
+        (
+            Node(Submodel(SEQUENCE_ENCODER, name="encoder"), ("a",)),
+            Node(Submodel(SEQUENCE_ENCODER, name="encoder"), ("b",)),
+            Node(Concatenate(name="joined"), ("encoder", "encoder@1")),
+            Node(Dense(1, name="out"), ("joined",)),
+        ),
+    ),
+    _graph(  # two outputs: a per-timestep head and a GRU on the same sequence
+        "two-outputs",
+        (InputSpec.frames(4, 6, 5, 2),),
+        (
+            Node(Conv2D(3, 3, activation="relu", name="conv"), ("frames",)),
+            Node(Flatten(name="flat"), ("conv",)),
+            Node(LSTM(4, return_sequences=True, name="seq"), ("flat",)),
+            Node(Dense(2, name="a"), ("seq",)),
+            Node(GRU(3, name="b"), ("seq",)),
+        ),
+        ("a", "b"),
+    ),
+    _graph(  # frames out (channels first in torch, Keras' layout at the model's exit) beside a vector input
+        "frames-and-vector-out",
+        (InputSpec.frames(4, 6, 5, 2), InputSpec.vector(3, name="meta")),
+        (
+            Node(Conv2D(3, 3, padding="same", activation="relu", name="conv"), ("frames",)),
+            Node(GlobalPool2D(name="gap"), ("conv",)),
+            Node(LSTM(3, name="lstm"), ("gap",)),
+            Node(Concatenate(name="joined"), ("lstm", "meta")),
+            Node(Dense(2, name="out"), ("joined",)),
+        ),
+        ("conv", "out"),
+    ),
+    _graph(  # a boolean mask input: masked steps carry the state and repeat the output (right padding)
+        "gru-mask-input",
+        (InputSpec.sequence(6, 4, name="x"), InputSpec.mask(6, name="m")),
+        (Node(GRU(3, return_sequences=True, name="gru"), ("x",), mask="m"), Node(Dense(2, name="out"), ("gru",))),
+    ),
+    _graph(  # the mask of a mask input carried on: through return_sequences and a Dense to the next recurrent layer
+        "mask-input-carried",
+        (InputSpec.sequence(6, 4, name="x"), InputSpec.mask(6, name="m")),
+        (
+            Node(LSTM(4, return_sequences=True, name="lstm"), ("x",), mask="m"),
+            Node(Dense(3, activation="tanh", name="dense"), ("lstm",)),
+            Node(GRU(2, reset_after=False, name="gru"), ("dense",)),
+            Node(Dense(1, name="out"), ("gru",)),
+        ),
+    ),
+    _graph(  # one mask input for a Bidirectional LSTM and a backwards GRU
+        "bidirectional-mask-input",
+        (InputSpec.sequence(6, 4, name="x"), InputSpec.mask(6, name="m")),
+        (
+            Node(Bidirectional(LSTM(3, return_sequences=True), name="bi"), ("x",), mask="m"),
+            Node(GRU(2, go_backwards=True, return_sequences=True, name="gru"), ("x",), mask="m"),
+            Node(Concatenate(name="joined"), ("bi", "gru")),
+            Node(Dense(1, name="out"), ("joined",)),
+        ),
+    ),
+    _graph(  # a mask input of any length
+        "mask-input-open",
+        (InputSpec.sequence(None, 4, name="x"), InputSpec.mask(None, name="m")),
+        (
+            Node(Dense(4, activation="relu", name="pre"), ("x",)),
+            Node(SimpleRNN(3, return_sequences=True, name="rnn"), ("pre",), mask="m"),
+            Node(Dense(1, name="out"), ("rnn",)),
+        ),
+    ),
+    _graph(  # shared layers: a Dense and an LSTM each called twice ("shared" and "shared@1")
+        "shared-layers",
+        (InputSpec.sequence(5, 4, name="a"), InputSpec.sequence(5, 4, name="b")),
+        (
+            Node(Dense(6, activation="tanh", name="shared"), ("a",)),
+            Node(Dense(6, activation="tanh", name="shared"), ("b",)),
+            Node(LSTM(3, name="encoder"), ("shared",)),
+            Node(LSTM(3, name="encoder"), ("shared@1",)),
+            Node(Subtract(name="diff"), ("encoder", "encoder@1")),
+            Node(Dense(1, name="out"), ("diff",)),
+        ),
+    ),
+    _graph(  # a shared Dense called on flattened frames (features permuted in torch) and on a sequence (Keras' order)
+        "shared-on-two-orders",
+        (InputSpec.frames(4, 4, 3, 2), InputSpec.sequence(4, 24, name="side")),
+        (
+            Node(Flatten(name="flat"), ("frames",)),
+            Node(Dense(5, activation="tanh", name="shared"), ("flat",)),
+            Node(Dense(5, activation="tanh", name="shared"), ("side",)),
+            Node(Dense(5, name="shared_b"), ("side",)),  # and the other way round
+            Node(Dense(5, name="shared_b"), ("flat",)),
+            Node(Concatenate(name="joined"), ("shared", "shared@1", "shared_b", "shared_b@1")),
+            Node(GRU(3, name="gru"), ("joined",)),
+            Node(Dense(1, name="out"), ("gru",)),
+        ),
+    ),
+    _graph(  # a shared Conv2D on two frame inputs, their difference
+        "shared-conv",
+        (InputSpec.frames(4, 6, 5, 2, name="left"), InputSpec.frames(4, 6, 5, 2, name="right")),
+        (
+            Node(Conv2D(3, 3, activation="relu", name="conv"), ("left",)),
+            Node(Conv2D(3, 3, activation="relu", name="conv"), ("right",)),
+            Node(Subtract(name="diff"), ("conv", "conv@1")),
+            Node(GlobalPool2D(name="gap"), ("diff",)),
+            Node(LSTM(3, name="lstm"), ("gap",)),
+            Node(Dense(1, name="out"), ("lstm",)),
+        ),
+    ),
+    _graph(  # every merge kind on sequences (three inputs where a merge takes them), Concatenate on features and time
+        "every-merge",
+        (InputSpec.sequence(5, 4, name="a"), InputSpec.sequence(5, 4, name="b"), InputSpec.sequence(5, 4, name="c")),
+        (
+            Node(Add(name="add"), ("a", "b", "c")),
+            Node(Subtract(name="sub"), ("a", "b")),
+            Node(Multiply(name="mul"), ("add", "sub", "c")),
+            Node(Average(name="avg"), ("add", "mul")),
+            Node(Maximum(name="max"), ("avg", "sub", "a")),
+            Node(Minimum(name="min"), ("max", "mul")),
+            Node(Concatenate(name="features"), ("min", "add")),
+            Node(Concatenate(axis=1, name="time"), ("features", "features")),
+            Node(LSTM(3, name="lstm"), ("time",)),
+            Node(Dense(1, name="out"), ("lstm",)),
+        ),
+    ),
+    _graph(  # merges of frames torch keeps channels first: Add, Multiply, Concatenate on channels, height, width, time
+        "merge-conv-frames",
+        (InputSpec.frames(4, 7, 6, 2),),
+        (
+            Node(Conv2D(3, 3, padding="same", name="c1"), ("frames",)),
+            Node(Conv2D(3, (3, 2), padding="same", activation="relu", name="c2"), ("frames",)),
+            Node(Add(name="add"), ("c1", "c2")),
+            Node(Multiply(name="mul"), ("c1", "add")),
+            Node(Concatenate(name="channels"), ("add", "mul")),  # (T, 7, 6, 6)
+            Node(Concatenate(axis=2, name="rows"), ("add", "mul")),  # (T, 14, 6, 3)
+            Node(Concatenate(axis=-2, name="columns"), ("add", "mul")),  # (T, 7, 12, 3)
+            Node(Pool2D("max", 2, name="pool"), ("channels",)),
+            Node(Flatten(name="flat"), ("pool",)),
+            Node(GlobalPool2D(name="rows_pool"), ("rows",)),
+            Node(GlobalPool2D("max", name="columns_pool"), ("columns",)),
+            Node(Concatenate(name="features"), ("flat", "rows_pool", "columns_pool")),
+            Node(LSTM(3, name="lstm"), ("features",)),
+            Node(Concatenate(axis=1, name="time"), ("c1", "c2")),  # (2T, 7, 6, 3)
+            Node(GlobalPool2D(name="time_pool"), ("time",)),
+            Node(GRU(2, name="gru"), ("time_pool",)),
+        ),
+        ("lstm", "gru"),
+    ),
+    _graph(  # Concatenate of two flattened frames (C > 1, H != W, different grids): the joined features' order is the
+        # two permutations end to end, absorbed by the Dense and LSTM weights; in either order
+        "concat-flattened-frames",
+        (InputSpec.frames(4, 7, 5, 2), InputSpec.frames(4, 6, 4, 3, name="other")),
+        (
+            Node(Conv2D(3, 3, activation="relu", name="conv"), ("frames",)),
+            Node(Flatten(name="f1"), ("conv",)),
+            Node(Flatten(name="f2"), ("other",)),
+            Node(Concatenate(name="joined"), ("f1", "f2")),
+            Node(Dense(5, activation="tanh", name="dense"), ("joined",)),
+            Node(Concatenate(name="swapped"), ("f2", "f1")),
+            Node(LSTM(3, name="lstm"), ("swapped",)),
+            Node(GRU(2, name="gru"), ("dense",)),
+            Node(Concatenate(name="out"), ("lstm", "gru")),
+        ),
+    ),
+    _graph(  # element-wise merges and a time Concatenate of flattened frames: the same grid (one permutation, kept),
+        # grids of the same size but other shapes (two permutations: back to Keras' order), and a plain sequence
+        "merge-flattened-orders",
+        (
+            InputSpec.frames(4, 3, 4, 2),
+            InputSpec.frames(4, 4, 3, 2, name="other"),
+            InputSpec.sequence(4, 24, name="side"),
+        ),
+        (
+            Node(Flatten(name="f1"), ("frames",)),
+            Node(Flatten(name="f2"), ("other",)),
+            Node(Add(name="same_grid"), ("f1", "f1")),
+            Node(Add(name="other_grid"), ("f1", "f2")),
+            Node(Multiply(name="with_side"), ("same_grid", "side")),
+            Node(Concatenate(axis=1, name="time"), ("other_grid", "with_side", "same_grid")),
+            Node(LSTM(3, name="lstm"), ("time",)),
+            Node(Concatenate(axis=1, name="same_time"), ("same_grid", "f1")),
+            Node(GRU(2, name="gru"), ("same_time",)),
+            Node(Concatenate(name="out"), ("lstm", "gru")),
+        ),
+    ),
+    _graph(  # joined features in a mixed order (a sequence, then flattened frames) through the layers that keep or absorb
+        # it: BatchNorm, TimeDistributed(Dense), Bidirectional GRU, a nested model, a Flatten of the whole sequence
+        "feature-orders-through-layers",
+        (InputSpec.frames(4, 3, 4, 2), InputSpec.sequence(4, 5, name="side")),
+        (
+            Node(Flatten(name="flat"), ("frames",)),
+            Node(Concatenate(name="joined"), ("side", "flat")),
+            Node(BatchNorm(name="bn"), ("joined",)),
+            Node(TimeDistributed(Dense(3, activation="tanh"), name="td"), ("bn",)),
+            Node(Bidirectional(GRU(2, reset_after=False, return_sequences=True), name="bi"), ("bn",)),
+            Node(
+                Submodel(ModelSpec(InputSpec.sequence(4, 29, name="steps"), (Dense(3),), name="steps_model"), name="steps"),
+                ("bn",),
+            ),
+            Node(Concatenate(name="all_steps"), ("td", "bi", "steps")),
+            Node(LSTM(2, name="lstm"), ("all_steps",)),
+            Node(Flatten(name="whole"), ("flat",)),  # (T, features) -> one vector
+            Node(Dense(2, name="whole_dense"), ("whole",)),
+            Node(Concatenate(name="out"), ("lstm", "whole_dense")),
+        ),
+    ),
+    _graph(  # size-1 axes broadcast: flattened frames times a (T, 1) gate, frames times a one-channel attention map
+        "gated-broadcast",
+        (InputSpec.frames(4, 3, 4, 2), InputSpec.sequence(4, 5, name="side")),
+        (
+            Node(Flatten(name="flat"), ("frames",)),
+            Node(Dense(1, activation="sigmoid", name="gate"), ("side",)),
+            Node(Multiply(name="gated"), ("flat", "gate")),
+            Node(Conv2D(1, 2, padding="same", activation="sigmoid", name="attention"), ("frames",)),
+            Node(Multiply(name="attended"), ("frames", "attention")),
+            Node(Flatten(name="flat_attended"), ("attended",)),
+            Node(Concatenate(name="joined"), ("gated", "flat_attended")),
+            Node(LSTM(3, name="lstm"), ("joined",)),
+            Node(Dense(1, name="out"), ("lstm",)),
+        ),
+    ),
+    _graph(  # Reshape a sequence into frames (Keras' layout in, channels first for the Conv2D) and back, in steps, and
+        # the frames into other steps (a Reshape that is not a per-frame flatten)
+        "reshape-to-frames",
+        (InputSpec.sequence(4, 24, name="seq"),),
+        (
+            Node(Reshape((4, 4, 3, 2), name="frames"), ("seq",)),
+            Node(Conv2D(3, 2, name="conv"), ("frames",)),
+            Node(Flatten(name="flat"), ("conv",)),
+            Node(Reshape((4, 6, 3), name="split"), ("flat",)),
+            Node(Reshape((4, 18), name="merged"), ("split",)),
+            Node(LSTM(3, name="lstm"), ("merged",)),
+            Node(Reshape((8, 9), name="regrouped"), ("conv",)),  # frames to other steps: values move, not a flatten
+            Node(GRU(2, name="gru"), ("regrouped",)),
+            Node(Concatenate(name="out"), ("lstm", "gru")),
+        ),
+    ),
+    _graph(  # Bidirectional(merge_mode=None)'s two outputs ("bi[0]", "bi[1]") merged, and one of them a model output
+        "bidirectional-pair-merged",
+        (InputSpec.sequence(5, 4, name="x"),),
+        (
+            Node(Bidirectional(GRU(3, return_sequences=True), merge_mode=None, name="bi"), ("x",)),
+            Node(Average(name="avg"), ("bi[0]", "bi[1]")),
+            Node(Dense(1, name="out"), ("avg",)),
+        ),
+        ("out", "bi[1]"),
+    ),
+    _graph(  # a channels_first graph: frames and a sequence in, an Add of two convolutions, both Flatten orders
+        "channels-first-graph",
+        (InputSpec.frames(4, 7, 5, 2), InputSpec.sequence(4, 3, name="side")),
+        (
+            Node(Conv2D(3, 3, padding="same", name="c1"), ("frames",)),
+            Node(Conv2D(3, (2, 3), padding="same", activation="relu", name="c2"), ("frames",)),
+            Node(Add(name="add"), ("c1", "c2")),
+            Node(BatchNorm(name="bn"), ("add",)),
+            Node(Pool2D("max", 2, name="pool"), ("bn",)),
+            Node(Flatten("channels_first", name="hwc"), ("pool",)),
+            Node(Flatten(name="chw"), ("pool",)),
+            Node(Concatenate(name="joined"), ("hwc", "chw", "side")),
+            Node(LSTM(3, name="lstm"), ("joined",)),
+            Node(Dense(1, name="out"), ("lstm",)),
+        ),
+        ("out", "add"),
+        data_format="channels_first",
+    ),
+)
+
+INPUT_KIND_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(InputSpec.sequence(100, 100), (LSTM(64), Dense(1)), name="article-example-1"),  # the article's example 1
+    ModelSpec(InputSpec.sequence(None, 5), (LSTM(4, return_sequences=True), Dense(2)), name="sequence-open-lstm"),
+    ModelSpec(InputSpec.sequence(None, 5), (GRU(4), Dense(1)), name="sequence-open-gru"),
+    ModelSpec(InputSpec.sequence(6, 5), (GRU(3, reset_after=False, return_sequences=True), Dense(2)), name="sequence-gru"),
+    ModelSpec(InputSpec.vector(7), (Dense(5, activation="relu"), Dense(2)), name="vector-dense"),
+    ModelSpec(InputSpec.grid(9, 7, 2), (Conv2D(3, 3, activation="relu"), Pool2D("max", 2), Flatten(), Dense(2)), name="grid-cnn"),
+    ModelSpec(  # output width 3 == filters 3: TensorFlow's Keras adds the bias on the width (see known_issues)
+        InputSpec.grid(7, 5, 2),
+        (Conv2D(3, 3, activation="relu"), Flatten("channels_first"), Dense(2)),
+        name="channels-first-grid",
+        data_format="channels_first",
+    ),
+    # frames without a channel axis (T, H, W), flattened per frame two ways, and with the time axis open
+    ModelSpec(InputSpec((5, 6, 4), name="planes"), (Reshape((5, 24)), LSTM(3), Dense(1)), name="planes-reshape"),
+    ModelSpec(InputSpec((None, 6, 4), name="planes"), (Reshape((-1, 24)), LSTM(3), Dense(1)), name="planes-reshape-open"),
+    ModelSpec(InputSpec((5, 6, 4), name="planes"), (TimeDistributed(Flatten()), GRU(3), Dense(1)), name="planes-td-flatten"),
+    # sequences of 1D signals (T, L, C), each step flattened (length, channels)
+    ModelSpec(InputSpec((5, 8, 3), name="signals"), (TimeDistributed(Flatten()), LSTM(3), Dense(1)), name="signals-td-flatten"),
+)
+
+
 MASK_PATTERNS = ("right-padding", "left-padding", "gaps", "a-sample-all-masked")
 
 
@@ -367,3 +810,12 @@ def with_classes(spec: ModelSpec, classes: int = 3) -> ModelSpec:
     if not isinstance(last, Dense) or last.units >= 2:
         return spec
     return ModelSpec(spec.input, (*spec.layers[:-1], Dense(classes, name=last.name)), name=spec.name)
+
+
+ALL_SPECS: tuple[ModelSpec, ...] = (*PARITY_SPECS, *LAYER_SPECS, *MASKED_SPECS, *GRAPH_SPECS, *INPUT_KIND_SPECS)
+"""Every spec the parity suite runs forward and backward (the trajectory models are variants of presets and these)."""
+
+
+def open_timesteps(spec: ModelSpec, timesteps: int = 5) -> int | None:
+    """The timesteps to feed a spec with an open time axis (``timesteps``), or None where every input has its length."""
+    return timesteps if any(i.shape[0] is None for i in spec.inputs) else None

@@ -1,9 +1,11 @@
 """Gradient parity: d loss / d inputs and d loss / d every weight, torch autograd against Keras on this process' backend.
 
 The loss is ``sum(output * r)`` with a fixed random ``r`` (non-trivial everywhere); inference semantics. The
-default run covers the model kinds in six models (a preset, both GRU conventions, Bidirectional, SimpleRNN,
-ConvLSTM2D with BatchNorm and Conv3D, a masked LSTM on the exact step loop); ``-m deep`` runs every spec
-(PARITY_SPECS, LAYER_SPECS, MASKED_SPECS) both ways and every masked spec with every padding layout.
+default run covers the model kinds in a few models (a preset, both GRU conventions, Bidirectional, SimpleRNN,
+ConvLSTM2D with BatchNorm and Conv3D, a masked LSTM on the exact step loop, graphs: two inputs and a nested model of
+two outputs, shared layers on two feature orders, a mask input, frames without a channel axis); ``-m deep`` runs
+every spec (``ALL_SPECS``: PARITY_SPECS, LAYER_SPECS, MASKED_SPECS, GRAPH_SPECS, INPUT_KIND_SPECS) both ways and every
+masked spec with every padding layout.
 """
 
 from __future__ import annotations
@@ -15,15 +17,22 @@ import pytest
 import torch
 
 import torch_impl
-from lstm2d.parity import DIRECTIONS, check_gradients, compare_gradients, gradient_pair, random_inputs
+from lstm2d.parity import (
+    DIRECTIONS,
+    check_gradients,
+    compare_gradients,
+    gradient_pair,
+    input_gradient_names,
+    random_inputs,
+)
 from lstm2d.spec import ModelSpec
 from parity_tests.known_issues import expect_keras_cannot_run, expected_keras_bug
-from parity_tests.specs import LAYER_SPECS, MASK_PATTERNS, MASKED_SPECS, PARITY_SPECS, masked_inputs
+from parity_tests.specs import ALL_SPECS, MASK_PATTERNS, MASKED_SPECS, masked_inputs, open_timesteps
 from torch_impl import weight_table as model_mapping
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")  # tiny models: see conftest
-SPECS = {spec.name: spec for spec in (*PARITY_SPECS, *LAYER_SPECS, *MASKED_SPECS)}
-MAX_TIMESTEPS = 6  # the presets' 100 timesteps shrink to 6: the same code paths, a fraction of the time
+SPECS = {spec.name: spec for spec in ALL_SPECS}
+MAX_TIMESTEPS = 6  # the presets' (and the article's sequence model's) 100 timesteps shrink to 6: the same code paths
 
 FAST = (  # (spec, direction): the model kinds, in few models; torch -> Keras where torch's bias_hh then is non-zero
     ("seed-cnn", "keras_to_torch"),  # a preset: Conv2D, pooling, the flatten permutation, LSTM's merged bias
@@ -31,17 +40,21 @@ FAST = (  # (spec, direction): the model kinds, in few models; torch -> Keras wh
     ("bidirectional-gru-last", "torch_to_keras"),  # Bidirectional GRU reset_after=False: merged biases both ways
     ("simple-rnn-tanh", "torch_to_keras"),  # SimpleRNN, go_backwards
     ("next-frame-small", "keras_to_torch"),  # ConvLSTM2D, BatchNorm in both modes, Conv3D
+    ("nested-two-in-two-out", "keras_to_torch"),  # two inputs, a nested model's two outputs, one layer name twice
+    ("shared-on-two-orders", "torch_to_keras"),  # shared Dense layers: one gradient summed over two feature orders
+    ("bidirectional-mask-input", "torch_to_keras"),  # a boolean mask input for a Bidirectional and a backwards GRU
+    ("planes-td-flatten", "keras_to_torch"),  # frames without a channel axis, TimeDistributed(Flatten())
 )
 MASKED_FAST = ("masked-nonzero-value", "gaps")  # LSTM(relu) on the exact step loop, masked steps in the middle
 
 
 def _shrunk(spec: ModelSpec) -> tuple[ModelSpec, int | None]:
-    """The spec with at most MAX_TIMESTEPS timesteps, and the timesteps to feed an open-length one."""
-    if spec.input.timesteps is None:
-        return spec, 5
-    if spec.input.timesteps > MAX_TIMESTEPS:
-        return spec.with_input(timesteps=MAX_TIMESTEPS), None
-    return spec, None
+    """The spec with at most MAX_TIMESTEPS timesteps, and the timesteps to feed an open-length one. Only one-input
+    models of frames or sequences are long (``with_timesteps`` would also cut a grid input's height)."""
+    (first, *others), steps = spec.inputs, spec.inputs[0].shape[0]
+    if not others and len(first.shape) in (2, 4) and steps is not None and steps > MAX_TIMESTEPS:
+        return spec.with_timesteps(MAX_TIMESTEPS), None
+    return spec, open_timesteps(spec)
 
 
 @cache
@@ -54,7 +67,7 @@ def _assert_gradients_match(name: str, direction: str) -> None:
     spec, (keras_grads, torch_grads) = _pair(name, direction)
     report = compare_gradients(spec, keras_grads, torch_grads, label=f"{name} {direction} gradients")
     print(report.table())
-    assert [o.name for o in report.outputs] == ["inputs", *torch_grads[1]]  # every parameter, none left out
+    assert [o.name for o in report.outputs] == [*input_gradient_names(spec), *torch_grads[1]]  # every one, none left out
     known_bug = expected_keras_bug(spec)
     if known_bug:
         assert not report.ok, f"expected this Keras backend to differ ({known_bug}), but it matches: drop the workaround"

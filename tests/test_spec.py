@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import MISSING, fields, replace
 
 import pytest
 
@@ -10,6 +11,7 @@ from lstm2d.presets import get_preset, preset_names
 from lstm2d.spec import (
     ACTIVATIONS,
     GRU,
+    KERAS_CLASSES,
     LAYER_KINDS,
     LSTM,
     Add,
@@ -19,24 +21,33 @@ from lstm2d.spec import (
     Conv2D,
     Conv3D,
     ConvLSTM2D,
+    DecodeContext,
     Dense,
     Flatten,
     Frames,
     GlobalPool2D,
     Grid,
     InputSpec,
+    Layer,
     Masking,
+    Maximum,
     ModelSpec,
     Node,
+    NodeShapes,
     Pool2D,
+    Reshape,
+    Shape,
     SimpleRNN,
     SpecError,
     Steps,
+    Submodel,
     Vector,
     output_size,
     same_padding,
 )
+from lstm2d.spec.keras_graph import layer_config, model_config
 from tests.graph_models import EVERY_GRAPH_KIND, EVERY_KIND
+from torch_impl.files.keras_config import spec_from_config
 
 FRAME = InputSpec.frames(timesteps=5, height=8, width=8, channels=1)
 
@@ -356,3 +367,184 @@ def test_a_shared_layer_needs_inputs_its_weights_fit():
     with pytest.raises(SpecError, match=r"lstm enc: call 1 gets a sequence .*= \(7, 4\), but its weights are for .*\(\*, 3\)"):
         ModelSpec(inputs=(spec_inputs[0], spec_inputs[2]), nodes=(Node(lstm, ("a",)), Node(lstm, ("c",))),
                   outputs=("enc", "enc@1"))  # fmt: skip
+
+
+# -- every kind's registry entries here: its Keras form both ways, its description ----------------------------------
+
+CHANNELS_FIRST_KINDS = ModelSpec(  # the spatial kinds' channels_first Keras forms, and Flatten's own data_format
+    inputs=(InputSpec.frames(3, 6, 5, 2),),
+    nodes=(
+        Node(Conv2D(3, 3, padding="same", name="conv"), ("frames",)),
+        Node(BatchNorm(per_timestep=True, name="bn_frames"), ("conv",)),
+        Node(Pool2D("max", 2, name="pool"), ("bn_frames",)),
+        Node(BatchNorm(name="bn"), ("pool",)),
+        Node(Flatten("channels_first", name="flat"), ("bn",)),
+        Node(GlobalPool2D("max", name="gap"), ("bn",)),
+        Node(Concatenate(name="joined"), ("flat", "gap")),
+        Node(GRU(2, name="gru"), ("joined",)),
+        Node(Submodel(ModelSpec(InputSpec.vector(2, name="state"), (Dense(1),), name="head"), name="head"), ("gru",)),
+    ),
+    outputs=("head",),
+    data_format="channels_first",
+    name="channels-first-kinds",
+)
+SAMPLE_SPECS = (EVERY_KIND, EVERY_GRAPH_KIND, CHANNELS_FIRST_KINDS)
+READ_BY_THE_MODEL_READER = ("model", "time_distributed")
+"""Kinds whose Keras classes (a nested Sequential or Functional model, TimeDistributed) the model reader
+(``torch_impl.files.keras_config``) reads itself, before any ``from_keras``: checked by reading whole models back."""
+
+
+def _calls(spec: ModelSpec) -> list[tuple[NodeShapes, str]]:
+    """Every call in ``spec`` and in the models nested in it, with the data format of the model it is in."""
+    nested = [layer.spec for layer in spec.all_layers() if isinstance(layer, Submodel)]
+    return [(entry, spec.data_format) for entry in spec.infer().nodes] + [call for inner in nested for call in _calls(inner)]
+
+
+def _samples(kind: str) -> list[tuple[NodeShapes, str]]:
+    samples = [(entry, data_format) for spec in SAMPLE_SPECS for entry, data_format in _calls(spec) if entry.layer.kind == kind]
+    assert samples, f"no sample of layer kind {kind!r} in {[spec.name for spec in SAMPLE_SPECS]}: add one"
+    return samples
+
+
+def _from_keras(config: dict, data_format: str, shape: Shape, *, wrapped: bool) -> tuple[Layer | None, list[str]]:
+    """The layer a Keras layer config reads back as (what the model reader does for a single layer), and its problems."""
+    context = DecodeContext(name="sample", data_format=data_format, shape=shape, wrapped=wrapped)
+    context.decode = lambda raw, name: KERAS_CLASSES[raw["class_name"]].from_keras(
+        raw["class_name"], raw["config"], replace(context, name=name)
+    )
+    return KERAS_CLASSES[config["class_name"]].from_keras(config["class_name"], config["config"], context), context.problems
+
+
+@pytest.mark.parametrize("kind", sorted(LAYER_KINDS))
+def test_every_layer_kind_has_a_keras_codec(kind):
+    """Every kind names its Keras classes, and what it writes as Keras reads back as the same layer, for every sample
+    (those a 2D layer on frames is written in: TimeDistributed of the layer, read inside it)."""
+    cls = LAYER_KINDS[kind]
+    assert cls.keras_classes and all(KERAS_CLASSES[name] is cls for name in cls.keras_classes), cls.keras_classes
+    for entry, data_format in _samples(kind):
+        layer = replace(entry.layer, name="sample")
+        config = layer_config(layer, "sample", entry.input, data_format)
+        per_frame = layer.runs_per_frame(entry.input)
+        written = config["config"]["layer"] if per_frame else config
+        assert written["class_name"] in cls.keras_classes, written
+        if kind in READ_BY_THE_MODEL_READER:
+            continue  # read back with their whole models below
+        shape = entry.input.item if per_frame else entry.input
+        read, problems = _from_keras(written, data_format, shape, wrapped=per_frame)
+        assert (read, problems) == (layer, []), config
+
+
+@pytest.mark.parametrize("kind", READ_BY_THE_MODEL_READER)
+def test_models_and_time_distributed_are_read_back_by_the_model_reader(kind):
+    spec = next(spec for spec in SAMPLE_SPECS if any(layer.kind == kind for layer in spec.all_layers()))
+    assert spec_from_config(model_config(spec), keras_version="3.15.1", where="sample")[0] == spec
+
+
+def _options_set(layer: Layer) -> int:
+    return sum(f.default is MISSING or getattr(layer, f.name) != f.default for f in fields(layer) if f.name != "name")
+
+
+@pytest.mark.parametrize("kind", sorted(LAYER_KINDS))
+def test_every_layer_kind_describes_its_options(kind):
+    """A kind with options says more than its class name (for the sample that sets the most); one without (a merge)
+    is its Keras class."""
+    cls = LAYER_KINDS[kind]
+    layer = max((entry.layer for entry, _ in _samples(kind)), key=_options_set)
+    if [f for f in fields(cls) if f.name != "name"]:
+        assert layer.describe() != cls.__name__, f"{layer!r} is described as just {layer.describe()!r}"
+    else:
+        assert layer.describe() == cls.__name__ in cls.keras_classes
+
+
+MASKED = (InputSpec.sequence(5, 3, name="x"), InputSpec.mask(5, name="m"))
+
+
+def _masked_then(layer: Layer) -> ModelSpec:
+    """A GRU reading mask ``m``, its sequences (which carry the mask) twice into ``layer``, then an LSTM."""
+    nodes = (Node(GRU(2, return_sequences=True, name="gru"), ("x",), mask="m"), Node(layer, ("gru", "gru")))
+    return ModelSpec(inputs=MASKED, nodes=(*nodes, Node(LSTM(2, name="lstm"), (layer.name,))), outputs=("lstm",))
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: _masked_then(Concatenate(axis=1, name="time")),
+            r"concatenate time after the mask of m: .*\(of the merges: Concatenate on the last axis, and the element-wise ones "
+            r"but Maximum and Minimum\)",
+        ),
+        (lambda: _masked_then(Maximum(name="max")), r"maximum max after the mask of m"),
+        (
+            lambda: ModelSpec(inputs=MASKED, nodes=(Node(GRU(2, name="gru"), ("x", "m")),), outputs=("gru",)),
+            r"gru gru: a boolean input is a mask; pass it as mask=, not as an input",
+        ),
+        (
+            lambda: ModelSpec(inputs=MASKED, nodes=(Node(Dense(2, name="d"), ("x",), mask="m"),), outputs=("d",)),
+            r"dense d: only recurrent layers take mask=",
+        ),
+        (
+            lambda: ModelSpec(
+                inputs=(InputSpec.sequence(5, 3, name="x"), InputSpec.mask(4, name="m")),
+                nodes=(Node(GRU(2, name="gru"), ("x",), mask="m"),),
+                outputs=("gru",),
+            ),
+            r"gru gru: mask 'm' has 4 steps, the input 5",
+        ),
+        (
+            lambda: ModelSpec(
+                inputs=(InputSpec.frames(3, 4, 4, 2),),
+                nodes=(
+                    Node(Conv2D(2, 3, padding="same", name="a"), ("frames",)),
+                    Node(Concatenate(name="joined"), ("a", "frames")),
+                ),
+                outputs=("joined",),
+                data_format="channels_first",
+            ),
+            r"concatenate joined: lstm2d concatenates frames or grids in channels_last models only",
+        ),
+        (
+            lambda: ModelSpec(InputSpec.frames(3, 4, 4, 2), (Conv2D(2, 3), Reshape((6, 4))), data_format="channels_first"),
+            r"reshape reshape_1: in a channels_first model lstm2d reshapes frames only to flatten each one",
+        ),
+        (
+            lambda: ModelSpec(
+                inputs=(InputSpec.sequence(5, 3, name="a"), InputSpec.sequence(4, 3, name="b")),
+                nodes=(Node(Add(name="sum"), ("a", "b")),),
+                outputs=("sum",),
+            ),
+            r"add sum: inputs \(5, 3\), \(4, 3\) differ on axis 0",
+        ),
+    ],
+    ids=[
+        "concatenate-masked-time",
+        "maximum-masked",
+        "mask-as-input",
+        "mask-to-dense",
+        "mask-steps",
+        "concatenate-channels-first-frames",
+        "reshape-channels-first-frames",
+        "merge-shapes",
+    ],
+)
+def test_graph_refusals_name_the_layer_and_the_reason(build, message):
+    """What the graph matrix meets that lstm2d refuses (Keras would run it), each named."""
+    with pytest.raises(SpecError, match=message):
+        build()
+
+
+@pytest.mark.parametrize(
+    ("shape", "target", "flattens"),
+    [
+        (Frames(3, 2, 2, 2), (3, 8), True),  # each frame's 8 values, the same 3 steps
+        (Frames(None, 2, 2, 2), (-1, 8), True),
+        (Frames(3, 2, 2, 2), (6, 4), False),  # other steps: values move across frames
+        (Frames(3, 2, 2, 2), (12, 2), False),
+        (Frames(3, 2, 2, 2), (24,), False),  # the whole sequence
+        (Grid(2, 3, 2), (12,), True),
+        (Grid(2, 3, 2), (3, 4), False),
+    ],
+)
+def test_a_reshape_is_a_flatten_only_where_each_step_stays_one_step(shape, target, flattens):
+    """torch runs a flatten on channels-first frames as it is (the order in the next weights); any other reshape in
+    Keras' layout. Telling them apart by rank alone ran Reshape((6, 4)) of (3, 2, 2, 2) frames as a flatten."""
+    assert Reshape(target).flattens_steps(shape) is flattens

@@ -9,8 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstm2d.spec import ACTIVATIONS, Conv2D, Dense, Grid, Pool2D
-from torch_impl.layers import DenseLayer, FrameConv2d, FramePool2d, activation_fn
+from lstm2d.spec import ACTIVATIONS, LAYER_KINDS, BatchNorm, Conv2D, Dense, Grid, Pool2D
+from torch_impl.kinds import TORCH_KINDS, TorchKind
+from torch_impl.layers import DenseLayer, FrameConv2d, FramePool2d, KerasBatchNorm, activation_fn
+from torch_impl.layers.wrappers import TimeDistributedModule
 
 
 def tf_same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -168,3 +170,32 @@ def test_the_two_hard_sigmoids_differ():
     x = torch.tensor([1.0])
     assert activation_fn("hard_sigmoid")(x).item() == pytest.approx(1 / 6 + 0.5)
     assert activation_fn("hard_sigmoid_keras2")(x).item() == pytest.approx(0.7)
+
+
+def test_time_distributed_batch_norm_trains_per_step_like_keras():
+    """Keras' TimeDistributed calls its layer once per step: in training each step is normalised with its own batch
+    moments and the moving averages take one update per step, in time order; at inference it is one folded call."""
+    momentum, eps = 0.6, 1e-3
+    module = TimeDistributedModule(KerasBatchNorm(BatchNorm(epsilon=eps, momentum=momentum), 3, spatial=True)).double()
+    x = torch.randn(4, 3, 3, 5, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # (B, T, C, H, W)
+    out = module(x)
+    frames = x.numpy()
+    expected = np.empty_like(frames)
+    mean, var = np.zeros(3), np.ones(3)
+    for t in range(frames.shape[1]):  # the reference: Keras' loop, written out
+        step = frames[:, t]  # (B, C, H, W)
+        step_mean, step_var = step.mean(axis=(0, 2, 3)), step.var(axis=(0, 2, 3))  # biased, as Keras
+        expected[:, t] = (step - step_mean[:, None, None]) / np.sqrt(step_var[:, None, None] + eps)
+        mean, var = mean * momentum + step_mean * (1 - momentum), var * momentum + step_var * (1 - momentum)
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(module.layer.running_mean.numpy(), mean, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(module.layer.running_var.numpy(), var, rtol=1e-10, atol=1e-10)
+    assert not np.allclose(module.layer(x.flatten(0, 1)).detach().numpy(), expected.reshape(12, 3, 5, 2))  # folded: not it
+    module.eval()
+    torch.testing.assert_close(module(x), module.layer(x.flatten(0, 1)).unflatten(0, (4, 3)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYER_KINDS.keys() | TORCH_KINDS.keys()))
+def test_every_layer_kind_has_a_torch_entry(kind):
+    assert kind in LAYER_KINDS, f"torch entry {kind!r} registered for a kind lstm2d.spec does not define"
+    assert isinstance(TORCH_KINDS.get(kind), TorchKind), f"no torch entry for {kind!r}: register one in torch_impl/layers"

@@ -1,4 +1,5 @@
-"""The torch model: shapes, both input layouts, input errors with hints, state keys, no loop over time."""
+"""The torch model: shapes, both input layouts, input errors with hints, state keys, no loop over time; a graph's
+calling conventions (inputs positional or by name, masks, outputs in spec order) and nested models' modules."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from lstm2d.spec import (
     LSTM,
     BatchNorm,
     Bidirectional,
+    Concatenate,
     Conv2D,
     Conv3D,
     ConvLSTM2D,
@@ -23,7 +25,10 @@ from lstm2d.spec import (
     GlobalPool2D,
     InputSpec,
     ModelSpec,
+    Node,
     Pool2D,
+    Submodel,
+    TimeDistributed,
 )
 
 AWKWARD = {
@@ -255,3 +260,170 @@ def test_a_replaced_conv_is_not_fused_with_its_old_pool():
     assert model.active_fusions() == {}
     model.layers["conv2d_1"] = old
     assert model.active_fusions() == {"conv2d_1": "pool2d_1"}
+
+
+# -- graphs ------------------------------------------------------------------------------------------------------
+
+GRAPH = ModelSpec(  # frames, a side sequence and a mask in; a per-step head, the last state and the conv's frames out
+    inputs=(InputSpec.frames(3, 6, 5, 2), InputSpec.sequence(3, 4, name="side"), InputSpec.mask(3, name="valid")),
+    nodes=(
+        Node(Conv2D(3, 3, activation="relu", name="conv"), ("frames",)),
+        Node(Flatten(name="flat"), ("conv",)),
+        Node(Concatenate(name="joined"), ("flat", "side")),
+        Node(GRU(4, return_sequences=True, name="gru"), ("joined",), mask="valid"),
+        Node(Dense(2, name="per_step"), ("gru",)),
+        Node(LSTM(3, name="last"), ("gru",)),  # the mask carried on through the GRU's sequences
+    ),
+    outputs=("per_step", "last", "conv"),
+    name="graph",
+)
+BATCH = 2
+
+
+def _graph_inputs(layout: str = "channels_first") -> dict[str, torch.Tensor]:
+    """GRAPH's inputs: frames in ``layout``, the side sequence (B, T, 4), the mask (B, T) of lengths 3 and 2."""
+    generator = torch.Generator().manual_seed(1)
+    frames = torch.randn(BATCH, 3, 2, 6, 5, generator=generator)  # (B, T, C, H, W)
+    return {
+        "frames": frames if layout == "channels_first" else frames.permute(0, 1, 3, 4, 2),
+        "side": torch.randn(BATCH, 3, 4, generator=generator),
+        "valid": torch.tensor([[True, True, True], [True, True, False]]),
+    }
+
+
+def _graph_model(layout: str = "channels_first") -> torch_impl.Lstm2dNet:
+    model = torch_impl.build_model(GRAPH, input_layout=layout).eval()
+    torch.manual_seed(0)  # the same weights for every model made here
+    for parameter in model.parameters():
+        torch.nn.init.uniform_(parameter, -0.5, 0.5)
+    return model
+
+
+def test_graph_inputs_positional_or_by_name_and_outputs_in_spec_order():
+    model, x = _graph_model(), _graph_inputs()
+    with torch.no_grad():
+        positional = model(x["frames"], x["side"], x["valid"])  # the spec's input order
+        by_name = model({"side": x["side"], "valid": x["valid"], "frames": x["frames"]})  # any order
+        by_keyword = model(**x)
+    assert isinstance(positional, tuple) and [tuple(o.shape) for o in positional] == [
+        (BATCH, 3, 2), (BATCH, 3), (BATCH, 3, 3, 4, 3),  # per_step, last, conv frames (B, T, C, H, W)
+    ]  # fmt: skip
+    for a, b, c in zip(positional, by_name, by_keyword, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(a, c, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (lambda x: (x["frames"], x["side"]), ValueError, r"expected 3 inputs \(frames, side, valid\), got 2"),
+        (
+            lambda x: ({"frames": x["frames"], "side": x["side"], "mask": x["valid"]},),
+            ValueError,
+            r"expected inputs \['frames', 'side', 'valid'\], got \['frames', 'mask', 'side'\]",
+        ),
+        (
+            lambda x: (x["frames"], x["side"], x["valid"].float()),
+            ValueError,
+            r"input 'valid' is a mask: expected dtype torch\.bool, got torch\.float32",
+        ),
+        (
+            lambda x: (x["frames"], x["side"].long(), x["valid"]),
+            ValueError,
+            r"expected a floating-point input 'side', got dtype torch\.int64",
+        ),
+        (
+            lambda x: (x["frames"], x["side"][..., :3], x["valid"]),
+            ValueError,
+            r"expected input 'side' \(batch, time, features\) = \(\*, 3, 4\), got \(2, 3, 3\)",
+        ),
+        (
+            lambda x: (x["frames"], x["side"], x["valid"][:, :2]),
+            ValueError,
+            r"expected input 'valid' \(batch, time\) = \(\*, 3\), got \(2, 2\)",
+        ),
+        (lambda x: (x["frames"], x["side"].numpy(), x["valid"]), TypeError, r"input 'side': expected a torch\.Tensor"),
+    ],
+    ids=["count", "names", "mask-dtype", "float-dtype", "features", "mask-steps", "not-a-tensor"],
+)
+def test_graph_refuses_wrong_inputs_saying_what_it_expected(change, error, message):
+    with pytest.raises(error, match=message):
+        _graph_model()(*change(_graph_inputs()))
+
+
+def test_a_bool_mask_input_skips_the_padding():
+    """Sample 1 has two real steps: what its third step holds changes nothing, and its per-step output there repeats
+    the second step's (Keras' masked-step semantics)."""
+    model, x = _graph_model(), _graph_inputs()
+    padded = {**x, "side": x["side"].clone(), "frames": x["frames"].clone()}
+    padded["side"][1, 2] = 50.0
+    padded["frames"][1, 2] = -50.0
+    with torch.no_grad():
+        per_step, last, _ = model(x)
+        per_step_padded, last_padded, _ = model(padded)
+    torch.testing.assert_close(last_padded, last)
+    torch.testing.assert_close(per_step_padded[:, :2], per_step[:, :2])
+    torch.testing.assert_close(per_step[1, 2], per_step[1, 1])
+    with torch.no_grad():  # control: unmasked, the padding does change the outputs
+        _, unmasked, _ = model({**padded, "valid": torch.ones(BATCH, 3, dtype=torch.bool)})
+    assert not torch.allclose(unmasked[1], last[1])
+
+
+def test_channels_last_permutes_only_the_frames():
+    """``input_layout="channels_last"``: the frames input is read (B, T, H, W, C) and the frames output given back so;
+    the sequence and the mask are read as they are, in both layouts."""
+    first, last = _graph_model(), _graph_model("channels_last")
+    assert first.spatial_inputs == last.spatial_inputs == [True, False, False]
+    assert first.expected_input_shapes() == {"frames": (None, 3, 2, 6, 5), "side": (None, 3, 4), "valid": (None, 3)}
+    assert last.expected_input_shapes() == {"frames": (None, 3, 6, 5, 2), "side": (None, 3, 4), "valid": (None, 3)}
+    with torch.no_grad():
+        out_first = first(_graph_inputs())
+        out_last = last(_graph_inputs("channels_last"))
+    torch.testing.assert_close(out_last[:2], out_first[:2])
+    torch.testing.assert_close(out_last[2], out_first[2].permute(0, 1, 3, 4, 2))  # (B, T, H, W, C)
+
+
+BACKBONE = ModelSpec(InputSpec.grid(6, 5, 2, name="frame"), (Conv2D(3, 3, name="conv"), Flatten(name="flat")), name="bb")
+HEAD = ModelSpec(InputSpec.sequence(3, 5, name="steps"), (LSTM(4, return_sequences=True, name="lstm"), Dense(2, name="dense")))
+NESTED = ModelSpec(
+    InputSpec.frames(3, 6, 5, 2),
+    (TimeDistributed(Submodel(BACKBONE, name="backbone"), name="td"), Dense(5, name="proj"), Submodel(HEAD, name="head")),
+    name="nested",
+)
+
+
+def test_nested_models_state_keys():
+    assert list(torch_impl.build_model(NESTED).state_dict()) == [
+        "layers.td.layer.layers.conv.weight", "layers.td.layer.layers.conv.bias",
+        "layers.proj.weight", "layers.proj.bias",
+        "layers.head.layers.lstm.weight_ih_l0", "layers.head.layers.lstm.weight_hh_l0",
+        "layers.head.layers.lstm.bias_ih_l0", "layers.head.layers.lstm.bias_hh_l0",
+        "layers.head.layers.dense.weight", "layers.head.layers.dense.bias",
+    ]  # fmt: skip
+
+
+class _Counted(torch.nn.Module):
+    """``module``, scaled by ``scale``, counting its calls."""
+
+    def __init__(self, module: torch.nn.Module, scale: float) -> None:
+        super().__init__()
+        self.module, self.scale, self.calls = module, scale, 0
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.module(*inputs) * self.scale
+
+
+@pytest.mark.parametrize(("path", "name"), [(("head",), "dense"), (("td", "layer"), "conv")], ids=["nested", "in-td"])
+def test_a_module_replaced_in_a_nested_model_runs(path, name):
+    model = torch_impl.build_model(NESTED).eval()
+    x = _input(NESTED, BATCH)
+    with torch.no_grad():
+        before = model(x)
+    nested = model.layers[path[0]] if len(path) == 1 else getattr(model.layers[path[0]], path[1])
+    replaced = _Counted(nested.layers[name], scale=0.0)
+    nested.layers[name] = replaced
+    with torch.no_grad():
+        after = model(x)
+    assert replaced.calls == 1  # once over all B*T frames under TimeDistributed
+    assert after.shape == before.shape and not torch.allclose(after, before)

@@ -256,15 +256,18 @@ class Lstm2dNet(nn.Module):
             if spec_input.dtype == "bool" and x.dtype != torch.bool:
                 raise ValueError(f"input {name!r} is a mask: expected dtype torch.bool, got {x.dtype}")
             if spec_input.dtype != "bool" and not x.is_floating_point():
-                raise ValueError(f"expected a floating-point input, got dtype {x.dtype}")
+                named = f" {name!r}" if len(self.spec.inputs) > 1 else ""
+                raise ValueError(f"expected a floating-point input{named}, got dtype {x.dtype}")
             return
-        axes = _axes(len(expected) - 1, self.plan.inputs[name], self.input_layout)
+        axes = _axes(len(expected) - 1, self.plan.inputs[name], self.input_layout, mask=spec_input.dtype == "bool")
         where = f"input {name!r} " if len(self.spec.inputs) > 1 else "input "
         raise ValueError(f"expected {where}{axes} = {_format_shape(expected)}, got {shape}" + _input_hint(self, name, shape))
 
 
-def _axes(rank: int, layout: TensorLayout, input_layout: str) -> str:
-    """What the axes of an input of per-sample ``rank`` are, as the model reads it."""
+def _axes(rank: int, layout: TensorLayout, input_layout: str, *, mask: bool = False) -> str:
+    """What the axes of an input of per-sample ``rank`` are, as the model reads it (a mask's: batch and time)."""
+    if mask:
+        return "(batch, time)"
     channels_first = layout.channels_first and input_layout == "channels_first"
     if rank in (3, 4):
         frame = "channels, height, width" if channels_first else "height, width, channels"

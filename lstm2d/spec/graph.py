@@ -360,7 +360,8 @@ class ModelSpec:
             return source
         raise SpecError(
             f"{layer.label} after the mask of {source}: only Dropout, Activation, Dense, merges and recurrent layers may "
-            "sit between a mask and the recurrent layer that uses it"
+            "sit between a mask and the recurrent layer that uses it (of the merges: Concatenate on the last axis, and "
+            "the element-wise ones but Maximum and Minimum)"
         )
 
     def node_shapes(self) -> list[NodeShapes]:

@@ -8,13 +8,18 @@ from torch import nn
 
 from lstm2d.spec import Layer, NodeShapes, Submodel, TimeDistributed
 from torch_impl.kinds import LayerWeights, Outputs, TorchKind, call_module, register, torch_kind
+from torch_impl.layers.norm import KerasBatchNorm
 from torch_impl.layout import NodeLayouts, NodePlan, Plan, TensorLayout
 
 
 class TimeDistributedModule(nn.Module):
     """``layer`` on every step: ``(B, T, ...)`` -> ``(B*T, ...)`` -> layer -> ``(B, T, ...)``; each output likewise.
 
-    Folding and unfolding are views where the memory allows, so the whole batch of steps is one call.
+    Folding and unfolding are views where the memory allows, so the whole batch of steps is one call. In training, a
+    layer that holds a BatchNormalization (a backbone model with one) runs once per step instead, as Keras'
+    ``TimeDistributed`` runs it: each step normalised with its own batch statistics, the moving averages updated
+    once per step in time order (folded, the statistics would be over batch and time together). At inference the
+    two agree, and the layer runs folded.
     """
 
     def __init__(self, layer: nn.Module) -> None:
@@ -23,10 +28,19 @@ class TimeDistributedModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         batch, time = x.shape[:2]
+        if self.training and self.takes_batch_statistics():
+            steps = [self.layer(x[:, t]) for t in range(time)]  # each (B, ...), or a tuple of them
+            if isinstance(steps[0], tuple):
+                return tuple(torch.stack(outputs, dim=1) for outputs in zip(*steps, strict=True))
+            return torch.stack(steps, dim=1)
         out = self.layer(x.flatten(0, 1))
         if isinstance(out, tuple):
             return tuple(o.unflatten(0, (batch, time)) for o in out)
         return out.unflatten(0, (batch, time))
+
+    def takes_batch_statistics(self) -> bool:
+        """Whether the wrapped layer normalises with batch statistics in training (holds a ``KerasBatchNorm``, now)."""
+        return any(isinstance(module, KerasBatchNorm) for module in self.layer.modules())
 
 
 def step_node(node: NodePlan, layer: Layer) -> NodePlan:

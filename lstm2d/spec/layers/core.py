@@ -195,6 +195,9 @@ class Flatten(Layer):
             raise self.refuse(shape, "a fixed number of timesteps", "flattening a whole sequence needs its length")
         return Shape((shape.size,))
 
+    def describe(self) -> str:
+        return "Flatten" if self.data_format == "channels_last" else "Flatten(channels_first)"
+
     def keras_config(self, context: EncodeContext) -> KerasConfig:
         return keras_config("Flatten", name=context.name, data_format=self.data_format)
 
@@ -231,9 +234,10 @@ class Reshape(Layer):
         checks.identifier(self.name)
 
     def flattens_steps(self, shape: Shape) -> bool:
-        """Whether this reshape of ``shape`` is a flatten of each frame, or of a whole grid (no values move)."""
+        """Whether this reshape of ``shape`` is a flatten of each frame (the same steps, one axis each), or of a whole
+        grid (no values move)."""
         out = self.output_shape(shape)
-        return (shape.rank == 4 and out.rank == 2) or (shape.rank == 3 and out.rank == 1)
+        return (shape.rank == 4 and out.rank == 2 and out.time == shape.time) or (shape.rank == 3 and out.rank == 1)
 
     def check_data_format(self, model_format: str, inputs: tuple[Shape, ...] = ()) -> None:
         """In a channels_first model, Keras reshapes frames in their (channels, height, width) layout; lstm2d follows

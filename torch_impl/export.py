@@ -26,8 +26,9 @@ Dtypes. ``fp32``; ``fp16`` for ONNX and ``.pt2``; ``bf16`` for ``.pt2`` only (ON
 weights are cast, inputs and outputs are in the dtype (masks stay ``bool``).
 
 ONNX uses ``torch.onnx``'s ``torch.export``-based exporter (``dynamo=True``): it writes a fused LSTM or GRU as one
-ONNX ``LSTM`` / ``GRU`` node (GRU with ``linear_before_reset=1``, torch's and Keras' ``reset_after=True`` cell;
-onnxscript 0.7.2, the version tested, writes it; earlier ones wrote 0, pytorch#189225); a SimpleRNN becomes plain ops. The TorchScript exporter
+ONNX ``LSTM`` / ``GRU`` node (GRU with ``linear_before_reset=1``, torch's and Keras' ``reset_after=True`` cell:
+onnxscript 0.7.2, the version pinned and tested, writes it; earlier ones wrote 0, pytorch#189225 and
+onnxscript#2852, which ``tests/test_export.py`` would catch); a SimpleRNN becomes plain ops. The TorchScript exporter
 (``dynamo=False``) was tried and is not used: in torch 2.13 it writes shapes it saw while tracing into the graph
 wherever a per-frame layer feeds a recurrent one (the zero initial state keeps the example's batch size), so the
 file fails or is wrong at other batch sizes.

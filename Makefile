@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lstm2d-installed
 
-.PHONY: demo test test-portable test-deep lint format clean
+.PHONY: demo test test-portable test-deep lint format clean gpu-check gpu-wheels
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,21 @@ test-deep: $(STAMP)
 	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=tensorflow $(PY) -m pytest -m "deep or not deep"
 	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=jax $(PY) -m pytest -m keras
 	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=torch $(PY) -m pytest -m keras
+
+# The first run on a CUDA machine, one call (benchmarks/README.md, "On a GPU"): the CUDA tests, the GPU benchmark
+# and a short training run, into $(GPU_OUT). It uses the machine's own python3 and torch (no venv, no network);
+# Keras travels as the wheels `make gpu-wheels` downloads into .whl/.
+GPU_OUT ?= gpu-check
+gpu-check:
+	$(PYTHON) -m benchmarks.gpu_check $(GPU_OUT)
+
+# Keras (the version constraints.txt pins) and the pure-Python or small packages it needs beyond what a CUDA
+# machine with torch and JAX has, as wheels for CPython 3.12 on x86-64 Linux.
+GPU_WHEELS := $(shell grep -E '^keras==' constraints.txt) namex==0.1.0 optree==0.20.0
+gpu-wheels:
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		-d .whl $(GPU_WHEELS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

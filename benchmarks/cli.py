@@ -112,7 +112,14 @@ def run(args: argparse.Namespace) -> int:
     if args.peak_sizes:
         peak = dataclasses.replace(peak, sizes=tuple(args.peak_sizes))
     command = "lstm2d bench " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "lstm2d bench"
-    doc = suite.run(sweep, model=model, peak=peak, command=command, progress=lambda line: print(line, flush=True))
+
+    def checkpoint(doc: dict[str, Any]) -> None:
+        if args.out is not None:
+            suite.write_json(doc, args.out)
+
+    doc = suite.run(
+        sweep, model=model, peak=peak, command=command, progress=lambda line: print(line, flush=True), checkpoint=checkpoint
+    )
     print()
     print(report.markdown(doc))
     if args.out is not None:

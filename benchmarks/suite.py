@@ -120,9 +120,12 @@ def run(
     peak: PeakSettings = PeakSettings(),
     command: str = "",
     progress: Callable[[str], None] = print,
+    checkpoint: Callable[[dict[str, Any]], None] = lambda doc: None,
 ) -> dict[str, Any]:
     """Measure every case of ``sweep`` (its ``device`` already resolved) and return the results document. ``model``:
-    the spec of the sweep's model file, as :func:`read_model_file` read it (each case's worker gets it)."""
+    the spec of the sweep's model file, as :func:`read_model_file` read it (each case's worker gets it).
+    ``checkpoint`` gets the document so far after every case (``--out`` writes it: a run cut short keeps what it
+    measured)."""
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -148,6 +151,7 @@ def run(
         result["flops"] = _flops(case.spec(model), case, result)
         doc["results"].append({"case": case.to_dict(), **result})
         progress(f"[{number}/{len(cases)}] {case.label}: {report.summary(result)}")
+        checkpoint(doc)
     if peak.again_after:
         progress(f"matmul peak on {sweep.device} again ...")
         doc["peak"]["after"] = _peak(sweep.device, peak)
@@ -155,11 +159,17 @@ def run(
     return doc
 
 
+def write_json(doc: dict[str, Any], out: Path) -> Path:
+    """``results.json`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
+
+
 def write(doc: dict[str, Any], out: Path) -> list[Path]:
     """``results.json``, ``results.md`` and ``throughput.png`` in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "results.json", out / "results.md", out / "throughput.png"]
-    paths[0].write_text(json.dumps(doc, indent=1) + "\n")
+    paths = [write_json(doc, out), out / "results.md", out / "throughput.png"]
     paths[1].write_text(report.markdown(doc))
     report.plot(doc, paths[2])
     return paths

@@ -445,3 +445,14 @@ def test_bench_from_keras_refuses_what_it_cannot_time(tmp_path, capsys):
     assert "--from-keras times the file's model: leave out --presets" in capsys.readouterr().err
     assert main(["bench", "--from-keras", str(tmp_path / "flat.keras"), "--timesteps", "5", "--device", "cpu"]) == 2
     assert "fixes its sequence length at 100; it leaves no time axis open" in capsys.readouterr().err
+
+
+def test_a_run_hands_over_its_results_after_every_case(monkeypatch):
+    """``--out`` rewrites results.json after each case through this hook: a run cut short keeps what it measured."""
+    from benchmarks import suite
+
+    monkeypatch.setattr(suite, "run_worker", lambda kind, payload, env: {"status": "error", "reason": f"no {kind} here"})
+    sweep = Sweep(presets=("seed-flat",), engines=("torch",), batches=(2, 4), dtypes=("fp32",))
+    seen: list[int] = []
+    doc = suite.run(sweep, progress=lambda line: None, checkpoint=lambda doc: seen.append(len(doc["results"])))
+    assert seen == [1, 2, 3, 4] and len(doc["results"]) == 4

@@ -278,18 +278,20 @@ def assert_parity(
 
 
 POSITIVE_VECTORS = ("moving_variance", "running_var", "gamma", "weight")  # BatchNorm vectors (a 1D "weight" is its scale)
+VARIANCES = ("variance",)  # a Normalization's statistics, of any shape
 
 
 def random_arrays(shapes: Mapping[str, tuple[int, ...]], rng: np.random.Generator, *, layout: str) -> dict[str, np.ndarray]:
     """Non-zero random float32 tensors: kernels uniform in +-1.5/sqrt(fan_in), biases in +-0.5, and
-    BatchNorm statistics a normaliser could have: variances in [0.5, 1.5], means in +-0.5, scales in [0.5, 1.5].
+    BatchNorm statistics a normaliser could have: variances in [0.5, 1.5] (Normalization's too), means in +-0.5,
+    scales in [0.5, 1.5].
 
     ``layout`` (``"keras"`` or ``"torch"``) says where a kernel's fan-in axes are:
     every axis but the last (Keras) or every axis but the first (torch).
     """
     out = {}
     for key, shape in shapes.items():
-        if key in POSITIVE_VECTORS and len(shape) == 1:
+        if (key in POSITIVE_VECTORS and len(shape) == 1) or key in VARIANCES:
             out[key] = rng.uniform(0.5, 1.5, size=shape).astype(np.float32)
             continue
         if len(shape) == 1 or key.endswith("bias"):

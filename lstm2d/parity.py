@@ -486,16 +486,21 @@ class Trajectory:
 
 
 def _check_trainable_spec(spec: ModelSpec) -> None:
-    """Trajectories must be deterministic: no dropout (random masks cannot match across frameworks), one output."""
-    from lstm2d.spec import Bidirectional, Dropout
+    """Trajectories must be deterministic: no dropout or noise (random draws cannot match across frameworks), no
+    activity regularisation (Keras adds it to the loss, lstm2d does not), one output."""
+    from lstm2d.spec import ActivityRegularization, AlphaDropout, Bidirectional, Dropout, GaussianDropout, GaussianNoise
 
     for layer in spec.layers:
         inner = layer.layer if isinstance(layer, Bidirectional) else layer
         rates = [getattr(inner, "dropout", 0.0), getattr(inner, "recurrent_dropout", 0.0)]
-        if isinstance(layer, Dropout):
+        if isinstance(layer, (Dropout, GaussianDropout, AlphaDropout)):
             rates.append(layer.rate)
+        if isinstance(layer, GaussianNoise):
+            rates.append(layer.stddev)
         if any(rates):
-            raise ValueError(f"{layer.label} drops out at random in training: trajectories cannot match, remove it")
+            raise ValueError(f"{layer.label} draws at random in training: trajectories cannot match, remove it")
+        if isinstance(layer, ActivityRegularization) and (layer.l1 or layer.l2):
+            raise ValueError(f"{layer.label} adds a penalty to Keras' training loss that lstm2d's does not: remove it")
     if len(spec.outputs) != 1:
         raise ValueError(f"{spec.name}: trajectories need a model with one output, it has {len(spec.outputs)}")
 

@@ -891,12 +891,13 @@ SHAPE_NORM_SPECS: tuple[ModelSpec, ...] = (
          Conv2D(2, 3), Flatten(), Normalization(axis=()), Dense(1)),
         name="normalization-rescaling",
     ),
-    ModelSpec(  # activation layers: ReLU with every option, PReLU per channel, per frame and per flattened feature,
-        # LeakyReLU's own default slope, ELU, ReLU(max_value=6)
+    ModelSpec(  # activation layers: ReLU with every option, PReLU per channel, per frame and per flattened feature (each
+        # after a Dense, so it sees negative values whatever the slopes before), LeakyReLU's own default slope, ELU,
+        # ReLU(max_value=6)
         InputSpec.frames(3, 5, 4, 2),
         (Conv2D(3, 3, padding="same"), ReLU(max_value=0.8, negative_slope=0.1, threshold=0.2), PReLU(shared_axes=(1, 2, 3)),
-         LeakyReLU(), ELU(alpha=0.7), TimeDistributed(PReLU(shared_axes=(1,))), Flatten(), PReLU(shared_axes=(1,)),
-         ReLU(max_value=6.0), Dense(2)),
+         Dense(3), LeakyReLU(), ELU(alpha=0.7), TimeDistributed(PReLU(shared_axes=(1,))), Dense(3), Flatten(),
+         PReLU(shared_axes=(1,)), Dense(4), ReLU(max_value=6.0), Dense(2)),
         name="activation-layers",
     ),
     ModelSpec(  # Softmax over the channels (dim -3 in torch), the height, height and width together, time, features

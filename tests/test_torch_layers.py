@@ -9,13 +9,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lstm2d.parity import torch_trajectory
 from lstm2d.spec import (
     ACTIVATIONS,
     LAYER_KINDS,
+    ActivityRegularization,
+    AlphaDropout,
     BatchNorm,
     Conv2D,
     Dense,
     Flatten,
+    GaussianNoise,
     Grid,
     GroupNorm,
     InputSpec,
@@ -331,3 +335,16 @@ def test_layout_plans_of_the_shape_and_normalisation_kinds():
     assert whole.layouts.outputs[0].order == FeatureOrder(((5, 4, 2),) * 3)
     moved = plan_of(ModelSpec(InputSpec.frames(3, 5, 4, 2), (Flatten(), Permute((2, 1)), Dense(1)))).nodes[1]
     assert moved.conversions == [0] and moved.layouts.outputs[0] == KERAS
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        (GaussianNoise(0.1), r"gaussian_noise_1 draws at random in training"),
+        (AlphaDropout(0.2), r"alpha_dropout_1 draws at random in training"),
+        (ActivityRegularization(l2=0.01), r"adds a penalty to Keras' training loss that lstm2d's does not"),
+    ],
+)
+def test_training_trajectories_refuse_layers_that_cannot_match_keras(layer, message):
+    with pytest.raises(ValueError, match=message):
+        torch_trajectory(ModelSpec(InputSpec.sequence(4, 3), (layer, Dense(1))), [], optimizer="sgd", loss="mse")

@@ -11,6 +11,7 @@ from lstm2d.spec import Dense, Layer, NodeShapes
 from torch_impl.convert import dense
 from torch_impl.kinds import LayerWeights, Shapes, TorchKind, add_bias, register, single_weights
 from torch_impl.layers.activations import make_activation
+from torch_impl.layers.frames import over_frames
 from torch_impl.layout import (
     CHANNELS_FIRST,
     KERAS,
@@ -39,8 +40,8 @@ class DenseLayer(nn.Linear):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if self.channels_first:
-            out = F.conv2d(features.flatten(0, -4), self.weight[:, :, None, None], self.bias)  # (B*T, units, H, W)
-            return self.activation(out.unflatten(0, features.shape[:-3]))
+            kernel = self.weight[:, :, None, None]  # (units, C, 1, 1)
+            return self.activation(over_frames(lambda frames: F.conv2d(frames, kernel, self.bias), features))
         return self.activation(super().forward(features))
 
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lstm2d.spec import checks
-from lstm2d.spec.axes import axes_from_keras, axis_tuple, keras_axis_value, sample_axes
+from lstm2d.spec.axes import axes_from_keras, axis_tuple, keras_axis_value, keras_positions, sample_axes, spec_axis
 from lstm2d.spec.base import DecodeContext, EncodeContext, KerasConfig, Layer, keras_config
 from lstm2d.spec.shapes import Shape, SpecError
 
@@ -285,11 +285,14 @@ class Normalization(Layer):
                 raise self.refuse(shape, "a fixed size on every kept axis", "Keras keeps a statistic per index there")
         return shape
 
+    def kept_sizes(self, shape: Shape, data_format: str) -> tuple[int, ...]:
+        """The sizes of the kept axes of a tensor of per-sample ``shape``, in Keras' order of them."""
+        positions = keras_positions(self.axis, shape, f"{self.label} axis")
+        return tuple(int(shape.dims[spec_axis(p, shape.rank, data_format)] or 0) for p in positions)
+
     def check_data_format(self, model_format: str, inputs: tuple[Shape, ...] = ()) -> None:
         if inputs and not self.adapted:
-            shape = inputs[0]
-            kept = tuple(shape.dims[a] for a in sample_axes(self.axis, shape, model_format, f"{self.label} axis"))
-            self.statistics(tuple(int(d) for d in kept if d is not None))
+            self.statistics(self.kept_sizes(inputs[0], model_format))
 
     def describe(self) -> str:
         options = [f"axis={keras_axis_value(self.axis) if self.axis else None}"]

@@ -14,7 +14,7 @@ single grids, frames without a channel axis, sequences of 1D signals (channels_f
 ``TRAJECTORY_SPECS``: models trained 50 steps in both frameworks (no dropout: its random masks cannot match).
 ``SHAPE_NORM_SPECS`` (part of ``LAYER_SPECS``) and ``SHAPE_NORM_GRAPH_SPECS`` (part of ``GRAPH_SPECS``): the shape,
 normalisation, regularisation and activation layers (Dense on frames, Permute, a whole Flatten, Layer/Group/Unit
-Normalization, Normalization, Rescaling, noise, ReLU, LeakyReLU, PReLU, ELU, Softmax with axes and a mask).
+Normalization, RMSNormalization, Normalization, Rescaling, noise, ReLU, LeakyReLU, PReLU, ELU, Softmax with axes and a mask).
 ``ALL_SPECS``: every spec above but the trajectory models (variants of the others).
 """
 
@@ -57,7 +57,7 @@ from lstm2d.spec import (
 )
 from lstm2d.spec.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from lstm2d.spec.layers.core import Permute
-from lstm2d.spec.layers.normalization import GroupNorm, LayerNorm, Normalization, Rescaling, UnitNorm
+from lstm2d.spec.layers.normalization import GroupNorm, LayerNorm, Normalization, Rescaling, RMSNorm, UnitNorm
 from lstm2d.spec.layers.regularization import ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise
 
 EXTRA_SPECS: tuple[ModelSpec, ...] = (
@@ -906,6 +906,12 @@ SHAPE_NORM_SPECS: tuple[ModelSpec, ...] = (
          Softmax(), Dense(2)),
         name="softmax-axes",
     ),
+    ModelSpec(  # RMSNormalization of the channels (dim -3 of channels-first frames), of (H, W, C) (scale transposed, one
+        # fused rms_norm), of flattened frames (scale permuted like the features)
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), RMSNorm(), RMSNorm(axis=(2, 3, 4), epsilon=0.01), Flatten(), RMSNorm(), Dense(2)),
+        name="rms-norm",
+    ),
     ModelSpec(  # noise and activity regularisation: identities at inference
         InputSpec.sequence(4, 5),
         (GaussianNoise(0.2), GaussianDropout(0.3), AlphaDropout(0.2), ActivityRegularization(0.01, 0.02), LSTM(3), Dense(1)),
@@ -922,6 +928,11 @@ SHAPE_NORM_SPECS: tuple[ModelSpec, ...] = (
         "layer-norm-channels",
         InputSpec.frames(3, 5, 6, 2),
         Conv2D(4, 3, padding="same"), LayerNorm(axis=2), Flatten(), Dense(1),
+    ),
+    _channels_first(  # RMSNormalization of Keras' (channels, height, width) and of the width alone
+        "rms-norm",
+        InputSpec.frames(3, 5, 6, 2),
+        Conv2D(4, 3, padding="same"), RMSNorm(axis=(2, 3, 4)), RMSNorm(axis=-1, epsilon=0.1), Flatten(), Dense(1),
     ),
     _channels_first(  # Flatten of a whole sequence of channels_first frames: (T, C, H, W), torch's order
         "flatten-whole",

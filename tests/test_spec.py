@@ -57,7 +57,7 @@ from lstm2d.spec.axes import negative_axes, sample_axes
 from lstm2d.spec.keras_graph import layer_config, model_config
 from lstm2d.spec.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from lstm2d.spec.layers.core import Permute
-from lstm2d.spec.layers.normalization import GroupNorm, LayerNorm, Normalization, Rescaling, UnitNorm
+from lstm2d.spec.layers.normalization import GroupNorm, LayerNorm, Normalization, Rescaling, RMSNorm, UnitNorm
 from lstm2d.spec.layers.regularization import ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise
 from torch_impl.files.keras_config import spec_from_config
 
@@ -122,6 +122,7 @@ SHAPE_NORM_KINDS = ModelSpec(  # the shape, normalisation, regularisation and ac
         Normalization(axis=(2, 3), mean=(0.5, 0.0, 0.25, 1.0), variance=(1.0, 2.0, 0.5, 1.0), invert=True),
         Dense(3, activation="celu"),
         LayerNorm(axis=(2, 3, 4), epsilon=1e-2, center=False),
+        RMSNorm(axis=(-2, -1), epsilon=1e-3),
         GroupNorm(3, epsilon=1e-2, scale=False),
         UnitNorm(axis=(2, 3)),
         ReLU(max_value=6.0, negative_slope=0.1, threshold=0.5),
@@ -147,6 +148,7 @@ SHAPE_NORM_CHANNELS_FIRST = ModelSpec(  # Keras' axes of channels_first frames (
         Conv2D(4, 3, padding="same"),
         LayerNorm(axis=2),
         GroupNorm(2, axis=2),
+        RMSNorm(axis=(2, 3, 4)),
         PReLU(shared_axes=(1, 3, 4)),
         Softmax(axis=-1),
         Normalization(axis=2),
@@ -696,13 +698,15 @@ STEPS_MASK = InputSpec.mask(5, name="m")
         (lambda: ModelSpec(inputs=(SIDE, STEPS_MASK), nodes=(Node(Softmax(name="s"), ("x",), mask="m"),), outputs=("s",)),
          r"softmax s: only recurrent layers take mask= \(and Softmax of a vector of steps\)"),
         (lambda: ModelSpec(SIDE, (Masking(), Softmax())), r"softmax softmax_1 after the mask of masking_1"),
+        (lambda: ModelSpec(FRAME, (RMSNorm(axis=2),)), r"rms_norm_1 expects axes that end at the last one, got axis=2"),
+        (lambda: ModelSpec(SIDE, (RMSNorm(axis=(1, -1)),)), r"scale broadcast from the last axis"),  # Keras sorts: (F, T)
     ],
     ids=[
         "glu", "threshold", "sparsemax", "batch-axis", "axis-twice", "prelu-negative-shared", "permute-not-permutation",
         "mean-alone", "statistics-shapes", "negative-variance", "ragged-statistics", "noise-stddev", "relu-max-value",
         "axis-range", "whole-of-a-sequence", "whole-open-time", "groups", "open-normalised-axis", "permute-open-time",
         "statistics-fit", "dense-channels-first-frames", "permute-channels-first-frames", "whole-channels-first",
-        "softmax-mask-on-a-sequence", "softmax-after-masking",
+        "softmax-mask-on-a-sequence", "softmax-after-masking", "rms-norm-inner-axis", "rms-norm-axes-keras-sorts-out-of-order",
     ],
 )  # fmt: skip
 def test_shape_norm_refusals_name_the_layer_and_the_reason(build, message):

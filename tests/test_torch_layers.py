@@ -28,6 +28,7 @@ from lstm2d.spec import (
     Permute,
     Pool2D,
     ReLU,
+    RMSNorm,
 )
 from torch_impl.kinds import TORCH_KINDS, TorchKind, torch_kind
 from torch_impl.layers import DenseLayer, FrameConv2d, FramePool2d, KerasBatchNorm, activation_fn
@@ -316,6 +317,23 @@ def test_noise_layers_are_identities_at_inference_and_keras_distributions_in_tra
     assert abs(dropped.mean().item() - 1) < 0.01 and abs(dropped.std().item() - 0.5) < 0.01
     selu_like = AlphaDropoutLayer(0.3).train()(torch.randn(200_000, dtype=torch.float64))  # keeps mean 0 and variance 1
     assert abs(selu_like.mean().item()) < 0.02 and abs(selu_like.var().item() - 1) < 0.02
+
+
+def test_rms_norm_over_channels_first_axes_is_rms_norm_of_the_keras_layout():
+    """Keras' formula on channels-first frames over the channels is torch's rms_norm of the same values with the
+    channels last; over (C, H, W) it is one fused rms_norm with scale (C, H, W)."""
+    x = _frames(2, 3, 4, 5, 6)  # (B, T, C, H, W)
+    module = build_torch_layer(plan_of(ModelSpec(InputSpec.frames(3, 5, 6, 4), (RMSNorm(epsilon=0.01),))).nodes[0])
+    with torch.no_grad():
+        module.weight.copy_(torch.linspace(0.5, 1.5, 4))
+    module = module.double()
+    assert not module.fused
+    expected = F.rms_norm(x.movedim(2, -1), (4,), module.weight, 0.01).movedim(-1, 2)
+    torch.testing.assert_close(module(x), expected)
+    whole = build_torch_layer(plan_of(ModelSpec(InputSpec.frames(3, 5, 6, 4), (RMSNorm(axis=(2, 3, 4)),))).nodes[0])
+    assert whole.fused and whole.weight.shape == (4, 5, 6)  # channels first, like the frames
+    x2 = x.square().mean(dim=(2, 3, 4), keepdim=True)
+    torch.testing.assert_close(whole.double()(x), x * torch.rsqrt(x2 + 1e-6), rtol=0, atol=1e-12)
 
 
 def test_layout_plans_of_the_shape_and_normalisation_kinds():

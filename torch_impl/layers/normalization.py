@@ -1,5 +1,5 @@
 """Per-sample normalisation and rescaling with Keras' formulas: ``LayerNormalization``, ``GroupNormalization``,
-``UnitNormalization``, ``Normalization`` and ``Rescaling``.
+``UnitNormalization``, ``RMSNormalization``, ``Normalization`` and ``Rescaling``.
 
 Each takes its input in whatever layout it arrives (channels-first frames, features permuted after a flatten) and
 reduces over the torch dims that hold the Keras axes: a normalisation over some axes does not care how the values
@@ -26,6 +26,7 @@ from lstm2d.spec import (
     NodeShapes,
     Normalization,
     Rescaling,
+    RMSNorm,
     UnitNorm,
 )
 from lstm2d.spec.axes import sample_axes
@@ -138,6 +139,29 @@ class KerasUnitNorm(nn.Module):
         return f"dims={self.dims}"
 
 
+class KerasRMSNorm(nn.Module):
+    """Keras ``RMSNormalization`` over the torch ``dims`` (negative, ascending) of ``x``: ``x * rsqrt(mean(x^2) + eps) *
+    weight``, ``weight`` (Keras' scale) of the sizes of those dims, viewed as ``broadcast``. The last dims are
+    ``F.rms_norm`` (one fused kernel); others (the channels of channels-first frames) the same formula written out."""
+
+    def __init__(self, layer: RMSNorm, weight: AxesWeight) -> None:
+        super().__init__()
+        self.dims = weight.dims
+        self.broadcast = weight.broadcast_shape
+        self.eps = layer.epsilon
+        self.weight = nn.Parameter(torch.ones(weight.torch_shape))
+        self.fused = self.dims == tuple(range(-len(self.dims), 0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return F.rms_norm(x, x.shape[x.dim() - len(self.dims) :], self.weight, self.eps)
+        rms = torch.rsqrt(torch.square(x).mean(dim=self.dims, keepdim=True) + self.eps)
+        return x * rms * self.weight.view(self.broadcast)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}, eps={self.eps}"
+
+
 class KerasNormalization(nn.Module):
     """Keras ``Normalization``: ``(x - mean) / max(sqrt(variance), 1e-7)``, or with ``invert`` ``mean + x * max(...)``.
 
@@ -245,6 +269,21 @@ def _build_unit_norm(layer: Layer, node: NodePlan, data_format: str) -> nn.Modul
     return KerasUnitNorm(axis_dims(layer.axis, node, f"{layer.label} axis"))
 
 
+def _rms_norm_weight(layer: Layer, node: NodePlan) -> AxesWeight:
+    assert isinstance(layer, RMSNorm)
+    return axes_weight(layer.axis, node, f"{layer.label} axis")
+
+
+def _build_rms_norm(layer: Layer, node: NodePlan, data_format: str) -> nn.Module:
+    assert isinstance(layer, RMSNorm)
+    return KerasRMSNorm(layer, _rms_norm_weight(layer, node))
+
+
+def _rms_norm_weights(layer: Layer, node: NodePlan, path: str, prefix: str) -> list[LayerWeights]:
+    """scale <-> weight: the normalised axes' sizes, in torch's axis and feature order."""
+    return named_weights(layer, node, path, prefix, {"scale": "weight"}, _rms_norm_weight(layer, node))
+
+
 def _normalization_weight(layer: Layer, node: NodePlan) -> AxesWeight:
     assert isinstance(layer, Normalization)
     return axes_weight(layer.axis, node, f"{layer.label} axis")
@@ -278,7 +317,16 @@ def _build_rescaling(layer: Layer, node: NodePlan, data_format: str) -> nn.Modul
 register("layer_norm", TorchKind(_build_layer_norm, weights=_layer_norm_weights))
 register("group_norm", TorchKind(_build_group_norm, _group_norm_rule, weights=_group_norm_weights))
 register("unit_norm", TorchKind(_build_unit_norm))
+register("rms_norm", TorchKind(_build_rms_norm, weights=_rms_norm_weights))
 register("normalization", TorchKind(_build_normalization, weights=_normalization_weights))
 register("rescaling", TorchKind(_build_rescaling))
 
-__all__ = ["KerasGroupNorm", "KerasLayerNorm", "KerasNormalization", "KerasRescaling", "KerasUnitNorm", "named_weights"]
+__all__ = [
+    "KerasGroupNorm",
+    "KerasLayerNorm",
+    "KerasNormalization",
+    "KerasRMSNorm",
+    "KerasRescaling",
+    "KerasUnitNorm",
+    "named_weights",
+]

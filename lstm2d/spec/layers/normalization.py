@@ -1,5 +1,5 @@
 """Per-sample normalisation and rescaling: Keras ``LayerNormalization``, ``GroupNormalization``,
-``UnitNormalization``, and the preprocessing layers ``Normalization`` (stored statistics) and ``Rescaling``.
+``UnitNormalization``, ``RMSNormalization``, and the preprocessing layers ``Normalization`` (stored statistics) and ``Rescaling``.
 
 Axes are Keras' (see :mod:`lstm2d.spec.axes`): counted with the batch axis as 0, in the Keras model's layout. A file's
 ``TimeDistributed`` around a layer whose axes are counted from the end computes what the layer computes on the whole
@@ -189,6 +189,52 @@ class UnitNorm(Layer):
         return cls(axes_from_keras(config, context, -1), context.name)
 
 
+@dataclass(frozen=True)
+class RMSNorm(Layer):
+    """Keras ``RMSNormalization``: each sample divided by its root mean square over ``axis``, then scaled by ``scale``
+    (the sizes of those axes, in order): ``x * rsqrt(mean(x^2) + epsilon) * scale``.
+
+    Keras multiplies by ``scale`` broadcasting it from the last axis, so only axes that end at the last one (in the Keras
+    model's layout) scale the axes they normalise; lstm2d refuses others (Keras scales other axes with them, or fails).
+    """
+
+    kind: ClassVar[str] = "rms_norm"
+    keras_classes: ClassVar[tuple[str, ...]] = ("RMSNormalization",)
+    step_invariant: ClassVar[bool] = True
+    keeps_feature_order: ClassVar[bool] = True  # a permutation of the features permutes scale alike
+    axis: tuple[int, ...] = (-1,)
+    epsilon: float = 1e-6
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "axis", axis_tuple(self.axis, f"{self.label} axis"))
+        checks.number(self.epsilon, f"{self.label} epsilon", positive=True)
+        checks.identifier(self.name)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        keras_positions(self.axis, shape, f"{self.label} axis")  # in range, none twice
+        scale_axes = [a - 1 if a > 0 else shape.rank + a for a in sorted(self.axis)]  # Keras sorts the axis numbers
+        if scale_axes != list(range(shape.rank - len(scale_axes), shape.rank)):
+            raise self.refuse(
+                shape, f"axes that end at the last one, got axis={keras_axis_value(self.axis)}",
+                "Keras multiplies by scale broadcast from the last axis, which scales other axes than the normalised ones",
+            )  # fmt: skip
+        if any(shape.dims[a] is None for a in sample_axes(self.axis, shape, "channels_last", f"{self.label} axis")):
+            raise self.refuse(shape, "a fixed size on every normalised axis", "scale spans them")
+        return shape
+
+    def describe(self) -> str:
+        options = [f"axis={keras_axis_value(self.axis)}"] + ([] if self.epsilon == 1e-6 else [f"epsilon={self.epsilon:g}"])
+        return f"RMSNorm({', '.join(options)})"
+
+    def keras_config(self, context: EncodeContext) -> KerasConfig:
+        return keras_config("RMSNormalization", name=context.name, axis=keras_axis_value(self.axis), epsilon=self.epsilon)
+
+    @classmethod
+    def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
+        return cls(axes_from_keras(config, context, -1), config.get("epsilon", 1e-6), context.name)
+
+
 Statistic = float | tuple[Any, ...] | None
 """A ``Normalization`` mean or variance given in the config: a number, or nested tuples (a Keras list) of numbers."""
 
@@ -351,6 +397,7 @@ __all__ = [
     "GroupNorm",
     "LayerNorm",
     "Normalization",
+    "RMSNorm",
     "Rescaling",
     "UnitNorm",
 ]

@@ -170,6 +170,8 @@ def no_matmul(entry: NodeShapes) -> list[LayerFlops]:
 NO_MATMUL = (
     "pool2d", "global_pool2d", "flatten", "reshape", "repeat_vector", "batch_norm", "dropout", "activation", "masking",
     "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
+    "permute", "layer_norm", "group_norm", "unit_norm", "rms_norm", "normalization", "rescaling", "gaussian_noise",
+    "gaussian_dropout", "alpha_dropout", "activity_regularization", "relu", "leaky_relu", "prelu", "elu", "softmax",
 )  # fmt: skip
 COUNTERS: dict[str, Callable[[NodeShapes], list[LayerFlops]]] = {
     "conv2d": conv2d_flops,

@@ -12,6 +12,9 @@ frames are flattened, so the feature orders the torch side combines (``torch_imp
 ``INPUT_KIND_SPECS``: one small model per kind of input Keras users feed: sequences (fixed or open length), vectors,
 single grids, frames without a channel axis, sequences of 1D signals (channels_first frames: ``CHANNELS_FIRST_SPECS``).
 ``TRAJECTORY_SPECS``: models trained 50 steps in both frameworks (no dropout: its random masks cannot match).
+``SHAPE_NORM_SPECS`` (part of ``LAYER_SPECS``) and ``SHAPE_NORM_GRAPH_SPECS`` (part of ``GRAPH_SPECS``): the shape,
+normalisation, regularisation and activation layers (Dense on frames, Permute, a whole Flatten, Layer/Group/Unit
+Normalization, RMSNormalization, Normalization, Rescaling, noise, ReLU, LeakyReLU, PReLU, ELU, Softmax with axes and a mask).
 ``ALL_SPECS``: every spec above but the trajectory models (variants of the others).
 """
 
@@ -52,6 +55,10 @@ from lstm2d.spec import (
     Subtract,
     TimeDistributed,
 )
+from lstm2d.spec.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from lstm2d.spec.layers.core import Permute
+from lstm2d.spec.layers.normalization import GroupNorm, LayerNorm, Normalization, Rescaling, RMSNorm, UnitNorm
+from lstm2d.spec.layers.regularization import ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise
 
 EXTRA_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(  # H != W and C > 1, so the HWC/CHW flatten orders really differ
@@ -819,3 +826,136 @@ ALL_SPECS: tuple[ModelSpec, ...] = (*PARITY_SPECS, *LAYER_SPECS, *MASKED_SPECS, 
 def open_timesteps(spec: ModelSpec, timesteps: int = 5) -> int | None:
     """The timesteps to feed a spec with an open time axis (``timesteps``), or None where every input has its length."""
     return timesteps if any(i.shape[0] is None for i in spec.inputs) else None
+
+
+# Shape, normalisation, regularisation and activation layers (issue 14): each kind and its awkward settings, with H != W
+# and C > 1 where frames are normalised or flattened, so the layouts (channels first, a flatten's feature order) matter.
+SHAPE_NORM_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(  # Dense on frames: their channels, a 1x1 convolution on channels-first frames (softmax over the channels)
+        InputSpec.frames(3, 5, 4, 2),
+        (Dense(3, activation="softmax"), Conv2D(2, 3, padding="same", activation="relu"), Dense(4, activation="tanh"),
+         Flatten(), LSTM(3), Dense(2)),
+        name="dense-on-frames",
+    ),
+    ModelSpec(  # Dense on a rank-3 tensor in Keras' layout, a Permute of its two inner axes, each step flattened
+        InputSpec((4, 6, 3), name="signals"),
+        (Dense(5, activation="relu"), Permute((1, 3, 2)), TimeDistributed(Flatten()), LSTM(3), Dense(1)),
+        name="dense-permute-signals",
+    ),
+    ModelSpec(  # a Permute of frames (height and width swapped), then of flattened frames (features to time: gathered)
+        InputSpec.frames(3, 5, 4, 2),
+        (Permute((1, 3, 2, 4)), Conv2D(3, 2, activation="relu"), Flatten(), Permute((2, 1)), LSTM(2), Dense(1)),
+        name="permute-frames",
+    ),
+    ModelSpec(  # Keras' Flatten of a whole sequence of frames: one feature order block per frame, through LN and PReLU
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), Flatten(whole=True), LayerNorm(), PReLU(), Dense(2)),
+        name="flatten-whole-frames",
+    ),
+    ModelSpec(  # LayerNormalization of flattened frames: gamma and beta permuted like the features, over time too
+        InputSpec.frames(4, 3, 4, 2),
+        (Flatten(), LayerNorm(), Permute((1, 2)), LayerNorm(axis=(1, 2), epsilon=0.01), UnitNorm(), LSTM(3), Dense(2)),
+        name="layer-norm-flattened",
+    ),
+    ModelSpec(  # LayerNormalization of inner axes: the time axis of frames, their height and width (the last dims of
+        # channels-first frames in torch: one fused layer_norm), the time axis of a sequence (see known_issues)
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), LayerNorm(axis=1, center=False), LayerNorm(axis=(2, 3)), Flatten(),
+         LayerNorm(axis=1), Dense(2)),
+        name="layer-norm-inner-axes",
+    ),
+    ModelSpec(  # LayerNormalization of channels-first frames: the channels, (H, W, C) with gamma transposed, time and
+        # channels with rms_scaling
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), LayerNorm(), LayerNorm(axis=(2, 3, 4), center=False),
+         LayerNorm(axis=(1, 4), rms_scaling=True), Pool2D("max", 2), Flatten(), Dense(2)),
+        name="layer-norm-frames",
+    ),
+    ModelSpec(  # GroupNormalization of frames (over time too), per frame (instance norm), of flattened frames (Keras'
+        # feature order: gathered); UnitNormalization over height and width
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(4, 3, padding="same"), GroupNorm(2), UnitNorm(axis=(2, 3)), TimeDistributed(GroupNorm(4, epsilon=0.01)),
+         Flatten(), GroupNorm(5, center=False), LSTM(3), Dense(1)),
+        name="group-unit-norm",
+    ),
+    ModelSpec(  # GroupNormalization of a grid: torch's fused group_norm
+        InputSpec.grid(5, 4, 2),
+        (Conv2D(4, 3, padding="same"), GroupNorm(2, scale=False), Flatten(), Dense(2)),
+        name="group-norm-grid",
+    ),
+    ModelSpec(  # Rescaling, an adapted Normalization per channel, given statistics per column (broadcast over the rows),
+        # inverted; an adapted scalar Normalization (axis=None) of flattened frames
+        InputSpec.frames(3, 5, 4, 2),
+        (Rescaling(0.5, -0.25), Normalization(),
+         Normalization(axis=(2, 3), mean=(0.5, -0.5, 0.25, 0.0), variance=(1.5, 0.5, 2.0, 1.0), invert=True),
+         Conv2D(2, 3), Flatten(), Normalization(axis=()), Dense(1)),
+        name="normalization-rescaling",
+    ),
+    ModelSpec(  # activation layers: ReLU with every option, PReLU per channel, per frame and per flattened feature (each
+        # after a Dense, so it sees negative values whatever the slopes before), LeakyReLU's own default slope, ELU,
+        # ReLU(max_value=6)
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), ReLU(max_value=0.8, negative_slope=0.1, threshold=0.2), PReLU(shared_axes=(1, 2, 3)),
+         Dense(3), LeakyReLU(), ELU(alpha=0.7), TimeDistributed(PReLU(shared_axes=(1,))), Dense(3), Flatten(),
+         PReLU(shared_axes=(1,)), Dense(4), ReLU(max_value=6.0), Dense(2)),
+        name="activation-layers",
+    ),
+    ModelSpec(  # Softmax over the channels (dim -3 in torch), the height, height and width together, time, features
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), Softmax(), Softmax(axis=2), Softmax(axis=(2, 3)), Softmax(axis=1), Flatten(),
+         Softmax(), Dense(2)),
+        name="softmax-axes",
+    ),
+    ModelSpec(  # RMSNormalization of the channels (dim -3 of channels-first frames), of (H, W, C) (scale transposed, one
+        # fused rms_norm), of flattened frames (scale permuted like the features)
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), RMSNorm(), RMSNorm(axis=(2, 3, 4), epsilon=0.01), Flatten(), RMSNorm(), Dense(2)),
+        name="rms-norm",
+    ),
+    ModelSpec(  # noise and activity regularisation: identities at inference
+        InputSpec.sequence(4, 5),
+        (GaussianNoise(0.2), GaussianDropout(0.3), AlphaDropout(0.2), ActivityRegularization(0.01, 0.02), LSTM(3), Dense(1)),
+        name="noise-identities",
+    ),
+    _channels_first(  # Keras' axes of channels_first frames (time, channels, height, width); output width 6 != 4 filters
+        "norms",
+        InputSpec.frames(3, 5, 6, 2),
+        Conv2D(4, 3, padding="same"), GroupNorm(2, axis=2), PReLU(shared_axes=(1, 3, 4)),
+        Softmax(axis=-1), UnitNorm(axis=(3, 4)), Normalization(axis=2), LayerNorm(axis=(2, 3, 4)), Pool2D("max", 2),
+        Flatten(), LSTM(3), Dense(1),
+    ),
+    _channels_first(  # LayerNormalization of the channels (Keras' axis 2, an inner axis: see known_issues)
+        "layer-norm-channels",
+        InputSpec.frames(3, 5, 6, 2),
+        Conv2D(4, 3, padding="same"), LayerNorm(axis=2), Flatten(), Dense(1),
+    ),
+    _channels_first(  # RMSNormalization of Keras' (channels, height, width) and of the width alone
+        "rms-norm",
+        InputSpec.frames(3, 5, 6, 2),
+        Conv2D(4, 3, padding="same"), RMSNorm(axis=(2, 3, 4)), RMSNorm(axis=-1, epsilon=0.1), Flatten(), Dense(1),
+    ),
+    _channels_first(  # Flatten of a whole sequence of channels_first frames: (T, C, H, W), torch's order
+        "flatten-whole",
+        InputSpec.frames(3, 5, 6, 2),
+        Conv2D(3, 3, padding="same"), Flatten(whole=True), Dense(2),
+    ),
+)  # fmt: skip
+SHAPE_NORM_GRAPH_SPECS: tuple[ModelSpec, ...] = (
+    _graph(  # attention pooling: a softmax over the steps a mask input keeps (0 where it masks), weighting the steps
+        "softmax-masked-attention",
+        (InputSpec.sequence(5, 4, name="x"), InputSpec.mask(5, name="m")),
+        (
+            Node(Dense(1, name="score"), ("x",)),
+            Node(Reshape((5,), name="scores"), ("score",)),
+            Node(Softmax(name="weights"), ("scores",), mask="m"),
+            Node(Reshape((5, 1), name="column"), ("weights",)),
+            Node(Multiply(name="weighted"), ("x", "column")),
+            Node(Flatten(name="flat"), ("weighted",)),
+            Node(Dense(2, name="out"), ("flat",)),
+        ),
+        ("out", "weights"),
+    ),
+)
+LAYER_SPECS += SHAPE_NORM_SPECS
+GRAPH_SPECS += SHAPE_NORM_GRAPH_SPECS
+ALL_SPECS += SHAPE_NORM_SPECS + SHAPE_NORM_GRAPH_SPECS

@@ -28,8 +28,10 @@ from lstm2d.spec import (
     Dense,
     Flatten,
     InputSpec,
+    LayerNorm,
     ModelSpec,
     Pool2D,
+    PReLU,
     SimpleRNN,
 )
 from tests.graph_models import TWO_HEADS
@@ -97,6 +99,14 @@ def test_conv_lstm_and_conv3d_count_every_cell_gate_and_step():
     assert layers["conv_lstm2d_1"].forward == 2 * cells_gates * (2 + 3)  # input (2 channels) and recurrent (3) kernels
     assert layers["conv_lstm2d_1"].backward_input == 2 * cells_gates * 2
     assert layers["conv3d_1"].forward == 2 * (5 * 8 * 8) * 1 * (27 * 3)
+
+
+def test_dense_on_frames_is_a_matmul_per_pixel_and_normalisation_none():
+    spec = ModelSpec(InputSpec.frames(3, 5, 4, 2), (Dense(6), LayerNorm(), PReLU(), Flatten(whole=True), Dense(2)))
+    layers = {f.name: f for f in count_layers(spec)}
+    assert layers["dense_1"].forward == 2 * (3 * 5 * 4) * 2 * 6  # a 2 x 6 matmul at each of 3 x 5 x 4 pixels
+    assert layers["layer_norm_1"].forward == layers["prelu_1"].forward == 0
+    assert layers["dense_2"].forward == 2 * (3 * 5 * 4 * 6) * 2  # the whole sequence, flattened
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER_KINDS.keys() | COUNTERS.keys()))

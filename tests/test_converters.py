@@ -19,13 +19,18 @@ from lstm2d.spec import (
     Dense,
     Dropout,
     Flatten,
+    Frames,
     InputSpec,
     ModelSpec,
+    Normalization,
     Pool2D,
     SimpleRNN,
+    Steps,
 )
-from torch_impl.convert import batch_norm, conv, conv_lstm, dense, recurrent
+from torch_impl.convert import axes, batch_norm, conv, conv_lstm, dense, recurrent
 from torch_impl.convert.layout import hwc_index_of_chw, rows_from_keras, rows_to_keras
+from torch_impl.layers.axes import AxesWeight
+from torch_impl.layout import CHANNELS_FIRST, KERAS, FeatureOrder, TensorLayout
 from torch_impl.weight_table import WeightMismatchError, keras_gradients_to_torch, keras_to_torch, torch_to_keras, weight_table
 
 RNG = np.random.default_rng(0)
@@ -396,3 +401,35 @@ def test_gradients_map_like_weights_to_the_trainable_parameters():
         keras_gradients_to_torch(
             spec, {**grads, "batch_norm_1": {**grads["batch_norm_1"], "moving_mean": statistics["moving_mean"]}}
         )
+
+
+def test_a_weight_spanning_axes_follows_the_torch_layout():
+    """LayerNormalization over (H, W, C) of frames: Keras' gamma (H, W, C), torch's (C, H, W) for channels-first frames;
+    over the features after a flatten: permuted like them. Both ways exact."""
+    frames = Frames(3, 5, 4, 2)
+    gamma = _random(5, 4, 2)
+    spanning = AxesWeight.of((2, 3, 4), frames, CHANNELS_FIRST, "channels_last", "gamma")
+    assert (spanning.dims, spanning.torch_shape, spanning.broadcast_shape) == ((-3, -2, -1), (2, 5, 4), (1, 2, 5, 4))
+    np.testing.assert_array_equal(spanning.to_torch(gamma), gamma.transpose(2, 0, 1))
+    np.testing.assert_array_equal(spanning.to_keras(spanning.to_torch(gamma)), gamma)
+    assert AxesWeight.of((2, 3, 4), frames, KERAS, "channels_last", "gamma").torch_shape == (5, 4, 2)  # as Keras has it
+    # a channels_first model's axis 2 is the channels: the weight is the channels', at torch's dim -3
+    channels = AxesWeight.of((2,), frames, CHANNELS_FIRST, "channels_first", "gamma")
+    assert (channels.dims, channels.keras_shape, channels.broadcast_shape) == ((-3,), (2,), (1, 2, 1, 1))
+    # PReLU's alpha over flattened frames, shared over time: the features permuted, the time axis of size 1
+    order = FeatureOrder(((3, 2, 2),))
+    alpha = _random(1, 12)
+    shared = AxesWeight.of((1, 2), Steps(4, 12), TensorLayout(False, order), "channels_last", "alpha", shared=(1,))
+    np.testing.assert_array_equal(shared.to_torch(alpha), alpha[:, hwc_index_of_chw(3, 2, 2)])
+    np.testing.assert_array_equal(shared.to_keras(shared.to_torch(alpha)), alpha)
+    np.testing.assert_array_equal(axes.keras_to_torch(np.float32(2.0), ()), np.float32(2.0))  # a scalar stays one
+
+
+def test_an_adapted_normalizations_integer_count_is_accepted_and_nothing_else_integer():
+    spec = ModelSpec(InputSpec.sequence(4, 3), (Normalization(), Dense(1)))
+    weights = {"normalization_1": {"mean": _random(3), "variance": np.ones(3, np.float32), "count": np.int64(7)},
+               "dense_1": {"kernel": _random(3, 1), "bias": _random(1)}}  # fmt: skip
+    assert keras_to_torch(spec, weights)["layers.normalization_1.count"] == 7
+    weights["normalization_1"]["mean"] = np.arange(3)
+    with pytest.raises(WeightMismatchError, match=r"'mean' has dtype int64, expected a floating-point dtype"):
+        keras_to_torch(spec, weights)

@@ -53,7 +53,12 @@ from lstm2d.spec import (
     output_size,
     same_padding,
 )
+from lstm2d.spec.axes import negative_axes, sample_axes
 from lstm2d.spec.keras_graph import layer_config, model_config
+from lstm2d.spec.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from lstm2d.spec.layers.core import Permute
+from lstm2d.spec.layers.normalization import GroupNorm, LayerNorm, Normalization, Rescaling, RMSNorm, UnitNorm
+from lstm2d.spec.layers.regularization import ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise
 from torch_impl.files.keras_config import spec_from_config
 
 FRAME = InputSpec.frames(timesteps=5, height=8, width=8, channels=1)
@@ -110,8 +115,54 @@ EVERY_GRAPH_KIND = ModelSpec(  # the graph-only kinds: merges, Reshape, TimeDist
 )
 
 
+SHAPE_NORM_KINDS = ModelSpec(  # the shape, normalisation, regularisation and activation layers, options set
+    InputSpec.frames(3, 5, 4, 2),
+    layers=(
+        Rescaling(0.5, 0.1),
+        Normalization(axis=(2, 3), mean=(0.5, 0.0, 0.25, 1.0), variance=(1.0, 2.0, 0.5, 1.0), invert=True),
+        Dense(3, activation="celu"),
+        LayerNorm(axis=(2, 3, 4), epsilon=1e-2, center=False),
+        RMSNorm(axis=(-2, -1), epsilon=1e-3),
+        GroupNorm(3, epsilon=1e-2, scale=False),
+        UnitNorm(axis=(2, 3)),
+        ReLU(max_value=6.0, negative_slope=0.1, threshold=0.5),
+        LeakyReLU(0.1),
+        ELU(0.5),
+        PReLU(shared_axes=(1, 2)),
+        Softmax(axis=(2, 3)),
+        Permute((1, 3, 2, 4)),
+        Flatten(whole=True),
+        GaussianNoise(0.1),
+        GaussianDropout(0.2),
+        AlphaDropout(0.1),
+        ActivityRegularization(0.01, 0.02),
+        Normalization(axis=()),
+        LayerNorm(rms_scaling=True),
+        Dense(2),
+    ),
+    name="shape-norm-kinds",
+)
+SHAPE_NORM_CHANNELS_FIRST = ModelSpec(  # Keras' axes of channels_first frames (time, channels, height, width)
+    InputSpec.frames(3, 5, 6, 2),
+    layers=(
+        Conv2D(4, 3, padding="same"),
+        LayerNorm(axis=2),
+        GroupNorm(2, axis=2),
+        RMSNorm(axis=(2, 3, 4)),
+        PReLU(shared_axes=(1, 3, 4)),
+        Softmax(axis=-1),
+        Normalization(axis=2),
+        Flatten(whole=True),
+    ),
+    name="shape-norm-channels-first",
+    data_format="channels_first",
+)
+
+
 @pytest.mark.parametrize(
-    "spec", [*(get_preset(name) for name in preset_names()), EVERY_KIND, EVERY_GRAPH_KIND], ids=lambda s: s.name
+    "spec",
+    [*(get_preset(name) for name in preset_names()), EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS],
+    ids=lambda s: s.name,
 )
 def test_specs_survive_json(spec):
     assert ModelSpec.from_json(spec.to_json()) == spec
@@ -119,7 +170,7 @@ def test_specs_survive_json(spec):
 
 
 def test_every_layer_kind_is_covered_here():
-    kinds = {layer.kind for spec in (EVERY_KIND, EVERY_GRAPH_KIND) for layer in spec.all_layers()}
+    kinds = {layer.kind for spec in (EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS) for layer in spec.all_layers()}
     assert kinds | {"global_pool2d"} == set(LAYER_KINDS)  # global pooling: test_grids_come_from_a_conv_lstm_without_sequences
 
 
@@ -249,7 +300,6 @@ def test_valid_output_size(size, kernel, stride, dilation, expected):
             lambda: ModelSpec(FRAME, layers=(Conv2D(2, 3), LSTM(4))),
             r"lstm lstm_1 expects a sequence .*got frames .*flatten each frame first .*expected ndim=3, found ndim=2",
         ),
-        (lambda: ModelSpec(FRAME, layers=(Dense(4),)), r"dense dense_1 expects a sequence or a vector, got frames"),
         (lambda: ModelSpec(FRAME, layers=(Flatten(), Conv2D(2, 1))), r"conv2d conv2d_1 expects frames or a grid, got a sequence"),
         (
             lambda: ModelSpec(FRAME, layers=(Flatten(), LSTM(3), Flatten())),
@@ -446,7 +496,7 @@ CHANNELS_FIRST_KINDS = ModelSpec(  # the spatial kinds' channels_first Keras for
     data_format="channels_first",
     name="channels-first-kinds",
 )
-SAMPLE_SPECS = (EVERY_KIND, EVERY_GRAPH_KIND, CHANNELS_FIRST_KINDS)
+SAMPLE_SPECS = (EVERY_KIND, EVERY_GRAPH_KIND, CHANNELS_FIRST_KINDS, SHAPE_NORM_KINDS, SHAPE_NORM_CHANNELS_FIRST)
 READ_BY_THE_MODEL_READER = ("model", "time_distributed")
 """Kinds whose Keras classes (a nested Sequential or Functional model, TimeDistributed) the model reader
 (``torch_impl.files.keras_config``) reads itself, before any ``from_keras``: checked by reading whole models back."""
@@ -606,3 +656,103 @@ def test_a_reshape_is_a_flatten_only_where_each_step_stays_one_step(shape, targe
     """torch runs a flatten on channels-first frames as it is (the order in the next weights); any other reshape in
     Keras' layout. Telling them apart by rank alone ran Reshape((6, 4)) of (3, 2, 2, 2) frames as a flatten."""
     assert Reshape(target).flattens_steps(shape) is flattens
+
+
+# -- shape, normalisation, regularisation and activation layers -----------------------------------------------------
+
+SIDE = InputSpec.sequence(5, 4, name="x")
+STEPS_MASK = InputSpec.mask(5, name="m")
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Dense(2, activation="glu"), r"'glu' is not supported: it halves the axis it gates"),
+        (lambda: Activation("threshold"), r"'threshold' is not supported: it needs threshold and default_value"),
+        (lambda: Activation("sparsemax"), r"'sparsemax' is not supported: Keras 3.15's sparsemax is not sparsemax"),
+        (lambda: LayerNorm(axis=0), r"layer_norm \(unnamed\) axis: axis 0 is the batch axis"),
+        (lambda: LayerNorm(axis=(1, 1)), r"an axis is given twice"),
+        (lambda: PReLU(shared_axes=(-1,)), r"shared_axes: expected Keras' positive axes"),
+        (lambda: Permute((1, 3)), r"dims: expected a permutation of 1, 2, ..., rank"),
+        (lambda: Normalization(mean=1.0), r"give mean and variance together"),
+        (lambda: Normalization(mean=(1.0, 2.0), variance=(1.0,)), r"must have one shape"),
+        (lambda: Normalization(mean=0.0, variance=-1.0), r"variance: expected values >= 0"),
+        (lambda: Normalization(mean=[[1.0], [1.0, 2.0]], variance=1.0), r"nested lists of unequal lengths"),
+        (lambda: GaussianNoise(1.5), r"stddev: expected a number in \[0, 1\]"),
+        (lambda: ReLU(max_value=-1.0), r"max_value: expected a number >= 0"),
+        (lambda: ModelSpec(FRAME, (LayerNorm(axis=5),)), r"axis 5 is out of range for frames .* per-sample axes are 1 to 4"),
+        (lambda: ModelSpec(FRAME, (Flatten(), Flatten(whole=True))), r"whole=True flattens a sequence of frames"),
+        (lambda: ModelSpec(InputSpec.frames(None, 4, 4), (Flatten(whole=True),)),
+         r"flattening a whole sequence needs its length; to flatten each frame, wrap Flatten in TimeDistributed"),
+        (lambda: ModelSpec(InputSpec.frames(3, 4, 4, 2), (Conv2D(3, 3), GroupNorm(2))), r"2 groups do not split 3 features"),
+        (lambda: ModelSpec(InputSpec.sequence(None, 3), (LayerNorm(axis=(1, 2)),)), r"a fixed size on every normalised axis"),
+        (lambda: ModelSpec(InputSpec.sequence(None, 3), (Permute((2, 1)),)), r"move the open time axis"),
+        (lambda: ModelSpec(InputSpec.sequence(4, 3), (Normalization(axis=-1, mean=(1.0, 2.0), variance=(1.0, 1.0)),)),
+         r"mean and variance of shape \(2,\) do not fit the kept axes \(3,\)"),
+        (lambda: ModelSpec(InputSpec.frames(3, 4, 5, 2), (Conv2D(3, 3), Dense(2)), data_format="channels_first"),
+         r"on channels_first frames or grids Keras' Dense mixes the width"),
+        (lambda: ModelSpec(InputSpec.frames(3, 4, 5, 2), (Conv2D(3, 3), Permute((1, 3, 2, 4))), data_format="channels_first"),
+         r"lstm2d permutes frames or grids in channels_last models only"),
+        (lambda: ModelSpec(InputSpec.frames(3, 4, 5, 2), (Conv2D(3, 3), Flatten("channels_first", whole=True)),
+                           data_format="channels_first"), r"on a whole sequence of frames moves the time axis last"),
+        (lambda: ModelSpec(inputs=(SIDE, STEPS_MASK), nodes=(Node(Softmax(name="s"), ("x",), mask="m"),), outputs=("s",)),
+         r"softmax s: only recurrent layers take mask= \(and Softmax of a vector of steps\)"),
+        (lambda: ModelSpec(SIDE, (Masking(), Softmax())), r"softmax softmax_1 after the mask of masking_1"),
+        (lambda: ModelSpec(FRAME, (RMSNorm(axis=2),)), r"rms_norm_1 expects axes that end at the last one, got axis=2"),
+        (lambda: ModelSpec(SIDE, (RMSNorm(axis=(1, -1)),)), r"scale broadcast from the last axis"),  # Keras sorts: (F, T)
+    ],
+    ids=[
+        "glu", "threshold", "sparsemax", "batch-axis", "axis-twice", "prelu-negative-shared", "permute-not-permutation",
+        "mean-alone", "statistics-shapes", "negative-variance", "ragged-statistics", "noise-stddev", "relu-max-value",
+        "axis-range", "whole-of-a-sequence", "whole-open-time", "groups", "open-normalised-axis", "permute-open-time",
+        "statistics-fit", "dense-channels-first-frames", "permute-channels-first-frames", "whole-channels-first",
+        "softmax-mask-on-a-sequence", "softmax-after-masking", "rms-norm-inner-axis", "rms-norm-axes-keras-sorts-out-of-order",
+    ],
+)  # fmt: skip
+def test_shape_norm_refusals_name_the_layer_and_the_reason(build, message):
+    with pytest.raises(SpecError, match=message):
+        build()
+
+
+def test_keras_axes_of_channels_first_frames_are_mapped_to_the_specs():
+    """A channels_first model's frames are (time, channels, height, width) in Keras: its axis 2 is the spec's channels."""
+    shape = Frames(3, 5, 6, 4)
+    assert sample_axes((2,), shape, "channels_first", "x") == (3,)
+    assert sample_axes((-1, -2), shape, "channels_first", "x") == (1, 2)  # width and height
+    assert sample_axes((2,), shape, "channels_last", "x") == (1,)
+    assert sample_axes((1, 2), Steps(4, 3), "channels_first", "x") == (0, 1)  # sequences are the same in both
+    assert negative_axes((1, 3, -1), 3) == (-3, -1, -1)
+
+
+def test_a_softmax_takes_a_mask_over_a_vector_of_steps():
+    spec = ModelSpec(
+        inputs=(InputSpec.vector(5, name="scores"), STEPS_MASK),
+        nodes=(Node(Softmax(name="w"), ("scores",), mask="m"), Node(Dense(1, name="out"), ("w",))),
+        outputs=("out",),
+    )
+    entry = spec.infer().nodes[0]
+    assert entry.masked and spec.infer().masks["w"] is None  # the mask is read there, and goes no further
+
+
+def test_group_norm_one_group_per_feature_and_its_features():
+    layer = GroupNorm(-1)
+    assert layer.group_count(Frames(3, 5, 4, 6), "channels_last") == 6
+    assert GroupNorm(2, axis=2).features(Frames(3, 5, 4, 6), "channels_first") == 6  # Keras' axis 2: the channels
+    assert layer.describe() == "GroupNorm(a group per feature, axis=-1)"
+
+
+def test_flatten_of_a_whole_sequence_of_frames_is_one_vector_in_keras_order():
+    spec = ModelSpec(FRAME, (Conv2D(2, 3, padding="same"), Flatten(whole=True)))
+    assert spec.output_shape() == (5 * 8 * 8 * 2,)
+    config = layer_config(spec.layers[1], "flat", Frames(5, 8, 8, 2), "channels_last")
+    assert config == {"class_name": "Flatten", "config": {"name": "flat", "data_format": "channels_last"}}  # unwrapped
+    assert "whole" not in json.dumps(ModelSpec(FRAME, (Flatten(),)).to_dict())  # its default is left out of the JSON
+
+
+def test_leaky_relu_reads_keras_2s_alpha_and_keeps_the_layers_default_slope():
+    """The layer's default slope is 0.3 (the leaky_relu activation's is 0.2); Keras 2 files name it alpha."""
+    assert LeakyReLU().negative_slope == 0.3
+    read, problems = _from_keras(
+        {"class_name": "LeakyReLU", "config": {"alpha": 0.1}}, "channels_last", Steps(4, 3), wrapped=False
+    )
+    assert (read, problems) == (LeakyReLU(0.1, name="sample"), [])

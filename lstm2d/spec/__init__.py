@@ -32,13 +32,16 @@ from lstm2d.spec.graph import (
     resolve_ref,
     tensor_ref,
 )
-from lstm2d.spec.layers import conv, core, merge, norm, pooling, recurrent
+from lstm2d.spec.layers import activations, conv, core, merge, norm, normalization, pooling, recurrent, regularization
+from lstm2d.spec.layers.activations import *  # noqa: F403
 from lstm2d.spec.layers.conv import *  # noqa: F403 - importing the families registers every kind
 from lstm2d.spec.layers.core import *  # noqa: F403
 from lstm2d.spec.layers.merge import *  # noqa: F403
 from lstm2d.spec.layers.norm import *  # noqa: F403
+from lstm2d.spec.layers.normalization import *  # noqa: F403
 from lstm2d.spec.layers.pooling import *  # noqa: F403
 from lstm2d.spec.layers.recurrent import *  # noqa: F403
+from lstm2d.spec.layers.regularization import *  # noqa: F403
 from lstm2d.spec.serialize import SPEC_FORMAT_VERSION
 from lstm2d.spec.shapes import (
     PADDINGS,
@@ -96,4 +99,6 @@ __all__ = [
     "tensor_ref",
 ]
 for _family in (conv, core, merge, norm, pooling, recurrent):
+    __all__ += _family.__all__
+for _family in (activations, normalization, regularization):
     __all__ += _family.__all__

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from lstm2d.spec.checks import ACTIVATIONS
+from lstm2d.spec.checks import ACTIVATIONS, UNSUPPORTED_ACTIVATIONS
 from lstm2d.spec.shapes import Shape, SpecError, describe_shape
 
 KerasConfig = dict[str, Any]
@@ -88,6 +88,11 @@ class Layer:
     def mask_flows(self, inputs: tuple[Shape, ...]) -> bool:
         """Whether a mask on inputs of these shapes reaches the output unchanged (default: ``passes_mask``)."""
         return self.passes_mask
+
+    def accepts_mask(self, inputs: tuple[Shape, ...]) -> bool:
+        """Whether a call on inputs of these shapes may be given ``mask=`` (a boolean input of the steps): recurrent layers
+        (``uses_mask``), and Softmax of one score per step."""
+        return self.uses_mask
 
     def keeps_mask(self) -> bool:
         """Whether the output carries the mask the layer saw (recurrent layers: only with return_sequences)."""
@@ -178,6 +183,9 @@ class DecodeContext:
         name = config.get(key, default)
         if name == "hard_sigmoid" and self.legacy:
             return "hard_sigmoid_keras2"  # same name, Keras 2's formula: clip(0.2 x + 0.5, 0, 1)
+        if isinstance(name, str) and name in UNSUPPORTED_ACTIVATIONS:
+            self.problem(f"{key} {name!r} is not supported: {UNSUPPORTED_ACTIVATIONS[name]}")
+            return default
         if name not in ACTIVATIONS:
             self.problem(f"{key} {name!r} is not supported (supported: {', '.join(ACTIVATIONS)})")
             return default

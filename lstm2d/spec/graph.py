@@ -344,8 +344,8 @@ class ModelSpec:
         if node.mask is not None:
             if node.mask not in booleans:
                 raise SpecError(f"{layer.label}: mask={node.mask!r} must name a boolean input (InputSpec.mask)")
-            if not layer.uses_mask:
-                raise SpecError(f"{layer.label}: only recurrent layers take mask=")
+            if not layer.accepts_mask(in_shapes):
+                raise SpecError(f"{layer.label}: only recurrent layers take mask= (and Softmax of a vector of steps)")
             steps, mask_steps = shapes[given[0]].time, shapes[node.mask].time
             if steps is not None and mask_steps is not None and steps != mask_steps:
                 raise SpecError(f"{layer.label}: mask {node.mask!r} has {mask_steps} steps, the input {steps}")

@@ -538,7 +538,7 @@ def _masked_then(layer: Layer) -> ModelSpec:
         ),
         (
             lambda: ModelSpec(inputs=MASKED, nodes=(Node(Dense(2, name="d"), ("x",), mask="m"),), outputs=("d",)),
-            r"dense d: only recurrent layers take mask=",
+            r"dense d: only recurrent layers and GlobalAveragePooling1D over time take mask=",
         ),
         (
             lambda: ModelSpec(

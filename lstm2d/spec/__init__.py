@@ -32,13 +32,16 @@ from lstm2d.spec.graph import (
     resolve_ref,
     tensor_ref,
 )
-from lstm2d.spec.layers import conv, core, merge, norm, pooling, recurrent
+from lstm2d.spec.layers import conv, conv1d, core, merge, norm, pooling, pooling1d, recurrent, reshaping1d
 from lstm2d.spec.layers.conv import *  # noqa: F403 - importing the families registers every kind
+from lstm2d.spec.layers.conv1d import *  # noqa: F403
 from lstm2d.spec.layers.core import *  # noqa: F403
 from lstm2d.spec.layers.merge import *  # noqa: F403
 from lstm2d.spec.layers.norm import *  # noqa: F403
 from lstm2d.spec.layers.pooling import *  # noqa: F403
+from lstm2d.spec.layers.pooling1d import *  # noqa: F403
 from lstm2d.spec.layers.recurrent import *  # noqa: F403
+from lstm2d.spec.layers.reshaping1d import *  # noqa: F403
 from lstm2d.spec.serialize import SPEC_FORMAT_VERSION
 from lstm2d.spec.shapes import (
     PADDINGS,
@@ -95,5 +98,5 @@ __all__ = [
     "same_padding",
     "tensor_ref",
 ]
-for _family in (conv, core, merge, norm, pooling, recurrent):
+for _family in (conv, conv1d, core, merge, norm, pooling, pooling1d, recurrent, reshaping1d):
     __all__ += _family.__all__

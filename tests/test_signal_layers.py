@@ -17,12 +17,15 @@ from lstm2d.spec import (
     ConvLSTM2D,
     Frames,
     GlobalPool1D,
+    InputSpec,
+    ModelSpec,
     Pool1D,
     Shape,
     SpecError,
     Steps,
     same_padding,
 )
+from torch_impl.build import keras_initial_weights
 from torch_impl.convert import conv1d, conv_lstm
 from torch_impl.layers import ConvLSTM1d, ConvLSTM2d, SignalConv1d, SignalConvTranspose1d
 from torch_impl.layers.conv1d import over_signals
@@ -199,3 +202,23 @@ def test_a_sequence_is_one_signal_of_its_time_axis():
     assert layer.output_shape(Steps(7, 3)) == Steps(7, 2) and not layer.runs_per_frame(Steps(7, 3))
     assert layer.output_shape(Shape((4, 7, 3))) == Shape((4, 7, 2)) and layer.runs_per_frame(Shape((4, 7, 3)))
     assert GlobalPool1D().output_shape(Steps(None, 3)) == Shape((3,))
+
+
+def test_keras_initial_weights_of_the_1d_kinds():
+    """Keras' defaults on Keras' kernel shapes: glorot_uniform counts the window in both fans (Conv1D (k, in/groups,
+    filters), Conv1DTranspose (k, filters, in)), ConvLSTM1D's recurrent kernel (k, F, 4F) is orthogonal as (k*F, 4F)
+    and its forget gate's bias block is 1 (unit_forget_bias)."""
+    spec = ModelSpec(
+        InputSpec((4, 10, 6)),
+        (Conv1D(8, 3, groups=2, name="conv"), Conv1DTranspose(5, 4, strides=2, name="up"), ConvLSTM1D(3, 2, name="cell")),
+    )
+    weights = keras_initial_weights(spec, np.random.default_rng(3))
+    kernels = {"conv": (3, 3, 8), "up": (4, 5, 8), "cell": (2, 5, 12)}
+    for name, shape in kernels.items():
+        kernel = weights[name]["kernel"]
+        limit = np.sqrt(6.0 / (shape[0] * (shape[1] + shape[2])))
+        assert kernel.shape == shape and np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.8 * limit, name
+    recurrent = weights["cell"]["recurrent_kernel"].reshape(2 * 3, 12)
+    np.testing.assert_allclose(recurrent @ recurrent.T, np.eye(6), atol=1e-5)
+    np.testing.assert_array_equal(weights["cell"]["bias"], np.repeat([0.0, 1.0, 0.0, 0.0], 3))
+    assert not weights["conv"]["bias"].any() and not weights["up"]["bias"].any()

@@ -26,9 +26,11 @@ from lstm2d.spec import (
     GRU,
     LSTM,
     Bidirectional,
+    Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv3D,
-    ConvLSTM2D,
+    ConvLSTM,
     Dense,
     ModelSpec,
     NodeShapes,
@@ -131,14 +133,37 @@ def recurrent_flops(entry: NodeShapes) -> list[LayerFlops]:
     return [_recurrence(entry.layer.name, entry.layer.kind, copies * input_macs, copies * recurrent_macs)]
 
 
-def conv_lstm2d_flops(entry: NodeShapes) -> list[LayerFlops]:
-    """Frames ``(T, H, W, C_in)``; per timestep and output cell the 4 gates take a ``kh*kw*C_in`` input
-    convolution and a ``kh*kw*filters`` recurrent one (``same``, stride 1, on the state's grid)."""
+def _signals(shape: Shape) -> int:
+    """How many 1D signals a 1D layer runs on per sample: one per step of 1D signals ``(T, L, C)``, one for a sequence."""
+    return (shape.time or 1) if shape.rank == 3 else 1
+
+
+def conv1d_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """A sequence ``(T, C_in)`` -> ``(T', filters)``, or each step's signal of ``(T, L, C_in)`` -> ``(T, L', filters)``: one
+    ``k*C_in/groups`` dot product per output position and filter."""
+    layer, out = entry.layer, entry.output
+    assert isinstance(layer, Conv1D)
+    length = out.dims[-2] or 1
+    (k,) = layer.kernel_size
+    return [_matmul(entry, _signals(entry.input) * length * layer.filters * k * entry.input.channels // layer.groups)]
+
+
+def conv1d_transpose_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """The adjoint of a Conv1D: every input position times the whole ``k x C_in x filters`` kernel."""
+    layer, inp = entry.layer, entry.input
+    assert isinstance(layer, Conv1DTranspose)
+    (k,) = layer.kernel_size
+    return [_matmul(entry, _signals(inp) * (inp.dims[-2] or 1) * inp.channels * layer.filters * k)]
+
+
+def conv_lstm_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """Steps ``(T, *S, C_in)`` (frames for ConvLSTM2D, 1D signals for ConvLSTM1D); per timestep and output cell the 4
+    gates take a ``window*C_in`` input convolution and a ``window*filters`` recurrent one (``same``, stride 1, on the
+    state's cells)."""
     layer = entry.layer
-    assert isinstance(layer, ConvLSTM2D)
-    kh, kw = layer.kernel_size
+    assert isinstance(layer, ConvLSTM)
     time = entry.input.time or 1
-    cells = _cells(entry.output) * 4 * layer.filters * kh * kw
+    cells = math.prod(d or 1 for d in entry.output.dims[-1 - layer.rank : -1]) * 4 * layer.filters * math.prod(layer.kernel_size)
     return [_recurrence(layer.name, layer.kind, time * cells * entry.input.channels, time * cells * layer.filters)]
 
 
@@ -169,7 +194,8 @@ def no_matmul(entry: NodeShapes) -> list[LayerFlops]:
 
 NO_MATMUL = (
     "pool2d", "global_pool2d", "flatten", "reshape", "repeat_vector", "batch_norm", "dropout", "activation", "masking",
-    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "pool1d", "global_pool1d",
+    "zero_padding1d", "cropping1d", "up_sampling1d",
     "permute", "layer_norm", "group_norm", "unit_norm", "rms_norm", "normalization", "rescaling", "gaussian_noise",
     "gaussian_dropout", "alpha_dropout", "activity_regularization", "relu", "leaky_relu", "prelu", "elu", "softmax",
 )  # fmt: skip
@@ -181,7 +207,10 @@ COUNTERS: dict[str, Callable[[NodeShapes], list[LayerFlops]]] = {
     "gru": recurrent_flops,
     "simple_rnn": recurrent_flops,
     "bidirectional": recurrent_flops,
-    "conv_lstm2d": conv_lstm2d_flops,
+    "conv_lstm2d": conv_lstm_flops,
+    "conv_lstm1d": conv_lstm_flops,
+    "conv1d": conv1d_flops,
+    "conv1d_transpose": conv1d_transpose_flops,
     "model": submodel_flops,
     "time_distributed": time_distributed_flops,
     **dict.fromkeys(NO_MATMUL, no_matmul),

@@ -13,7 +13,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from lstm2d.spec import Conv2D, ConvLSTM2D, LayerNorm, ModelSpec, Pool2D, Submodel, TimeDistributed, same_padding
+from lstm2d.spec import Conv2D, ConvLSTM2D, LayerNorm, ModelSpec, Pool1D, Pool2D, Submodel, TimeDistributed, same_padding
 
 AVG_POOL_SAME_BUG = (
     "Keras <= 3.15 on the torch backend zero-pads an asymmetric 'same' AveragePooling2D and then "
@@ -45,6 +45,34 @@ def has_asymmetric_avg_same_pool(spec: ModelSpec) -> bool:
             (kh, kw), (sh, sw) = layer.pool_size, layer.strides
             pads = (same_padding(height, kh, sh), same_padding(width, kw, sw))
             if any(before != after for before, after in pads):
+                return True
+    return False
+
+
+AVG_POOL1D_SAME_BUG = (
+    "Keras <= 3.15 on the torch backend pads an asymmetric 'same' AveragePooling1D by repeating the edge steps and "
+    "averages them in (keras/src/backend/torch/nn.py, _apply_same_padding: mode='replicate'); TensorFlow and JAX "
+    "average over the valid steps, and so does lstm2d"
+)
+
+
+@cache
+def keras_avg_pool1d_same_counts_padding() -> bool:
+    """Whether this Keras backend averages padded steps in an asymmetric ``same`` AveragePooling1D: pool 3, stride 2
+    over [10, 20] has one padded step at the end, so the valid-step mean is 15 (a repeated 20 makes it 16.7)."""
+    import keras
+
+    pooled = keras.layers.AveragePooling1D(pool_size=3, strides=2, padding="same")(np.array([[[10.0], [20.0]]], np.float32))
+    return not np.isclose(float(keras.ops.convert_to_numpy(pooled).reshape(-1)[0]), 15.0)
+
+
+def has_asymmetric_avg_same_pool1d(spec: ModelSpec) -> bool:
+    """Whether ``spec`` has a 1D average pool whose ``same`` padding is asymmetric on its (fixed-length) input."""
+    for entry in spec.layer_shapes():
+        layer = entry.layer
+        if isinstance(layer, Pool1D) and layer.mode == "avg" and layer.padding == "same" and entry.input.dims[-2]:
+            before, after = same_padding(entry.input.dims[-2], *layer.pool_size, *layer.window_strides)
+            if before != after:
                 return True
     return False
 
@@ -85,6 +113,8 @@ def expected_keras_bug(spec: ModelSpec) -> str | None:
     """The reason this spec's parity is expected to fail on this Keras backend, or None."""
     if has_asymmetric_avg_same_pool(spec) and keras_avg_pool_same_counts_padding():
         return AVG_POOL_SAME_BUG
+    if has_asymmetric_avg_same_pool1d(spec) and keras_avg_pool1d_same_counts_padding():
+        return AVG_POOL1D_SAME_BUG
     if has_channels_first_bias_on_square_output(spec) and keras_add_puts_a_channels_first_bias_on_the_width():
         return CHANNELS_FIRST_BIAS_ON_WIDTH_BUG
     return None

@@ -32,13 +32,18 @@ from lstm2d.spec import (
     BatchNorm,
     Bidirectional,
     Concatenate,
+    Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv3D,
+    ConvLSTM1D,
     ConvLSTM2D,
+    Cropping1D,
     DataFormat,
     Dense,
     Dropout,
     Flatten,
+    GlobalPool1D,
     GlobalPool2D,
     InputSpec,
     Masking,
@@ -47,6 +52,7 @@ from lstm2d.spec import (
     ModelSpec,
     Multiply,
     Node,
+    Pool1D,
     Pool2D,
     RepeatVector,
     Reshape,
@@ -54,6 +60,8 @@ from lstm2d.spec import (
     Submodel,
     Subtract,
     TimeDistributed,
+    UpSampling1D,
+    ZeroPadding1D,
 )
 from lstm2d.spec.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from lstm2d.spec.layers.core import Permute
@@ -959,3 +967,159 @@ SHAPE_NORM_GRAPH_SPECS: tuple[ModelSpec, ...] = (
 LAYER_SPECS += SHAPE_NORM_SPECS
 GRAPH_SPECS += SHAPE_NORM_GRAPH_SPECS
 ALL_SPECS += SHAPE_NORM_SPECS + SHAPE_NORM_GRAPH_SPECS
+
+
+# 1D layers (issue 14): on a sequence (T, F), one signal over time (a Conv1D front end before an LSTM), and on 1D signals
+# (T, L, C), one per step (Keras' TimeDistributed(Conv1D)). Each awkward setting changes the numbers: causal padding
+# with dilation, even kernels with 'same', strides on odd lengths, T = 1, C > 1, an open time axis, a flatten after,
+# features in torch's flatten order, and masks (GlobalAveragePooling1D averages the real steps; the others drop them).
+ONE_D_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        InputSpec.sequence(11, 3, name="series"),
+        (
+            Conv1D(6, 3, padding="causal", dilation_rate=2, activation="relu"),
+            Conv1D(5, 4, strides=2, padding="same", activation="tanh"),  # even kernel, stride 2 on 11 steps
+            Pool1D("max", 2, padding="same"),  # 6 -> 3
+            LSTM(4),
+            Dense(1),
+        ),
+        name="conv1d-front-end-lstm",
+    ),
+    ModelSpec(
+        InputSpec.sequence(6, 4, name="series"),
+        (Conv1D(6, 3, padding="same", groups=2, activation="softmax"), Conv1D(4, 2, strides=3, use_bias=False), GRU(3), Dense(2)),
+        name="conv1d-groups-softmax-strided",
+    ),
+    ModelSpec(  # asymmetric 'same' average pooling: over the valid steps only (the torch backend: known_issues)
+        InputSpec.sequence(8, 2, name="series"),
+        (Pool1D("avg", 3, strides=2, padding="same"), Pool1D("avg", 2, strides=1), Flatten(), Dense(2)),  # 8 -> 4 -> 3
+        name="avg-pool1d-same",
+    ),
+    ModelSpec(
+        InputSpec.sequence(5, 3, name="series"),
+        (
+            Conv1DTranspose(4, 3, strides=2, padding="same", activation="elu"),  # k - s odd: one more cell cut at the end
+            Conv1DTranspose(3, 4, dilation_rate=2, padding="same"),
+            Conv1DTranspose(2, 2, strides=3),  # valid, kernel < stride: zeros appended
+            LSTM(2, return_sequences=True),
+            Dense(1),
+        ),
+        name="conv1d-transpose",
+    ),
+    ModelSpec(
+        InputSpec.sequence(6, 3, name="series"),
+        (
+            ZeroPadding1D((2, 1)),
+            Conv1D(4, 3),
+            Cropping1D((1, 2)),
+            UpSampling1D(3),
+            Pool1D("max", 3, strides=2),
+            GlobalPool1D("max"),
+            Dense(2),
+        ),
+        name="pad-crop-upsample-global-max",
+    ),
+    ModelSpec(
+        InputSpec.sequence(1, 4, name="series"),
+        (Conv1D(3, 3, padding="same"), Conv1D(3, 2, padding="causal"), GlobalPool1D(keepdims=True), Dense(1)),
+        name="conv1d-one-timestep",
+    ),
+    ModelSpec(
+        InputSpec.sequence(None, 3, name="series"),
+        (
+            Conv1D(4, 3, padding="causal", activation="relu"),
+            Conv1D(4, 3, strides=2, padding="same"),
+            Pool1D("max", 2, padding="same"),
+            GlobalPool1D(),
+            Dense(1),
+        ),
+        name="conv1d-open-time",
+    ),
+    ModelSpec(  # flattened frames (C > 1, H != W) in torch's order: absorbed by the Conv1D kernels, kept by the pooling
+        InputSpec.frames(6, 4, 3, 2),
+        (Flatten(), Conv1D(4, 3, padding="same"), Pool1D("max", 2), GlobalPool1D("max"), Dense(2)),
+        name="frames-flatten-conv1d",
+    ),
+    ModelSpec(
+        InputSpec.frames(4, 3, 4, 2),
+        (Conv2D(3, 2, activation="relu"), Flatten(), Conv1DTranspose(3, 2, strides=2), LSTM(2), Dense(1)),
+        name="frames-flatten-conv1d-transpose",
+    ),
+    ModelSpec(  # the mask reaches the average through the LSTM's sequences
+        InputSpec.sequence(6, 3, name="series"),
+        (Masking(), LSTM(4, return_sequences=True), GlobalPool1D(), Dense(1)),
+        name="masked-lstm-global-average",
+    ),
+    ModelSpec(  # Keras' Conv1D and GlobalMaxPooling1D drop the mask (with a warning): the LSTM and the max see every step
+        InputSpec.sequence(6, 3, name="series"),
+        (Masking(), Conv1D(4, 2, padding="causal"), LSTM(3, return_sequences=True), GlobalPool1D("max"), Dense(1)),
+        name="masked-conv1d-drops-mask",
+    ),
+    ModelSpec(
+        inputs=(InputSpec.sequence(6, 3, name="x"), InputSpec.mask(6, name="m")),
+        nodes=(
+            Node(GlobalPool1D(name="direct"), ("x",), mask="m"),  # a boolean input as mask=
+            Node(GRU(4, return_sequences=True, name="gru"), ("x",), mask="m"),
+            Node(GlobalPool1D(name="carried"), ("gru",)),  # the mask the GRU's sequences carry
+            Node(Concatenate(name="joined"), ("direct", "carried")),
+            Node(Dense(1, name="out"), ("joined",)),
+        ),
+        outputs=("out",),
+        name="global-average-mask-input",
+    ),
+    ModelSpec(
+        InputSpec((5, 9, 3), name="signals"),
+        (
+            Conv1D(4, 4, strides=2, padding="same", activation="relu"),  # per step: 9 -> 5
+            Pool1D("max", 2, padding="same"),
+            Conv1D(3, 2, padding="causal", dilation_rate=2),
+            GlobalPool1D(),  # (T, L, C) -> (T, C)
+            LSTM(3),
+            Dense(1),
+        ),
+        name="signals-conv1d-per-step",
+    ),
+    ModelSpec(
+        InputSpec((4, 10, 2), name="signals"),
+        (
+            ConvLSTM1D(3, 3, padding="same", go_backwards=True, return_sequences=True),
+            ConvLSTM1D(2, 2, strides=2, recurrent_activation="hard_sigmoid", activation="elu"),  # the last state (L, F)
+            Conv1D(2, 2),  # the state as a sequence
+            Flatten(),
+            Dense(1),
+        ),
+        name="signals-conv-lstm1d",
+    ),
+    ModelSpec(
+        InputSpec((3, 6, 2), name="signals"),
+        (
+            ZeroPadding1D(1),
+            Conv1DTranspose(3, 3, strides=2),
+            Cropping1D((0, 2)),
+            UpSampling1D(2),
+            Pool1D("avg", 2),
+            Conv1D(2, 3, groups=1, dilation_rate=3),
+            TimeDistributed(Flatten()),
+            GRU(2),
+        ),
+        name="signals-resize-per-step",
+    ),
+    ModelSpec(
+        InputSpec((None, 8, 2), name="signals"),
+        (Conv1D(3, 3, padding="same"), GlobalPool1D("max"), LSTM(2, return_sequences=True), Dense(1)),
+        name="signals-open-time",
+    ),
+    ModelSpec(
+        inputs=(InputSpec((4, 7, 2), name="signals"),),
+        nodes=(
+            Node(TimeDistributed(Conv1D(3, 2, activation="relu"), name="td_conv"), ("signals",)),  # explicit
+            Node(Conv1D(3, 2, activation="relu", name="conv"), ("signals",)),  # the implicit rule: the same computation
+            Node(Add(name="both"), ("td_conv", "conv")),
+            Node(TimeDistributed(GlobalPool1D(), name="td_pool"), ("both",)),
+            Node(LSTM(2, name="out"), ("td_pool",)),
+        ),
+        outputs=("out",),
+        name="signals-time-distributed",
+    ),
+)
+ALL_SPECS += ONE_D_SPECS

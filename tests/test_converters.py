@@ -13,8 +13,11 @@ from lstm2d.spec import (
     LSTM,
     BatchNorm,
     Bidirectional,
+    Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv3D,
+    ConvLSTM1D,
     ConvLSTM2D,
     Dense,
     Dropout,
@@ -27,7 +30,7 @@ from lstm2d.spec import (
     SimpleRNN,
     Steps,
 )
-from torch_impl.convert import axes, batch_norm, conv, conv_lstm, dense, recurrent
+from torch_impl.convert import axes, batch_norm, conv, conv1d, conv_lstm, dense, recurrent
 from torch_impl.convert.layout import hwc_index_of_chw, rows_from_keras, rows_to_keras
 from torch_impl.layers.axes import AxesWeight
 from torch_impl.layout import CHANNELS_FIRST, KERAS, FeatureOrder, TensorLayout
@@ -197,6 +200,50 @@ def test_conv3d_and_conv_lstm_shapes_in_the_table():
     assert set(torch_impl.build_model(spec).state_dict()) == {
         e.torch_prefix + k for e in (conv_lstm_entry, conv3d_entry) for k in e.torch_shapes
     }
+
+
+def test_conv1d_layout_rules_input_order_and_inverses():
+    """Conv1D kernel (k, in, out) -> weight (out, in, k), Conv1DTranspose kernel (k, out, in) -> weight (in, out, k); the
+    input channels (axis 1, axis 2) permuted into torch's feature order, and back."""
+    order = RNG.permutation(4)
+    kernel, bias = _random(3, 4, 5), _random(5)
+    torch_side = conv1d.keras_to_torch(kernel, bias, input_axis=1, input_order=order)
+    assert torch_side["weight"].shape == (5, 4, 3)
+    assert torch_side["weight"][4, 3, 2] == kernel[2, order[3], 4]  # [o, c, i] == [i, order[c], o]
+    back = conv1d.torch_to_keras(**torch_side, input_axis=1, input_order=order)
+    np.testing.assert_array_equal(back["kernel"], kernel)
+    np.testing.assert_array_equal(back["bias"], bias)
+    transposed = _random(3, 5, 4)  # (k, out, in)
+    torch_side = conv1d.keras_to_torch(transposed, input_axis=2, input_order=order)
+    assert torch_side["weight"].shape == (4, 5, 3) and "bias" not in torch_side
+    assert torch_side["weight"][3, 4, 2] == transposed[2, 4, order[3]]  # [c, o, i] == [i, o, order[c]]
+    np.testing.assert_array_equal(conv1d.torch_to_keras(**torch_side, input_axis=2, input_order=order)["kernel"], transposed)
+
+
+def test_one_d_shapes_and_flatten_order_in_the_table():
+    """A Conv1D after a flatten of frames reads the features in torch's (C, H, W) order: its kernel's input channels are
+    permuted once; grouped kernels hold in / groups channels; ConvLSTM1D's gates are ConvLSTM2D's."""
+    spec = ModelSpec(
+        InputSpec.frames(6, 3, 2, 2),
+        layers=(Flatten(), Conv1D(4, 3, padding="causal"), Conv1D(6, 2, groups=2), Conv1DTranspose(3, 2, strides=2)),
+    )
+    causal, grouped, transposed = weight_table(spec)
+    assert (causal.keras_shapes, causal.torch_shapes) == (
+        {"kernel": (3, 12, 4), "bias": (4,)},
+        {"weight": (4, 12, 3), "bias": (4,)},
+    )
+    assert grouped.keras_shapes["kernel"] == (2, 2, 6) and grouped.torch_shapes["weight"] == (6, 2, 2)
+    assert transposed.keras_shapes["kernel"] == (2, 3, 6) and transposed.torch_shapes["weight"] == (6, 3, 2)
+    keras_side = {e.name: random_arrays(e.keras_shapes, RNG, layout="keras") for e in weight_table(spec)}
+    state = keras_to_torch(spec, keras_side)
+    order = hwc_index_of_chw(3, 2, 2)
+    np.testing.assert_array_equal(state["layers.conv1d_1.weight"], keras_side["conv1d_1"]["kernel"][:, order].transpose(2, 1, 0))
+    np.testing.assert_array_equal(state["layers.conv1d_2.weight"], keras_side["conv1d_2"]["kernel"].transpose(2, 1, 0))
+    assert torch_to_keras(spec, state).keys() == keras_side.keys()
+    conv_lstm_spec = ModelSpec(InputSpec((4, 6, 2), name="signals"), layers=(ConvLSTM1D(3, 2),))
+    (entry,) = weight_table(conv_lstm_spec)
+    assert entry.keras_shapes == {"kernel": (2, 2, 12), "recurrent_kernel": (2, 3, 12), "bias": (12,)}
+    assert entry.torch_shapes == {"weight_ih": (12, 2, 2), "weight_hh": (12, 3, 2), "bias": (12,)}
 
 
 # -- an independent Keras-layout forward pass in numpy -------------------------------------

@@ -20,14 +20,19 @@ from lstm2d.spec import (
     BatchNorm,
     Bidirectional,
     Concatenate,
+    Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv3D,
+    ConvLSTM1D,
     ConvLSTM2D,
+    Cropping1D,
     DecodeContext,
     Dense,
     Dropout,
     Flatten,
     Frames,
+    GlobalPool1D,
     GlobalPool2D,
     Grid,
     InputSpec,
@@ -39,6 +44,7 @@ from lstm2d.spec import (
     Multiply,
     Node,
     NodeShapes,
+    Pool1D,
     Pool2D,
     RepeatVector,
     Reshape,
@@ -49,7 +55,9 @@ from lstm2d.spec import (
     Submodel,
     Subtract,
     TimeDistributed,
+    UpSampling1D,
     Vector,
+    ZeroPadding1D,
     output_size,
     same_padding,
 )
@@ -113,6 +121,26 @@ EVERY_GRAPH_KIND = ModelSpec(  # the graph-only kinds: merges, Reshape, TimeDist
     outputs=("again", "shared@1"),
     name="every-graph-kind",
 )
+ONE_D_KINDS = ModelSpec(  # the 1D kinds, options set: on a sequence (over its time axis) and on 1D signals (per step)
+    inputs=(InputSpec.sequence(9, 3, name="series"), InputSpec((4, 8, 2), name="signals"), InputSpec.mask(9, name="m")),
+    nodes=(
+        Node(Conv1D(4, 2, padding="causal", dilation_rate=2, activation="relu", use_bias=False, name="causal"), ("series",)),
+        Node(Conv1DTranspose(4, 3, strides=2, padding="same", activation="tanh", name="up"), ("causal",)),  # (18, 4)
+        Node(Pool1D("avg", 3, strides=2, padding="same", name="pool"), ("up",)),  # (9, 4)
+        Node(ZeroPadding1D((1, 2), name="pad"), ("pool",)),  # (12, 4)
+        Node(Cropping1D((2, 1), name="crop"), ("pad",)),  # (9, 4)
+        Node(UpSampling1D(3, name="repeat"), ("crop",)),  # (27, 4)
+        Node(GlobalPool1D("max", keepdims=True, name="gmp"), ("repeat",)),  # (1, 4)
+        Node(GlobalPool1D(name="gap"), ("series",), mask="m"),  # (3,)
+        Node(Conv1D(4, 3, padding="same", groups=2, activation="softmax", name="per_step"), ("signals",)),  # (4, 8, 4)
+        Node(Pool1D("max", 2, name="step_pool"), ("per_step",)),  # (4, 4, 4)
+        Node(ZeroPadding1D(1, name="step_pad"), ("step_pool",)),  # (4, 6, 4)
+        Node(ConvLSTM1D(3, 2, strides=2, padding="same", return_sequences=True, go_backwards=True, name="cl"), ("step_pad",)),
+        Node(GlobalPool1D("max", name="step_gmp"), ("cl",)),  # (4, 3)
+    ),
+    outputs=("gmp", "gap", "step_gmp"),
+    name="one-d-kinds",
+)
 
 
 SHAPE_NORM_KINDS = ModelSpec(  # the shape, normalisation, regularisation and activation layers, options set
@@ -161,7 +189,7 @@ SHAPE_NORM_CHANNELS_FIRST = ModelSpec(  # Keras' axes of channels_first frames (
 
 @pytest.mark.parametrize(
     "spec",
-    [*(get_preset(name) for name in preset_names()), EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS],
+    [*(get_preset(name) for name in preset_names()), EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS, ONE_D_KINDS],
     ids=lambda s: s.name,
 )
 def test_specs_survive_json(spec):
@@ -170,7 +198,7 @@ def test_specs_survive_json(spec):
 
 
 def test_every_layer_kind_is_covered_here():
-    kinds = {layer.kind for spec in (EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS) for layer in spec.all_layers()}
+    kinds = {layer.kind for spec in (EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS, ONE_D_KINDS) for layer in spec.all_layers()}
     assert kinds | {"global_pool2d"} == set(LAYER_KINDS)  # global pooling: test_grids_come_from_a_conv_lstm_without_sequences
 
 
@@ -496,7 +524,7 @@ CHANNELS_FIRST_KINDS = ModelSpec(  # the spatial kinds' channels_first Keras for
     data_format="channels_first",
     name="channels-first-kinds",
 )
-SAMPLE_SPECS = (EVERY_KIND, EVERY_GRAPH_KIND, CHANNELS_FIRST_KINDS, SHAPE_NORM_KINDS, SHAPE_NORM_CHANNELS_FIRST)
+SAMPLE_SPECS = (EVERY_KIND, EVERY_GRAPH_KIND, CHANNELS_FIRST_KINDS, SHAPE_NORM_KINDS, SHAPE_NORM_CHANNELS_FIRST, ONE_D_KINDS)
 READ_BY_THE_MODEL_READER = ("model", "time_distributed")
 """Kinds whose Keras classes (a nested Sequential or Functional model, TimeDistributed) the model reader
 (``torch_impl.files.keras_config``) reads itself, before any ``from_keras``: checked by reading whole models back."""
@@ -588,7 +616,7 @@ def _masked_then(layer: Layer) -> ModelSpec:
         ),
         (
             lambda: ModelSpec(inputs=MASKED, nodes=(Node(Dense(2, name="d"), ("x",), mask="m"),), outputs=("d",)),
-            r"dense d: only recurrent layers take mask=",
+            r"dense d: only recurrent layers, GlobalAveragePooling1D over time and Softmax of a vector of steps take mask=",
         ),
         (
             lambda: ModelSpec(
@@ -696,7 +724,7 @@ STEPS_MASK = InputSpec.mask(5, name="m")
         (lambda: ModelSpec(InputSpec.frames(3, 4, 5, 2), (Conv2D(3, 3), Flatten("channels_first", whole=True)),
                            data_format="channels_first"), r"on a whole sequence of frames moves the time axis last"),
         (lambda: ModelSpec(inputs=(SIDE, STEPS_MASK), nodes=(Node(Softmax(name="s"), ("x",), mask="m"),), outputs=("s",)),
-         r"softmax s: only recurrent layers take mask= \(and Softmax of a vector of steps\)"),
+         r"softmax s: only recurrent layers, GlobalAveragePooling1D over time and Softmax of a vector of steps take"),
         (lambda: ModelSpec(SIDE, (Masking(), Softmax())), r"softmax softmax_1 after the mask of masking_1"),
         (lambda: ModelSpec(FRAME, (RMSNorm(axis=2),)), r"rms_norm_1 expects axes that end at the last one, got axis=2"),
         (lambda: ModelSpec(SIDE, (RMSNorm(axis=(1, -1)),)), r"scale broadcast from the last axis"),  # Keras sorts: (F, T)
@@ -756,3 +784,101 @@ def test_leaky_relu_reads_keras_2s_alpha_and_keeps_the_layers_default_slope():
         {"class_name": "LeakyReLU", "config": {"alpha": 0.1}}, "channels_last", Steps(4, 3), wrapped=False
     )
     assert (read, problems) == (LeakyReLU(0.1, name="sample"), [])
+
+
+# -- 1D layers: what a mask does at them, and what is refused -----------------------------------------------------------
+
+
+def test_one_d_layers_read_back_from_their_keras_model_config():
+    """Per-step layers written as TimeDistributed read back as the layers themselves (the reader lists the nodes in
+    the order of Keras' config, breadth first)."""
+    read = spec_from_config(model_config(ONE_D_KINDS), keras_version="3.15.1", where="sample")[0]
+    assert (read.inputs, set(read.nodes), read.outputs) == (ONE_D_KINDS.inputs, set(ONE_D_KINDS.nodes), ONE_D_KINDS.outputs)
+
+
+def test_keras_1d_layers_drop_a_mask_and_global_average_reads_it():
+    """Keras' Conv1D (like every 1D layer but GlobalAveragePooling1D) does not support masking: it drops the mask (with a
+    warning) and computes on every step; the LSTM after it sees none. GlobalAveragePooling1D averages the real steps."""
+    spec = ModelSpec(
+        InputSpec.sequence(6, 3),
+        (Masking(), Conv1D(3, 2, padding="causal"), LSTM(2, return_sequences=True), GlobalPool1D()),
+    )
+    inference = spec.infer()
+    assert inference.masks["conv1d_1"] is None and not next(e for e in inference.nodes if e.layer.kind == "lstm").masked
+    masked = ModelSpec(InputSpec.sequence(6, 3), (Masking(), LSTM(2, return_sequences=True), GlobalPool1D(), Dense(1)))
+    pool = next(e for e in masked.infer().nodes if e.layer.kind == "global_pool1d")
+    assert pool.masked and masked.infer().masks[pool.output_refs[0]] is None
+
+
+SIGNALS = InputSpec((4, 7, 2), name="signals")
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: ModelSpec(inputs=MASKED, nodes=(Node(GlobalPool1D("max", name="gmp"), ("x",), mask="m"),), outputs=("gmp",)),
+            r"global_pool1d gmp: only recurrent layers, GlobalAveragePooling1D over time and Softmax",
+        ),
+        (
+            lambda: ModelSpec(
+                inputs=(SIGNALS, InputSpec.mask(4, name="m")),
+                nodes=(Node(GlobalPool1D(name="gap"), ("signals",), mask="m"),),
+                outputs=("gap",),
+            ),
+            r"global_pool1d gap: only recurrent layers, GlobalAveragePooling1D over time and Softmax",
+        ),
+        (
+            lambda: ModelSpec(InputSpec.frames(4, 5, 6, 2), (Conv1D(3, 2),)),
+            r"conv1d conv1d_1 expects a sequence \(time, features\) or a sequence of 1D signals \(time, length, channels\), got "
+            r"frames .*; flatten each frame first",
+        ),
+        (lambda: ModelSpec(SIGNALS, (Conv1D(4, 2, groups=4),)), r"conv1d conv1d_1 expects channels divisible by groups 4"),
+        (lambda: Conv1D(3, 2, groups=2), r"conv1d \(unnamed\): filters 3 are not divisible by groups 2"),
+        (lambda: Conv1D(3, 2, strides=2, dilation_rate=2), r"strides > 1 with dilation_rate > 1 is not allowed"),
+        (lambda: Conv1DTranspose(3, 2, padding="causal"), r"padding: expected one of 'valid', 'same', got 'causal'"),
+        (
+            lambda: ModelSpec(InputSpec.sequence(4, 2), (Cropping1D((2, 2)),)),
+            r"cropping1d cropping1d_1 shrinks the signal below one step: input \(length, channels\) = \(4, 2\), output length 0",
+        ),
+        (lambda: ZeroPadding1D((1, -1)), r"padding: expected an int or \(before, after\), both >= 0, got \(1, -1\)"),
+        (
+            lambda: ModelSpec(InputSpec.grid(5, 6, 2), (Conv2D(2, 3), Conv1D(2, 2)), data_format="channels_first"),
+            r"conv1d conv1d_1: a channels_first model lays out a rank-3 tensor as a grid",
+        ),
+        (
+            lambda: ModelSpec(SIGNALS, (Conv2D(2, 3, padding="same"), ConvLSTM1D(2, 2)), data_format="channels_first"),
+            r"conv_lstm1d conv_lstm1d_1: a channels_first model lays out a rank-3 tensor as a grid",
+        ),
+    ],
+    ids=[
+        "max-mask-input",
+        "mask-input-per-step",
+        "1d-on-frames",
+        "groups-channels",
+        "groups-filters",
+        "strides-dilation",
+        "transpose-causal",
+        "crop-everything",
+        "negative-padding",
+        "channels-first-signals",
+        "channels-first-conv-lstm1d",
+    ],
+)
+def test_one_d_refusals_name_the_layer_and_the_reason(build, message):
+    with pytest.raises(SpecError, match=message):
+        build()
+
+
+@pytest.mark.parametrize(
+    ("class_name", "config", "problem"),
+    [
+        ("Conv1D", {"filters": 2, "kernel_size": [3], "data_format": "channels_first"}, "data_format='channels_first'"),
+        ("Conv1DTranspose", {"filters": 2, "kernel_size": [3], "output_padding": [1]}, "output_padding=[1] is not supported"),
+        ("GlobalAveragePooling1D", {"data_format": "channels_first"}, "data_format='channels_first'"),
+        ("ConvLSTM1D", {"filters": 2, "kernel_size": [3], "data_format": "channels_first"}, "data_format='channels_first'"),
+    ],
+)
+def test_keras_1d_options_lstm2d_does_not_implement_are_named(class_name, config, problem):
+    _, problems = _from_keras({"class_name": class_name, "config": config}, "channels_last", Steps(5, 3), wrapped=False)
+    assert len(problems) == 1 and problem in problems[0], problems

@@ -32,16 +32,32 @@ from lstm2d.spec.graph import (
     resolve_ref,
     tensor_ref,
 )
-from lstm2d.spec.layers import activations, conv, core, merge, norm, normalization, pooling, recurrent, regularization
+from lstm2d.spec.layers import (
+    activations,
+    conv,
+    conv1d,
+    core,
+    merge,
+    norm,
+    normalization,
+    pooling,
+    pooling1d,
+    recurrent,
+    regularization,
+    reshaping1d,
+)
 from lstm2d.spec.layers.activations import *  # noqa: F403
 from lstm2d.spec.layers.conv import *  # noqa: F403 - importing the families registers every kind
+from lstm2d.spec.layers.conv1d import *  # noqa: F403
 from lstm2d.spec.layers.core import *  # noqa: F403
 from lstm2d.spec.layers.merge import *  # noqa: F403
 from lstm2d.spec.layers.norm import *  # noqa: F403
 from lstm2d.spec.layers.normalization import *  # noqa: F403
 from lstm2d.spec.layers.pooling import *  # noqa: F403
+from lstm2d.spec.layers.pooling1d import *  # noqa: F403
 from lstm2d.spec.layers.recurrent import *  # noqa: F403
 from lstm2d.spec.layers.regularization import *  # noqa: F403
+from lstm2d.spec.layers.reshaping1d import *  # noqa: F403
 from lstm2d.spec.serialize import SPEC_FORMAT_VERSION
 from lstm2d.spec.shapes import (
     PADDINGS,
@@ -98,7 +114,6 @@ __all__ = [
     "same_padding",
     "tensor_ref",
 ]
-for _family in (conv, core, merge, norm, pooling, recurrent):
-    __all__ += _family.__all__
-for _family in (activations, normalization, regularization):
+_FAMILIES = (activations, conv, conv1d, core, merge, norm, normalization, pooling, pooling1d, recurrent, regularization)
+for _family in (*_FAMILIES, reshaping1d):
     __all__ += _family.__all__

@@ -177,7 +177,7 @@ class Softmax(Layer):
         object.__setattr__(self, "axis", axis_tuple(self.axis, f"{self.label} axis"))
         checks.identifier(self.name)
 
-    def accepts_mask(self, inputs: tuple[Shape, ...]) -> bool:
+    def takes_mask(self, inputs: tuple[Shape, ...]) -> bool:
         return inputs[0].rank == 1
 
     def output_shape(self, shape: Shape) -> Shape:

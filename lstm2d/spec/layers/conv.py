@@ -30,14 +30,15 @@ def conv_output_grid(layer: Conv2D | Any, grid: Shape) -> Shape:
     return fitted_grid(layer, grid, (height, width, layer.filters))
 
 
-def check_window_options(layer: Any, rank: int) -> None:
-    """Kernel, strides and dilation as ``rank`` positive ints each; strides and dilation not both over 1."""
+def check_window_options(layer: Any, rank: int, paddings: tuple[str, ...] = PADDINGS) -> None:
+    """Kernel, strides and dilation as ``rank`` positive ints each; strides and dilation not both over 1; a padding of
+    ``paddings``."""
     object.__setattr__(layer, "kernel_size", checks.ints(layer.kernel_size, rank, f"{layer.label} kernel_size"))
     object.__setattr__(layer, "strides", checks.ints(layer.strides, rank, f"{layer.label} strides"))
     object.__setattr__(layer, "dilation_rate", checks.ints(layer.dilation_rate, rank, f"{layer.label} dilation_rate"))
     if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
         raise SpecError(f"{layer.label}: strides > 1 with dilation_rate > 1 is not allowed (Keras refuses it too)")
-    checks.choice(layer.padding, PADDINGS, f"{layer.label} padding")
+    checks.choice(layer.padding, paddings, f"{layer.label} padding")
 
 
 def describe_window(layer: Any) -> str:

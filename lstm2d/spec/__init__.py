@@ -32,13 +32,17 @@ from lstm2d.spec.graph import (
     resolve_ref,
     tensor_ref,
 )
-from lstm2d.spec.layers import conv, core, merge, norm, pooling, recurrent
+from lstm2d.spec.layers import conv, conv_variants, core, merge, norm, pooling, pooling3d, recurrent, resize, spatial_dropout
 from lstm2d.spec.layers.conv import *  # noqa: F403 - importing the families registers every kind
+from lstm2d.spec.layers.conv_variants import *  # noqa: F403
 from lstm2d.spec.layers.core import *  # noqa: F403
 from lstm2d.spec.layers.merge import *  # noqa: F403
 from lstm2d.spec.layers.norm import *  # noqa: F403
 from lstm2d.spec.layers.pooling import *  # noqa: F403
+from lstm2d.spec.layers.pooling3d import *  # noqa: F403
 from lstm2d.spec.layers.recurrent import *  # noqa: F403
+from lstm2d.spec.layers.resize import *  # noqa: F403
+from lstm2d.spec.layers.spatial_dropout import *  # noqa: F403
 from lstm2d.spec.serialize import SPEC_FORMAT_VERSION
 from lstm2d.spec.shapes import (
     PADDINGS,
@@ -95,5 +99,5 @@ __all__ = [
     "same_padding",
     "tensor_ref",
 ]
-for _family in (conv, core, merge, norm, pooling, recurrent):
+for _family in (conv, core, merge, norm, pooling, recurrent, conv_variants, pooling3d, resize, spatial_dropout):
     __all__ += _family.__all__

@@ -2,7 +2,7 @@
 with the registry entries (``torch_impl.kinds``) of the layer kinds it implements; importing this package
 registers every kind."""
 
-from torch_impl.layers import merge, shape_ops, wrappers  # noqa: F401 - registers their kinds
+from torch_impl.layers import conv_variants, merge, pooling3d, resize, shape_ops, spatial_dropout, wrappers  # noqa: F401 - registers their kinds
 from torch_impl.layers.activations import KerasActivation, activation_fn, make_activation
 from torch_impl.layers.conv import FrameConv2d
 from torch_impl.layers.conv3d import FrameConv3d

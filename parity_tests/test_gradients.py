@@ -44,6 +44,8 @@ FAST = (  # (spec, direction): the model kinds, in few models; torch -> Keras wh
     ("shared-on-two-orders", "torch_to_keras"),  # shared Dense layers: one gradient summed over two feature orders
     ("bidirectional-mask-input", "torch_to_keras"),  # a boolean mask input for a Bidirectional and a backwards GRU
     ("planes-td-flatten", "keras_to_torch"),  # frames without a channel axis, TimeDistributed(Flatten())
+    ("depthwise-separable", "torch_to_keras"),  # depthwise and separable convolutions per frame, strided 'same'
+    ("volume-3d", "keras_to_torch"),  # 3D transposed convolutions, padding, cropping, upsampling over (T, H, W)
 )
 MASKED_FAST = ("masked-nonzero-value", "gaps")  # LSTM(relu) on the exact step loop, masked steps in the middle
 

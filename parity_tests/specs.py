@@ -914,6 +914,16 @@ SPATIAL_CATALOG_SPECS: tuple[ModelSpec, ...] = (  # most end in a per-step Dense
         ),
         name="pool3d",
     ),
+    ModelSpec(  # max pooling alone, which Keras' torch backend gets right where it fails the 'same' average above; no
+        # window of the second pool spans time: two copies of one cell (the first pool's windows overlap in time) would
+        # tie, and TensorFlow's gradient goes to both
+        InputSpec.frames(4, 7, 6, 2),
+        layers=(
+            Pool3D("max", 2, strides=(1, 2, 2), padding="same"), Pool3D("max", (1, 3, 2), padding="same"), Flatten(),
+            Dense(2),
+        ),
+        name="pool3d-max",
+    ),
     _graph(
         "global-pool3d",
         (InputSpec.frames(5, 6, 5, 2),),

@@ -30,11 +30,15 @@ from lstm2d.spec import (
     Conv1DTranspose,
     Conv2D,
     Conv3D,
+    Conv3DTranspose,
     ConvLSTM,
+    ConvTranspose,
     Dense,
+    DepthwiseConv,
     ModelSpec,
     NodeShapes,
     RecurrentLayer,
+    SeparableConv2D,
     Shape,
     SimpleRNN,
     Submodel,
@@ -89,6 +93,26 @@ def conv3d_flops(entry: NodeShapes) -> list[LayerFlops]:
     assert isinstance(layer, Conv3D)
     kernel = math.prod(layer.kernel_size) * entry.input.channels
     return [_matmul(entry, (out.time or 1) * _cells(out) * layer.filters * kernel)]
+
+
+def conv_transpose_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """Conv2DTranspose on frames or a grid, Conv3DTranspose on frames: every input cell (of every frame, or of the
+    volume) scattered through the ``kernel`` window from ``C_in`` channels into ``filters``."""
+    layer, inp = entry.layer, entry.input
+    assert isinstance(layer, ConvTranspose)
+    cells = (inp.time or 1) * _cells(inp) if isinstance(layer, Conv3DTranspose) else _frames(inp) * _cells(inp)
+    return [_matmul(entry, cells * math.prod(layer.kernel_size) * inp.channels * layer.filters)]
+
+
+def depthwise_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """DepthwiseConv2D: a ``kh*kw`` dot product per output cell and output channel (``C_in * depth_multiplier``);
+    SeparableConv2D adds a ``C_in * depth_multiplier`` -> ``filters`` 1x1 convolution per output cell."""
+    layer = entry.layer
+    assert isinstance(layer, DepthwiseConv)
+    cells = _frames(entry.input) * _cells(entry.output)
+    channels = entry.input.channels * layer.depth_multiplier
+    pointwise = channels * layer.filters if isinstance(layer, SeparableConv2D) else 0
+    return [_matmul(entry, cells * (math.prod(layer.kernel_size) * channels + pointwise))]
 
 
 def dense_flops(entry: NodeShapes) -> list[LayerFlops]:
@@ -188,7 +212,8 @@ def time_distributed_flops(entry: NodeShapes) -> list[LayerFlops]:
 
 
 def no_matmul(entry: NodeShapes) -> list[LayerFlops]:
-    """Pooling, flattening, reshaping, merging, normalisation, dropout, activations, masking: no multiply-adds."""
+    """Pooling, flattening, reshaping, padding, cropping, upsampling, merging, normalisation, dropout, activations,
+    masking: no multiply-adds."""
     return [LayerFlops(entry.layer.name, entry.layer.kind, 0, 0, 0)]
 
 
@@ -198,10 +223,16 @@ NO_MATMUL = (
     "zero_padding1d", "cropping1d", "up_sampling1d",
     "permute", "layer_norm", "group_norm", "unit_norm", "rms_norm", "normalization", "rescaling", "gaussian_noise",
     "gaussian_dropout", "alpha_dropout", "activity_regularization", "relu", "leaky_relu", "prelu", "elu", "softmax",
+    "pool3d", "global_pool3d", "zero_padding2d", "zero_padding3d", "cropping2d", "cropping3d", "up_sampling2d",
+    "up_sampling3d", "spatial_dropout2d", "spatial_dropout3d",
 )  # fmt: skip
 COUNTERS: dict[str, Callable[[NodeShapes], list[LayerFlops]]] = {
     "conv2d": conv2d_flops,
     "conv3d": conv3d_flops,
+    "conv2d_transpose": conv_transpose_flops,
+    "conv3d_transpose": conv_transpose_flops,
+    "depthwise_conv2d": depthwise_flops,
+    "separable_conv2d": depthwise_flops,
     "dense": dense_flops,
     "lstm": recurrent_flops,
     "gru": recurrent_flops,

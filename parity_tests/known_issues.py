@@ -13,11 +13,22 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from lstm2d.spec import Conv2D, ConvLSTM2D, LayerNorm, ModelSpec, Pool1D, Pool2D, Submodel, TimeDistributed, same_padding
+from lstm2d.spec import (
+    Conv2D,
+    ConvLSTM2D,
+    LayerNorm,
+    ModelSpec,
+    Pool1D,
+    Pool2D,
+    Pool3D,
+    Submodel,
+    TimeDistributed,
+    same_padding,
+)
 
 AVG_POOL_SAME_BUG = (
-    "Keras <= 3.15 on the torch backend zero-pads an asymmetric 'same' AveragePooling2D and then "
-    "divides by the whole window, padding included (fixed upstream by keras-team/keras PR #23233); "
+    "Keras <= 3.15 on the torch backend pads an asymmetric 'same' AveragePooling2D (or 3D) with copies of the edge "
+    "cells and then divides by the whole window, padding included (fixed upstream by keras-team/keras PR #23233); "
     "TensorFlow and JAX average over the valid cells, and so does lstm2d"
 )
 
@@ -27,7 +38,7 @@ def keras_avg_pool_same_counts_padding() -> bool:
     """Whether this Keras backend averages padded cells in an asymmetric ``same`` average pool.
 
     Pool (1, 3), stride (1, 2), ``same`` over the row [10, 20]: one padded cell on the right,
-    so the valid-cell mean is 15; counting the padded zero gives 10.
+    so the valid-cell mean is 15; counting a padded zero gives 10, a copy of the edge cell 16.7.
     """
     import keras
 
@@ -37,14 +48,16 @@ def keras_avg_pool_same_counts_padding() -> bool:
 
 
 def has_asymmetric_avg_same_pool(spec: ModelSpec) -> bool:
-    """Whether ``spec`` has an average pool whose ``same`` padding is asymmetric on its input."""
+    """Whether ``spec`` has an average pool (2D, or 3D over frames) whose ``same`` padding is asymmetric on its input
+    and that Keras' torch backend gets wrong: it then pads every axis with copies of the edge cells and averages them
+    too, which changes a window's average where the window holds padding and two or more real cells."""
     for entry in spec.layer_shapes():
         layer = entry.layer
-        if isinstance(layer, Pool2D) and layer.mode == "avg" and layer.padding == "same":
-            height, width = entry.input.dims[-3:-1]
-            (kh, kw), (sh, sw) = layer.pool_size, layer.strides
-            pads = (same_padding(height, kh, sh), same_padding(width, kw, sw))
-            if any(before != after for before, after in pads):
+        if isinstance(layer, (Pool2D, Pool3D)) and layer.mode == "avg" and layer.padding == "same":
+            sizes = entry.input.dims[-3:-1] if isinstance(layer, Pool2D) else entry.input.dims[:3]
+            axes = [(n, k, s) for n, k, s in zip(sizes, layer.pool_size, layer.window_strides, strict=True) if n is not None]
+            asymmetric = any(before != after for before, after in (same_padding(*axis) for axis in axes))
+            if asymmetric and any(_padded_window_of_several_cells(*axis) for axis in axes):
                 return True
     return False
 
@@ -74,6 +87,16 @@ def has_asymmetric_avg_same_pool1d(spec: ModelSpec) -> bool:
             before, after = same_padding(entry.input.dims[-2], *layer.pool_size, *layer.window_strides)
             if before != after:
                 return True
+    return False
+
+
+def _padded_window_of_several_cells(size: int, kernel: int, stride: int) -> bool:
+    """Whether a ``same`` window along an axis of ``size`` cells holds padding and at least two real cells."""
+    before, _ = same_padding(size, kernel, stride)
+    for start in range(-before, size - before, stride):
+        real = min(start + kernel, size) - max(start, 0)
+        if 2 <= real < kernel:
+            return True
     return False
 
 

@@ -16,6 +16,11 @@ single grids, frames without a channel axis, sequences of 1D signals (channels_f
 normalisation, regularisation and activation layers (Dense on frames, Permute, a whole Flatten, Layer/Group/Unit
 Normalization, RMSNormalization, Normalization, Rescaling, noise, ReLU, LeakyReLU, PReLU, ELU, Softmax with axes and a mask).
 ``ALL_SPECS``: every spec above but the trajectory models (variants of the others).
+``SPATIAL_CATALOG_SPECS`` (part of ``LAYER_SPECS`` and ``ALL_SPECS``): the 2D layers per frame and on grids
+(transposed, depthwise and separable convolutions, padding, cropping, upsampling, channel dropout) and the 3D layers
+over (time, height, width) of frames (pooling, transposed convolution, padding, cropping, upsampling), with odd and
+even sizes, strides, ``same`` padding of even kernels, dilation, H != W, C > 1, a flatten after them, channels_first
+frames and an open time axis.
 """
 
 from __future__ import annotations
@@ -35,16 +40,22 @@ from lstm2d.spec import (
     Conv1D,
     Conv1DTranspose,
     Conv2D,
+    Conv2DTranspose,
     Conv3D,
+    Conv3DTranspose,
     ConvLSTM1D,
     ConvLSTM2D,
     Cropping1D,
+    Cropping2D,
+    Cropping3D,
     DataFormat,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     Flatten,
     GlobalPool1D,
     GlobalPool2D,
+    GlobalPool3D,
     InputSpec,
     Masking,
     Maximum,
@@ -54,14 +65,22 @@ from lstm2d.spec import (
     Node,
     Pool1D,
     Pool2D,
+    Pool3D,
     RepeatVector,
     Reshape,
+    SeparableConv2D,
     SimpleRNN,
+    SpatialDropout2D,
+    SpatialDropout3D,
     Submodel,
     Subtract,
     TimeDistributed,
     UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
     ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
 )
 from lstm2d.spec.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from lstm2d.spec.layers.core import Permute
@@ -1123,3 +1142,148 @@ ONE_D_SPECS: tuple[ModelSpec, ...] = (
     ),
 )
 ALL_SPECS += ONE_D_SPECS
+
+
+SPATIAL_CATALOG_SPECS: tuple[ModelSpec, ...] = (  # most end in a per-step Dense on every feature: the random weights of
+    # depthwise and transposed kernels (scaled by their Keras fan-in) shrink the signal, which pooling and recurrent heads
+    # would shrink further, to where a wrong cell would hardly show
+    ModelSpec(  # 'same': an odd kernel with stride 2 cuts the odd cell at the end, an even one both ends; a flatten after
+        InputSpec.frames(3, 5, 4, 2),
+        layers=(
+            Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu"),
+            Conv2DTranspose(2, (4, 2), strides=(2, 1), padding="same", use_bias=False),
+            Flatten(), LSTM(3), Dense(2),
+        ),
+        name="conv2d-transpose-same",
+    ),
+    ModelSpec(  # 'valid' with output_padding, 'same' with an output_padding, a kernel under its stride (zeros and the
+        # bias at the end); odd sizes, H != W. (Not a 1x1 kernel with strides: TensorFlow's oneDNN CPU kernels corrupt
+        # the heap computing its gradient, and the process aborts.)
+        InputSpec.frames(3, 3, 2, 2),
+        layers=(
+            Conv2DTranspose(3, (3, 2), strides=(3, 2), output_padding=(1, 1), activation="tanh"),
+            Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=0), Conv2DTranspose(2, 2, strides=3),
+            Flatten(), Dense(2),
+        ),
+        name="conv2d-transpose-output-padding",
+    ),
+    ModelSpec(
+        InputSpec.frames(3, 5, 6, 2),
+        layers=(
+            Conv2DTranspose(3, (3, 2), dilation_rate=(2, 1), padding="same"), Conv2DTranspose(2, 2, dilation_rate=2),
+            Flatten(), Dense(1),
+        ),
+        name="conv2d-transpose-dilated",
+    ),
+    ModelSpec(  # MobileNet's blocks: depthwise with a depth multiplier, strided 'same'; separable likewise
+        InputSpec.frames(3, 9, 8, 3),
+        layers=(
+            DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu6"),
+            SeparableConv2D(4, 3, padding="same", depth_multiplier=2, activation="swish"),
+            SeparableConv2D(3, (2, 2), strides=2, use_bias=False), Flatten(), Dense(2),
+        ),
+        name="depthwise-separable",
+    ),
+    ModelSpec(  # dilation, and strides and dilation over 1 together (Keras takes both in depthwise convolutions alone)
+        InputSpec.frames(2, 11, 10, 2),
+        layers=(
+            DepthwiseConv2D(3, strides=2, dilation_rate=2, padding="same"),
+            DepthwiseConv2D((2, 3), dilation_rate=2, padding="same", use_bias=False),
+            SeparableConv2D(3, 2, strides=(1, 2), dilation_rate=2), Flatten(), Dense(1),
+        ),
+        name="depthwise-strided-dilated",
+    ),
+    ModelSpec(  # padding, cropping (uneven sides), nearest and bilinear upsampling (factors 2 and 3), channel dropout
+        InputSpec.frames(3, 5, 4, 2),
+        layers=(
+            ZeroPadding2D(((1, 2), (0, 1))), Cropping2D(((1, 0), (2, 1))), UpSampling2D((2, 3)),
+            UpSampling2D((3, 2), "bilinear"), SpatialDropout2D(0.3), Conv2D(2, 3, strides=2), Flatten(), GRU(3), Dense(1),
+        ),
+        name="resize-2d",
+    ),
+    ModelSpec(  # a single grid: the 2D layers without a time axis
+        InputSpec.grid(7, 5, 3),
+        layers=(
+            ZeroPadding2D(1), DepthwiseConv2D(3, depth_multiplier=2), Conv2DTranspose(2, 2, strides=2, padding="same"),
+            UpSampling2D(2, "bilinear"), Cropping2D(((0, 1), (2, 0))), SeparableConv2D(3, 3, strides=2), Flatten(), Dense(2),
+        ),
+        name="grid-spatial-2d",
+    ),
+    ModelSpec(  # pooling over time, height and width: a frame alone (1, 2, 2), 'same' windows over time (the average
+        # over valid cells, the max ignoring padding), odd sizes
+        InputSpec.frames(5, 7, 6, 2),
+        layers=(
+            Pool3D("max", (1, 2, 2)), Pool3D("avg", (2, 3, 2), strides=(2, 2, 1), padding="same"),
+            Pool3D("max", (3, 2, 2), strides=1, padding="same"), Flatten(), LSTM(3), Dense(1),
+        ),
+        name="pool3d",
+    ),
+    ModelSpec(  # max pooling alone, which Keras' torch backend gets right where it fails the 'same' average above; no
+        # window of the second pool spans time: two copies of one cell (the first pool's windows overlap in time) would
+        # tie, and TensorFlow's gradient goes to both
+        InputSpec.frames(4, 7, 6, 2),
+        layers=(
+            Pool3D("max", 2, strides=(1, 2, 2), padding="same"), Pool3D("max", (1, 3, 2), padding="same"), Flatten(),
+            Dense(2),
+        ),
+        name="pool3d-max",
+    ),
+    _graph(
+        "global-pool3d",
+        (InputSpec.frames(5, 6, 5, 2),),
+        (
+            Node(Pool3D("avg", 2, name="pool"), ("frames",)),
+            Node(GlobalPool3D("max", name="max"), ("frames",)),  # in the order Keras' files list the layers
+            Node(GlobalPool3D(name="mean"), ("pool",)),
+            Node(Concatenate(name="joined"), ("mean", "max")),
+            Node(Dense(2, name="out"), ("joined",)),
+        ),
+    ),
+    ModelSpec(  # a decoder over volumes: transposed 3D convolutions (stride 2 'same' and 'valid'), padding, cropping,
+        # upsampling, channel dropout per volume
+        InputSpec.frames(3, 4, 3, 2),
+        layers=(
+            Conv3DTranspose(3, (2, 3, 3), strides=(1, 2, 2), padding="same", activation="relu"),
+            Conv3DTranspose(2, 2, strides=2, output_padding=(1, 0, 1)), ZeroPadding3D(((1, 0), (1, 1), (0, 2))),
+            Cropping3D(((0, 1), (1, 0), (1, 1))), UpSampling3D((2, 1, 2)), SpatialDropout3D(0.2), Flatten(), Dense(2),
+        ),
+        name="volume-3d",
+    ),
+    ModelSpec(  # any number of timesteps: the 3D layers on an open time axis (which the output keeps)
+        InputSpec.frames(None, 6, 5, 2),
+        layers=(
+            Pool3D("avg", (1, 2, 2), padding="same"), Conv3DTranspose(2, (3, 2, 2), padding="same"),
+            ZeroPadding3D(((1, 0), (0, 0), (1, 1))), Cropping3D(((0, 1), (1, 0), (0, 0))), UpSampling3D((1, 2, 1)),
+            Flatten(), Dense(2),
+        ),
+        name="volume-3d-open-time",
+    ),
+    _channels_first(  # the 2D layers in a channels_first model; a flatten in (height, width, channels) order
+        "spatial-2d",
+        InputSpec.frames(3, 6, 5, 2),
+        ZeroPadding2D(((0, 1), (1, 1))), DepthwiseConv2D(3, depth_multiplier=2, activation="relu"),
+        SeparableConv2D(3, (2, 3), padding="same"), Conv2DTranspose(2, 3, strides=2, padding="same"),
+        UpSampling2D((1, 2), "bilinear"), Cropping2D(((1, 1), (0, 2))), SpatialDropout2D(0.5), Flatten("channels_first"),
+        Dense(2),
+    ),
+    _graph(  # an inverted residual block of MobileNetV2 on every frame, after EfficientNet's stem (ZeroPadding2D then
+        # a strided 'valid' Conv2D)
+        "inverted-residual-frames",
+        (InputSpec.frames(3, 9, 8, 3),),
+        (
+            Node(ZeroPadding2D(((0, 1), (0, 1)), name="stem_pad"), ("frames",)),
+            Node(Conv2D(4, 3, strides=2, use_bias=False, name="stem"), ("stem_pad",)),
+            Node(BatchNorm(name="stem_bn"), ("stem",)),
+            Node(Activation("relu6", name="stem_relu"), ("stem_bn",)),
+            Node(Conv2D(8, 1, name="expand"), ("stem_relu",)),
+            Node(DepthwiseConv2D(3, padding="same", activation="relu6", name="depthwise"), ("expand",)),
+            Node(Conv2D(4, 1, use_bias=False, name="project"), ("depthwise",)),
+            Node(BatchNorm(name="project_bn"), ("project",)),
+            Node(Add(name="residual"), ("stem_relu", "project_bn")),
+            Node(Flatten(name="flat"), ("residual",)),
+            Node(Dense(2, name="out"), ("flat",)),
+        ),
+    ),
+)  # fmt: skip
+LAYER_SPECS = (*LAYER_SPECS, *SPATIAL_CATALOG_SPECS)
+ALL_SPECS = (*ALL_SPECS, *SPATIAL_CATALOG_SPECS)

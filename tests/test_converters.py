@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import torch_impl
 from lstm2d.parity import random_arrays
@@ -30,7 +31,7 @@ from lstm2d.spec import (
     SimpleRNN,
     Steps,
 )
-from torch_impl.convert import axes, batch_norm, conv, conv1d, conv_lstm, dense, recurrent
+from torch_impl.convert import axes, batch_norm, conv, conv1d, conv_lstm, dense, depthwise, recurrent
 from torch_impl.convert.layout import hwc_index_of_chw, rows_from_keras, rows_to_keras
 from torch_impl.layers.axes import AxesWeight
 from torch_impl.layout import CHANNELS_FIRST, KERAS, FeatureOrder, TensorLayout
@@ -59,6 +60,48 @@ def test_conv3d_layout_rule_and_inverse():
     assert torch_side["weight"].shape == (6, 5, 2, 3, 4) and "bias" not in torch_side
     assert torch_side["weight"][5, 4, 1, 2, 3] == kernel[1, 2, 3, 4, 5]
     np.testing.assert_array_equal(conv.torch_to_keras(**torch_side)["kernel"], kernel)
+
+
+def test_conv_transpose_layout_rule_and_inverse():
+    kernel, bias = _random(3, 2, 4, 5), _random(4)  # (kh, kw, filters, in)
+    torch_side = conv.keras_to_torch(kernel, bias)
+    assert torch_side["weight"].shape == (5, 4, 3, 2)  # nn.ConvTranspose2d: (in, filters, kh, kw)
+    assert torch_side["weight"][4, 3, 2, 1] == kernel[2, 1, 3, 4]
+    np.testing.assert_array_equal(conv.torch_to_keras(**torch_side)["kernel"], kernel)
+    # No flip: a single 1 in input channel c comes out as the kernel's (kh, kw, :, c) slice, as in Keras, where every
+    # input cell adds kernel * value into its output window.
+    one = torch.zeros(1, 5, 1, 1)
+    one[0, 3] = 1.0
+    out = F.conv_transpose2d(one, torch.from_numpy(torch_side["weight"]))
+    np.testing.assert_array_equal(out[0].numpy(), kernel[:, :, :, 3].transpose(2, 0, 1))
+
+
+def test_depthwise_layout_rule_and_inverse():
+    kernel, bias = _random(3, 2, 4, 2), _random(8)  # (kh, kw, in, depth multiplier)
+    torch_side = depthwise.keras_to_torch(kernel, bias)
+    assert torch_side["weight"].shape == (8, 1, 3, 2)  # grouped nn.Conv2d: (in * multiplier, 1, kh, kw)
+    assert torch_side["weight"][3 * 2 + 1, 0, 2, 1] == kernel[2, 1, 3, 1]  # output channel c * m + k: filter k of c
+    back = depthwise.torch_to_keras(**torch_side, depth_multiplier=2)
+    np.testing.assert_array_equal(back["kernel"], kernel)
+    np.testing.assert_array_equal(back["bias"], bias)
+    x = _random(1, 4, 5, 4)
+    out = F.conv2d(torch.from_numpy(x), torch.from_numpy(torch_side["weight"]), groups=4).numpy()
+    expected = sum(x[0, 3, i : i + 3, j : j + 3] * kernel[i, j, 3, 1] for i in range(3) for j in range(2))  # channel 3
+    np.testing.assert_allclose(out[0, 3 * 2 + 1], expected, rtol=0, atol=1e-5)
+
+
+def test_separable_layout_rule_and_inverse():
+    depthwise_kernel, pointwise_kernel, bias = _random(3, 3, 2, 3), _random(1, 1, 6, 4), _random(4)
+    torch_side = depthwise.separable_to_torch(depthwise_kernel, pointwise_kernel, bias)
+    assert {key: value.shape for key, value in torch_side.items()} == {
+        "depthwise.weight": (6, 1, 3, 3), "pointwise.weight": (4, 6, 1, 1), "pointwise.bias": (4,),
+    }  # fmt: skip
+    back = depthwise.separable_to_keras(**torch_side, depth_multiplier=3)
+    for name, value in {"depthwise_kernel": depthwise_kernel, "pointwise_kernel": pointwise_kernel, "bias": bias}.items():
+        np.testing.assert_array_equal(back[name], value)
+    assert "bias" not in depthwise.separable_to_keras(
+        **depthwise.separable_to_torch(depthwise_kernel, pointwise_kernel), depth_multiplier=3
+    )
 
 
 def test_conv_lstm_layout_rule_and_inverse():

@@ -23,17 +23,23 @@ from lstm2d.spec import (
     Conv1D,
     Conv1DTranspose,
     Conv2D,
+    Conv2DTranspose,
     Conv3D,
+    Conv3DTranspose,
     ConvLSTM1D,
     ConvLSTM2D,
     Cropping1D,
+    Cropping2D,
+    Cropping3D,
     DecodeContext,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     Flatten,
     Frames,
     GlobalPool1D,
     GlobalPool2D,
+    GlobalPool3D,
     Grid,
     InputSpec,
     Layer,
@@ -46,18 +52,26 @@ from lstm2d.spec import (
     NodeShapes,
     Pool1D,
     Pool2D,
+    Pool3D,
     RepeatVector,
     Reshape,
+    SeparableConv2D,
     Shape,
     SimpleRNN,
+    SpatialDropout2D,
+    SpatialDropout3D,
     SpecError,
     Steps,
     Submodel,
     Subtract,
     TimeDistributed,
     UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
     Vector,
     ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
     output_size,
     same_padding,
 )
@@ -186,10 +200,47 @@ SHAPE_NORM_CHANNELS_FIRST = ModelSpec(  # Keras' axes of channels_first frames (
     data_format="channels_first",
 )
 
+EVERY_SPATIAL_KIND = ModelSpec(  # the 2D layers on every frame, then the 3D layers over the frames, every option set
+    InputSpec.frames(4, 9, 8, 2),
+    layers=(
+        ZeroPadding2D(((1, 0), (0, 2))),
+        Cropping2D(((0, 1), (1, 1))),
+        DepthwiseConv2D((3, 2), strides=2, padding="same", depth_multiplier=2, activation="relu6", use_bias=False),
+        SeparableConv2D(3, 3, padding="same", depth_multiplier=2, dilation_rate=(1, 2), activation="elu"),
+        Conv2DTranspose(4, (3, 2), strides=2, padding="same", output_padding=(1, 0), activation="relu", use_bias=False),
+        UpSampling2D((1, 2), "bilinear"),
+        SpatialDropout2D(0.2),
+        Pool3D("avg", (2, 2, 2), strides=(1, 2, 2), padding="same"),
+        ZeroPadding3D(((1, 1), (0, 1), (1, 0))),
+        Cropping3D(((1, 0), (1, 1), (0, 2))),
+        UpSampling3D((2, 1, 1)),
+        Conv3DTranspose(2, (2, 3, 3), strides=(1, 2, 2), dilation_rate=1, activation="sigmoid"),
+        SpatialDropout3D(0.1),
+        GlobalPool3D("max"),
+    ),
+    name="every-spatial-kind",
+)
+SPATIAL_CHANNELS_FIRST = ModelSpec(  # the 2D ones' channels_first Keras forms
+    InputSpec.frames(3, 6, 5, 2),
+    layers=(
+        ZeroPadding2D(1), Cropping2D(((0, 1), (1, 0))), DepthwiseConv2D(3), SeparableConv2D(2, 2),
+        Conv2DTranspose(3, 2, strides=2), UpSampling2D(2), SpatialDropout2D(0.1), GlobalPool2D(),
+    ),
+    data_format="channels_first",
+    name="spatial-channels-first",
+)  # fmt: skip
+
 
 @pytest.mark.parametrize(
     "spec",
-    [*(get_preset(name) for name in preset_names()), EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS, ONE_D_KINDS],
+    [
+        *(get_preset(name) for name in preset_names()),
+        EVERY_KIND,
+        EVERY_GRAPH_KIND,
+        SHAPE_NORM_KINDS,
+        ONE_D_KINDS,
+        EVERY_SPATIAL_KIND,
+    ],
     ids=lambda s: s.name,
 )
 def test_specs_survive_json(spec):
@@ -198,7 +249,11 @@ def test_specs_survive_json(spec):
 
 
 def test_every_layer_kind_is_covered_here():
-    kinds = {layer.kind for spec in (EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS, ONE_D_KINDS) for layer in spec.all_layers()}
+    kinds = {
+        layer.kind
+        for spec in (EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS, ONE_D_KINDS, EVERY_SPATIAL_KIND)
+        for layer in spec.all_layers()
+    }
     assert kinds | {"global_pool2d"} == set(LAYER_KINDS)  # global pooling: test_grids_come_from_a_conv_lstm_without_sequences
 
 
@@ -525,6 +580,7 @@ CHANNELS_FIRST_KINDS = ModelSpec(  # the spatial kinds' channels_first Keras for
     name="channels-first-kinds",
 )
 SAMPLE_SPECS = (EVERY_KIND, EVERY_GRAPH_KIND, CHANNELS_FIRST_KINDS, SHAPE_NORM_KINDS, SHAPE_NORM_CHANNELS_FIRST, ONE_D_KINDS)
+SAMPLE_SPECS += (EVERY_SPATIAL_KIND, SPATIAL_CHANNELS_FIRST)
 READ_BY_THE_MODEL_READER = ("model", "time_distributed")
 """Kinds whose Keras classes (a nested Sequential or Functional model, TimeDistributed) the model reader
 (``torch_impl.files.keras_config``) reads itself, before any ``from_keras``: checked by reading whole models back."""

@@ -4,12 +4,16 @@ registers every kind."""
 
 from torch_impl.layers import (  # noqa: F401 - registers their kinds
     activation_layers,
+    conv_variants,
     merge,
     normalization,
     pooling1d,
+    pooling3d,
     regularization,
     reshaping1d,
+    resize,
     shape_ops,
+    spatial_dropout,
     wrappers,
 )
 from torch_impl.layers.activations import KerasActivation, activation_fn, make_activation

@@ -26,13 +26,19 @@ from lstm2d.spec import (
     GRU,
     LSTM,
     Bidirectional,
+    Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv3D,
-    ConvLSTM2D,
+    Conv3DTranspose,
+    ConvLSTM,
+    ConvTranspose,
     Dense,
+    DepthwiseConv,
     ModelSpec,
     NodeShapes,
     RecurrentLayer,
+    SeparableConv2D,
     Shape,
     SimpleRNN,
     Submodel,
@@ -89,6 +95,26 @@ def conv3d_flops(entry: NodeShapes) -> list[LayerFlops]:
     return [_matmul(entry, (out.time or 1) * _cells(out) * layer.filters * kernel)]
 
 
+def conv_transpose_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """Conv2DTranspose on frames or a grid, Conv3DTranspose on frames: every input cell (of every frame, or of the
+    volume) scattered through the ``kernel`` window from ``C_in`` channels into ``filters``."""
+    layer, inp = entry.layer, entry.input
+    assert isinstance(layer, ConvTranspose)
+    cells = (inp.time or 1) * _cells(inp) if isinstance(layer, Conv3DTranspose) else _frames(inp) * _cells(inp)
+    return [_matmul(entry, cells * math.prod(layer.kernel_size) * inp.channels * layer.filters)]
+
+
+def depthwise_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """DepthwiseConv2D: a ``kh*kw`` dot product per output cell and output channel (``C_in * depth_multiplier``);
+    SeparableConv2D adds a ``C_in * depth_multiplier`` -> ``filters`` 1x1 convolution per output cell."""
+    layer = entry.layer
+    assert isinstance(layer, DepthwiseConv)
+    cells = _frames(entry.input) * _cells(entry.output)
+    channels = entry.input.channels * layer.depth_multiplier
+    pointwise = channels * layer.filters if isinstance(layer, SeparableConv2D) else 0
+    return [_matmul(entry, cells * (math.prod(layer.kernel_size) * channels + pointwise))]
+
+
 def dense_flops(entry: NodeShapes) -> list[LayerFlops]:
     """``(..., features) -> (..., units)``: one ``features x units`` matmul per leading position."""
     layer = entry.layer
@@ -131,14 +157,37 @@ def recurrent_flops(entry: NodeShapes) -> list[LayerFlops]:
     return [_recurrence(entry.layer.name, entry.layer.kind, copies * input_macs, copies * recurrent_macs)]
 
 
-def conv_lstm2d_flops(entry: NodeShapes) -> list[LayerFlops]:
-    """Frames ``(T, H, W, C_in)``; per timestep and output cell the 4 gates take a ``kh*kw*C_in`` input
-    convolution and a ``kh*kw*filters`` recurrent one (``same``, stride 1, on the state's grid)."""
+def _signals(shape: Shape) -> int:
+    """How many 1D signals a 1D layer runs on per sample: one per step of 1D signals ``(T, L, C)``, one for a sequence."""
+    return (shape.time or 1) if shape.rank == 3 else 1
+
+
+def conv1d_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """A sequence ``(T, C_in)`` -> ``(T', filters)``, or each step's signal of ``(T, L, C_in)`` -> ``(T, L', filters)``: one
+    ``k*C_in/groups`` dot product per output position and filter."""
+    layer, out = entry.layer, entry.output
+    assert isinstance(layer, Conv1D)
+    length = out.dims[-2] or 1
+    (k,) = layer.kernel_size
+    return [_matmul(entry, _signals(entry.input) * length * layer.filters * k * entry.input.channels // layer.groups)]
+
+
+def conv1d_transpose_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """The adjoint of a Conv1D: every input position times the whole ``k x C_in x filters`` kernel."""
+    layer, inp = entry.layer, entry.input
+    assert isinstance(layer, Conv1DTranspose)
+    (k,) = layer.kernel_size
+    return [_matmul(entry, _signals(inp) * (inp.dims[-2] or 1) * inp.channels * layer.filters * k)]
+
+
+def conv_lstm_flops(entry: NodeShapes) -> list[LayerFlops]:
+    """Steps ``(T, *S, C_in)`` (frames for ConvLSTM2D, 1D signals for ConvLSTM1D); per timestep and output cell the 4
+    gates take a ``window*C_in`` input convolution and a ``window*filters`` recurrent one (``same``, stride 1, on the
+    state's cells)."""
     layer = entry.layer
-    assert isinstance(layer, ConvLSTM2D)
-    kh, kw = layer.kernel_size
+    assert isinstance(layer, ConvLSTM)
     time = entry.input.time or 1
-    cells = _cells(entry.output) * 4 * layer.filters * kh * kw
+    cells = math.prod(d or 1 for d in entry.output.dims[-1 - layer.rank : -1]) * 4 * layer.filters * math.prod(layer.kernel_size)
     return [_recurrence(layer.name, layer.kind, time * cells * entry.input.channels, time * cells * layer.filters)]
 
 
@@ -163,23 +212,36 @@ def time_distributed_flops(entry: NodeShapes) -> list[LayerFlops]:
 
 
 def no_matmul(entry: NodeShapes) -> list[LayerFlops]:
-    """Pooling, flattening, reshaping, merging, normalisation, dropout, activations, masking: no multiply-adds."""
+    """Pooling, flattening, reshaping, padding, cropping, upsampling, merging, normalisation, dropout, activations,
+    masking: no multiply-adds."""
     return [LayerFlops(entry.layer.name, entry.layer.kind, 0, 0, 0)]
 
 
 NO_MATMUL = (
     "pool2d", "global_pool2d", "flatten", "reshape", "repeat_vector", "batch_norm", "dropout", "activation", "masking",
-    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
+    "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate", "pool1d", "global_pool1d",
+    "zero_padding1d", "cropping1d", "up_sampling1d",
+    "permute", "layer_norm", "group_norm", "unit_norm", "rms_norm", "normalization", "rescaling", "gaussian_noise",
+    "gaussian_dropout", "alpha_dropout", "activity_regularization", "relu", "leaky_relu", "prelu", "elu", "softmax",
+    "pool3d", "global_pool3d", "zero_padding2d", "zero_padding3d", "cropping2d", "cropping3d", "up_sampling2d",
+    "up_sampling3d", "spatial_dropout2d", "spatial_dropout3d",
 )  # fmt: skip
 COUNTERS: dict[str, Callable[[NodeShapes], list[LayerFlops]]] = {
     "conv2d": conv2d_flops,
     "conv3d": conv3d_flops,
+    "conv2d_transpose": conv_transpose_flops,
+    "conv3d_transpose": conv_transpose_flops,
+    "depthwise_conv2d": depthwise_flops,
+    "separable_conv2d": depthwise_flops,
     "dense": dense_flops,
     "lstm": recurrent_flops,
     "gru": recurrent_flops,
     "simple_rnn": recurrent_flops,
     "bidirectional": recurrent_flops,
-    "conv_lstm2d": conv_lstm2d_flops,
+    "conv_lstm2d": conv_lstm_flops,
+    "conv_lstm1d": conv_lstm_flops,
+    "conv1d": conv1d_flops,
+    "conv1d_transpose": conv1d_transpose_flops,
     "model": submodel_flops,
     "time_distributed": time_distributed_flops,
     **dict.fromkeys(NO_MATMUL, no_matmul),

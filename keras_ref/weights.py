@@ -45,6 +45,9 @@ def set_weights(model: keras.Model, spec: ModelSpec, weights: Mapping[str, Mappi
             if tuple(array.shape) != tuple(variable.shape):
                 raise ValueError(f"Keras layer {path!r} {name}: shape {tuple(array.shape)}, expected {tuple(variable.shape)}")
             variable.assign(array.astype(variable.dtype))
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()  # it computes with tensors made from its variables, as Keras' own loading remakes them
 
 
 def variables_by_path(model: keras.Model, spec: ModelSpec, prefix: str = "") -> dict[str, dict[str, keras.Variable]]:

@@ -260,18 +260,20 @@ def assert_parity(
 
 
 POSITIVE_VECTORS = ("moving_variance", "running_var", "gamma", "weight")  # BatchNorm vectors (a 1D "weight" is its scale)
+VARIANCES = ("variance",)  # a Normalization's statistics, of any shape
 
 
 def random_arrays(shapes: Mapping[str, tuple[int, ...]], rng: np.random.Generator, *, layout: str) -> dict[str, np.ndarray]:
     """Non-zero random float32 tensors: kernels uniform in +-1.5/sqrt(fan_in), biases in +-0.5, and
-    BatchNorm statistics a normaliser could have: variances in [0.5, 1.5], means in +-0.5, scales in [0.5, 1.5].
+    BatchNorm statistics a normaliser could have: variances in [0.5, 1.5] (Normalization's too), means in +-0.5,
+    scales in [0.5, 1.5].
 
     ``layout`` (``"keras"`` or ``"torch"``) says where a kernel's fan-in axes are:
     every axis but the last (Keras) or every axis but the first (torch).
     """
     out = {}
     for key, shape in shapes.items():
-        if key in POSITIVE_VECTORS and len(shape) == 1:
+        if (key in POSITIVE_VECTORS and len(shape) == 1) or key in VARIANCES:
             out[key] = rng.uniform(0.5, 1.5, size=shape).astype(np.float32)
             continue
         if len(shape) == 1 or key.endswith("bias"):
@@ -466,16 +468,21 @@ class Trajectory:
 
 
 def _check_trainable_spec(spec: ModelSpec) -> None:
-    """Trajectories must be deterministic: no dropout (random masks cannot match across frameworks), one output."""
-    from lstm2d.spec import Bidirectional, Dropout
+    """Trajectories must be deterministic: no dropout or noise (random draws cannot match across frameworks), no
+    activity regularisation (Keras adds it to the loss, lstm2d does not), one output."""
+    from lstm2d.spec import ActivityRegularization, AlphaDropout, Bidirectional, Dropout, GaussianDropout, GaussianNoise
 
     for layer in spec.layers:
         inner = layer.layer if isinstance(layer, Bidirectional) else layer
         rates = [getattr(inner, "dropout", 0.0), getattr(inner, "recurrent_dropout", 0.0)]
-        if isinstance(layer, Dropout):
+        if isinstance(layer, (Dropout, GaussianDropout, AlphaDropout)):
             rates.append(layer.rate)
+        if isinstance(layer, GaussianNoise):
+            rates.append(layer.stddev)
         if any(rates):
-            raise ValueError(f"{layer.label} drops out at random in training: trajectories cannot match, remove it")
+            raise ValueError(f"{layer.label} draws at random in training: trajectories cannot match, remove it")
+        if isinstance(layer, ActivityRegularization) and (layer.l1 or layer.l2):
+            raise ValueError(f"{layer.label} adds a penalty to Keras' training loss that lstm2d's does not: remove it")
     if len(spec.outputs) != 1:
         raise ValueError(f"{spec.name}: trajectories need a model with one output, it has {len(spec.outputs)}")
 

@@ -196,10 +196,39 @@ def masking_functional(k: Any) -> Any:
 
 
 def global_average_pooling_1d(k: Any) -> Any:
-    """A Keras built-in lstm2d does not convert: GlobalAveragePooling1D."""
+    """An LSTM's sequences averaged over time (GlobalAveragePooling1D)."""
     sequence = k.Input((T, 6), name="sequence")
     x = k.layers.LSTM(5, return_sequences=True)(sequence)
     return k.Model(sequence, k.layers.Dense(1)(k.layers.GlobalAveragePooling1D(name="gap")(x)), name="gap1d")
+
+
+def conv1d_masked_average(k: Any) -> Any:
+    """A sensor series two ways: masked, an LSTM's sequences averaged over the real steps (Keras 3 records the Masking
+    ops as the average's mask); a causal Conv1D front end (which drops a mask) with a global max; joined."""
+    layers = k.layers
+    sequence = k.Input((T + 2, 6), name="sequence")
+    x = layers.Masking(0.0, name="masking")(sequence)
+    x = layers.GlobalAveragePooling1D(name="gap")(layers.LSTM(5, return_sequences=True, name="lstm")(x))
+    y = layers.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="relu", name="conv")(sequence)
+    y = layers.GlobalMaxPooling1D(name="gmp")(layers.MaxPooling1D(2, padding="same", name="pool")(y))
+    return k.Model(sequence, layers.Dense(2, name="out")(layers.Concatenate(name="joined")([x, y])), name="conv1d_masked")
+
+
+def signals_td_conv1d(k: Any) -> Any:
+    """Sequences of 1D signals ``(T, L, C)``: Conv1D, pooling and global pooling on every step (TimeDistributed)."""
+    layers = k.layers
+    signals = k.Input((T, 9, C), name="signals")
+    x = layers.TimeDistributed(layers.Conv1D(3, 4, strides=2, padding="same", activation="relu"), name="conv")(signals)
+    x = layers.TimeDistributed(layers.MaxPooling1D(2), name="pool")(x)
+    x = layers.TimeDistributed(layers.GlobalAveragePooling1D(), name="gap")(x)
+    return k.Model(signals, layers.Dense(1, name="out")(layers.LSTM(4, name="lstm")(x)), name="signals_td_conv1d")
+
+
+def adaptive_average_pooling_1d(k: Any) -> Any:
+    """A Keras built-in lstm2d does not convert: AdaptiveAveragePooling1D (Keras 3 only)."""
+    sequence = k.Input((T, 6), name="sequence")
+    x = k.layers.AdaptiveAveragePooling1D(2, name="adaptive")(k.layers.LSTM(5, return_sequences=True)(sequence))
+    return k.Model(sequence, k.layers.Dense(1)(k.layers.Flatten()(x)), name="adaptive1d")
 
 
 def keras_ops_add(k: Any) -> Any:
@@ -242,8 +271,11 @@ GRAPH_MODELS = (
     GraphModel(frames_reshaped),
     GraphModel(frames_td_flatten),
     GraphModel(masking_functional, masked=True),
+    GraphModel(global_average_pooling_1d),
+    GraphModel(conv1d_masked_average, masked=True),
+    GraphModel(signals_td_conv1d),
 )
-UNSUPPORTED_MODELS = (GraphModel(global_average_pooling_1d), GraphModel(keras_ops_add, legacy_h5=False))
+UNSUPPORTED_MODELS = (GraphModel(adaptive_average_pooling_1d, legacy_h5=False), GraphModel(keras_ops_add, legacy_h5=False))
 
 
 def seeded_weights(model: Any, seed: int) -> Any:

@@ -12,7 +12,15 @@ frames are flattened, so the feature orders the torch side combines (``torch_imp
 ``INPUT_KIND_SPECS``: one small model per kind of input Keras users feed: sequences (fixed or open length), vectors,
 single grids, frames without a channel axis, sequences of 1D signals (channels_first frames: ``CHANNELS_FIRST_SPECS``).
 ``TRAJECTORY_SPECS``: models trained 50 steps in both frameworks (no dropout: its random masks cannot match).
+``SHAPE_NORM_SPECS`` (part of ``LAYER_SPECS``) and ``SHAPE_NORM_GRAPH_SPECS`` (part of ``GRAPH_SPECS``): the shape,
+normalisation, regularisation and activation layers (Dense on frames, Permute, a whole Flatten, Layer/Group/Unit
+Normalization, RMSNormalization, Normalization, Rescaling, noise, ReLU, LeakyReLU, PReLU, ELU, Softmax with axes and a mask).
 ``ALL_SPECS``: every spec above but the trajectory models (variants of the others).
+``SPATIAL_CATALOG_SPECS`` (part of ``LAYER_SPECS`` and ``ALL_SPECS``): the 2D layers per frame and on grids
+(transposed, depthwise and separable convolutions, padding, cropping, upsampling, channel dropout) and the 3D layers
+over (time, height, width) of frames (pooling, transposed convolution, padding, cropping, upsampling), with odd and
+even sizes, strides, ``same`` padding of even kernels, dilation, H != W, C > 1, a flatten after them, channels_first
+frames and an open time axis.
 """
 
 from __future__ import annotations
@@ -29,14 +37,25 @@ from lstm2d.spec import (
     BatchNorm,
     Bidirectional,
     Concatenate,
+    Conv1D,
+    Conv1DTranspose,
     Conv2D,
+    Conv2DTranspose,
     Conv3D,
+    Conv3DTranspose,
+    ConvLSTM1D,
     ConvLSTM2D,
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
     DataFormat,
     Dense,
+    DepthwiseConv2D,
     Dropout,
     Flatten,
+    GlobalPool1D,
     GlobalPool2D,
+    GlobalPool3D,
     InputSpec,
     Masking,
     Maximum,
@@ -44,14 +63,29 @@ from lstm2d.spec import (
     ModelSpec,
     Multiply,
     Node,
+    Pool1D,
     Pool2D,
+    Pool3D,
     RepeatVector,
     Reshape,
+    SeparableConv2D,
     SimpleRNN,
+    SpatialDropout2D,
+    SpatialDropout3D,
     Submodel,
     Subtract,
     TimeDistributed,
+    UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
 )
+from lstm2d.spec.layers.activations import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from lstm2d.spec.layers.core import Permute
+from lstm2d.spec.layers.normalization import GroupNorm, LayerNorm, Normalization, Rescaling, RMSNorm, UnitNorm
+from lstm2d.spec.layers.regularization import ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise
 
 EXTRA_SPECS: tuple[ModelSpec, ...] = (
     ModelSpec(  # H != W and C > 1, so the HWC/CHW flatten orders really differ
@@ -819,3 +853,437 @@ ALL_SPECS: tuple[ModelSpec, ...] = (*PARITY_SPECS, *LAYER_SPECS, *MASKED_SPECS, 
 def open_timesteps(spec: ModelSpec, timesteps: int = 5) -> int | None:
     """The timesteps to feed a spec with an open time axis (``timesteps``), or None where every input has its length."""
     return timesteps if any(i.shape[0] is None for i in spec.inputs) else None
+
+
+# Shape, normalisation, regularisation and activation layers (issue 14): each kind and its awkward settings, with H != W
+# and C > 1 where frames are normalised or flattened, so the layouts (channels first, a flatten's feature order) matter.
+SHAPE_NORM_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(  # Dense on frames: their channels, a 1x1 convolution on channels-first frames (softmax over the channels)
+        InputSpec.frames(3, 5, 4, 2),
+        (Dense(3, activation="softmax"), Conv2D(2, 3, padding="same", activation="relu"), Dense(4, activation="tanh"),
+         Flatten(), LSTM(3), Dense(2)),
+        name="dense-on-frames",
+    ),
+    ModelSpec(  # Dense on a rank-3 tensor in Keras' layout, a Permute of its two inner axes, each step flattened
+        InputSpec((4, 6, 3), name="signals"),
+        (Dense(5, activation="relu"), Permute((1, 3, 2)), TimeDistributed(Flatten()), LSTM(3), Dense(1)),
+        name="dense-permute-signals",
+    ),
+    ModelSpec(  # a Permute of frames (height and width swapped), then of flattened frames (features to time: gathered)
+        InputSpec.frames(3, 5, 4, 2),
+        (Permute((1, 3, 2, 4)), Conv2D(3, 2, activation="relu"), Flatten(), Permute((2, 1)), LSTM(2), Dense(1)),
+        name="permute-frames",
+    ),
+    ModelSpec(  # Keras' Flatten of a whole sequence of frames: one feature order block per frame, through LN and PReLU
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), Flatten(whole=True), LayerNorm(), PReLU(), Dense(2)),
+        name="flatten-whole-frames",
+    ),
+    ModelSpec(  # LayerNormalization of flattened frames: gamma and beta permuted like the features, over time too
+        InputSpec.frames(4, 3, 4, 2),
+        (Flatten(), LayerNorm(), Permute((1, 2)), LayerNorm(axis=(1, 2), epsilon=0.01), UnitNorm(), LSTM(3), Dense(2)),
+        name="layer-norm-flattened",
+    ),
+    ModelSpec(  # LayerNormalization of inner axes: the time axis of frames, their height and width (the last dims of
+        # channels-first frames in torch: one fused layer_norm), the time axis of a sequence (see known_issues)
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), LayerNorm(axis=1, center=False), LayerNorm(axis=(2, 3)), Flatten(),
+         LayerNorm(axis=1), Dense(2)),
+        name="layer-norm-inner-axes",
+    ),
+    ModelSpec(  # LayerNormalization of channels-first frames: the channels, (H, W, C) with gamma transposed, time and
+        # channels with rms_scaling
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), LayerNorm(), LayerNorm(axis=(2, 3, 4), center=False),
+         LayerNorm(axis=(1, 4), rms_scaling=True), Pool2D("max", 2), Flatten(), Dense(2)),
+        name="layer-norm-frames",
+    ),
+    ModelSpec(  # GroupNormalization of frames (over time too), per frame (instance norm), of flattened frames (Keras'
+        # feature order: gathered); UnitNormalization over height and width
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(4, 3, padding="same"), GroupNorm(2), UnitNorm(axis=(2, 3)), TimeDistributed(GroupNorm(4, epsilon=0.01)),
+         Flatten(), GroupNorm(5, center=False), LSTM(3), Dense(1)),
+        name="group-unit-norm",
+    ),
+    ModelSpec(  # GroupNormalization of a grid: torch's fused group_norm
+        InputSpec.grid(5, 4, 2),
+        (Conv2D(4, 3, padding="same"), GroupNorm(2, scale=False), Flatten(), Dense(2)),
+        name="group-norm-grid",
+    ),
+    ModelSpec(  # Rescaling, an adapted Normalization per channel, given statistics per column (broadcast over the rows),
+        # inverted; an adapted scalar Normalization (axis=None) of flattened frames
+        InputSpec.frames(3, 5, 4, 2),
+        (Rescaling(0.5, -0.25), Normalization(),
+         Normalization(axis=(2, 3), mean=(0.5, -0.5, 0.25, 0.0), variance=(1.5, 0.5, 2.0, 1.0), invert=True),
+         Conv2D(2, 3), Flatten(), Normalization(axis=()), Dense(1)),
+        name="normalization-rescaling",
+    ),
+    ModelSpec(  # activation layers: ReLU with every option, PReLU per channel, per frame and per flattened feature (each
+        # after a Dense, so it sees negative values whatever the slopes before), LeakyReLU's own default slope, ELU,
+        # ReLU(max_value=6)
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), ReLU(max_value=0.8, negative_slope=0.1, threshold=0.2), PReLU(shared_axes=(1, 2, 3)),
+         Dense(3), LeakyReLU(), ELU(alpha=0.7), TimeDistributed(PReLU(shared_axes=(1,))), Dense(3), Flatten(),
+         PReLU(shared_axes=(1,)), Dense(4), ReLU(max_value=6.0), Dense(2)),
+        name="activation-layers",
+    ),
+    ModelSpec(  # Softmax over the channels (dim -3 in torch), the height, height and width together, time, features
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), Softmax(), Softmax(axis=2), Softmax(axis=(2, 3)), Softmax(axis=1), Flatten(),
+         Softmax(), Dense(2)),
+        name="softmax-axes",
+    ),
+    ModelSpec(  # RMSNormalization of the channels (dim -3 of channels-first frames), of (H, W, C) (scale transposed, one
+        # fused rms_norm), of flattened frames (scale permuted like the features)
+        InputSpec.frames(3, 5, 4, 2),
+        (Conv2D(3, 3, padding="same"), RMSNorm(), RMSNorm(axis=(2, 3, 4), epsilon=0.01), Flatten(), RMSNorm(), Dense(2)),
+        name="rms-norm",
+    ),
+    ModelSpec(  # noise and activity regularisation: identities at inference
+        InputSpec.sequence(4, 5),
+        (GaussianNoise(0.2), GaussianDropout(0.3), AlphaDropout(0.2), ActivityRegularization(0.01, 0.02), LSTM(3), Dense(1)),
+        name="noise-identities",
+    ),
+    _channels_first(  # Keras' axes of channels_first frames (time, channels, height, width); output width 6 != 4 filters
+        "norms",
+        InputSpec.frames(3, 5, 6, 2),
+        Conv2D(4, 3, padding="same"), GroupNorm(2, axis=2), PReLU(shared_axes=(1, 3, 4)),
+        Softmax(axis=-1), UnitNorm(axis=(3, 4)), Normalization(axis=2), LayerNorm(axis=(2, 3, 4)), Pool2D("max", 2),
+        Flatten(), LSTM(3), Dense(1),
+    ),
+    _channels_first(  # LayerNormalization of the channels (Keras' axis 2, an inner axis: see known_issues)
+        "layer-norm-channels",
+        InputSpec.frames(3, 5, 6, 2),
+        Conv2D(4, 3, padding="same"), LayerNorm(axis=2), Flatten(), Dense(1),
+    ),
+    _channels_first(  # RMSNormalization of Keras' (channels, height, width) and of the width alone
+        "rms-norm",
+        InputSpec.frames(3, 5, 6, 2),
+        Conv2D(4, 3, padding="same"), RMSNorm(axis=(2, 3, 4)), RMSNorm(axis=-1, epsilon=0.1), Flatten(), Dense(1),
+    ),
+    _channels_first(  # Flatten of a whole sequence of channels_first frames: (T, C, H, W), torch's order
+        "flatten-whole",
+        InputSpec.frames(3, 5, 6, 2),
+        Conv2D(3, 3, padding="same"), Flatten(whole=True), Dense(2),
+    ),
+)  # fmt: skip
+SHAPE_NORM_GRAPH_SPECS: tuple[ModelSpec, ...] = (
+    _graph(  # attention pooling: a softmax over the steps a mask input keeps (0 where it masks), weighting the steps
+        "softmax-masked-attention",
+        (InputSpec.sequence(5, 4, name="x"), InputSpec.mask(5, name="m")),
+        (
+            Node(Dense(1, name="score"), ("x",)),
+            Node(Reshape((5,), name="scores"), ("score",)),
+            Node(Softmax(name="weights"), ("scores",), mask="m"),
+            Node(Reshape((5, 1), name="column"), ("weights",)),
+            Node(Multiply(name="weighted"), ("x", "column")),
+            Node(Flatten(name="flat"), ("weighted",)),
+            Node(Dense(2, name="out"), ("flat",)),
+        ),
+        ("out", "weights"),
+    ),
+)
+LAYER_SPECS += SHAPE_NORM_SPECS
+GRAPH_SPECS += SHAPE_NORM_GRAPH_SPECS
+ALL_SPECS += SHAPE_NORM_SPECS + SHAPE_NORM_GRAPH_SPECS
+
+
+# 1D layers (issue 14): on a sequence (T, F), one signal over time (a Conv1D front end before an LSTM), and on 1D signals
+# (T, L, C), one per step (Keras' TimeDistributed(Conv1D)). Each awkward setting changes the numbers: causal padding
+# with dilation, even kernels with 'same', strides on odd lengths, T = 1, C > 1, an open time axis, a flatten after,
+# features in torch's flatten order, and masks (GlobalAveragePooling1D averages the real steps; the others drop them).
+ONE_D_SPECS: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        InputSpec.sequence(11, 3, name="series"),
+        (
+            Conv1D(6, 3, padding="causal", dilation_rate=2, activation="relu"),
+            Conv1D(5, 4, strides=2, padding="same", activation="tanh"),  # even kernel, stride 2 on 11 steps
+            Pool1D("max", 2, padding="same"),  # 6 -> 3
+            LSTM(4),
+            Dense(1),
+        ),
+        name="conv1d-front-end-lstm",
+    ),
+    ModelSpec(
+        InputSpec.sequence(6, 4, name="series"),
+        (Conv1D(6, 3, padding="same", groups=2, activation="softmax"), Conv1D(4, 2, strides=3, use_bias=False), GRU(3), Dense(2)),
+        name="conv1d-groups-softmax-strided",
+    ),
+    ModelSpec(  # asymmetric 'same' average pooling: over the valid steps only (the torch backend: known_issues)
+        InputSpec.sequence(8, 2, name="series"),
+        (Pool1D("avg", 3, strides=2, padding="same"), Pool1D("avg", 2, strides=1), Flatten(), Dense(2)),  # 8 -> 4 -> 3
+        name="avg-pool1d-same",
+    ),
+    ModelSpec(
+        InputSpec.sequence(5, 3, name="series"),
+        (
+            Conv1DTranspose(4, 3, strides=2, padding="same", activation="elu"),  # k - s odd: one more cell cut at the end
+            Conv1DTranspose(3, 4, dilation_rate=2, padding="same"),
+            Conv1DTranspose(2, 2, strides=3),  # valid, kernel < stride: zeros appended
+            LSTM(2, return_sequences=True),
+            Dense(1),
+        ),
+        name="conv1d-transpose",
+    ),
+    ModelSpec(
+        InputSpec.sequence(6, 3, name="series"),
+        (
+            ZeroPadding1D((2, 1)),
+            Conv1D(4, 3),
+            Cropping1D((1, 2)),
+            UpSampling1D(3),
+            Pool1D("max", 3, strides=2),
+            GlobalPool1D("max"),
+            Dense(2),
+        ),
+        name="pad-crop-upsample-global-max",
+    ),
+    ModelSpec(
+        InputSpec.sequence(1, 4, name="series"),
+        (Conv1D(3, 3, padding="same"), Conv1D(3, 2, padding="causal"), GlobalPool1D(keepdims=True), Dense(1)),
+        name="conv1d-one-timestep",
+    ),
+    ModelSpec(
+        InputSpec.sequence(None, 3, name="series"),
+        (
+            Conv1D(4, 3, padding="causal", activation="relu"),
+            Conv1D(4, 3, strides=2, padding="same"),
+            Pool1D("max", 2, padding="same"),
+            GlobalPool1D(),
+            Dense(1),
+        ),
+        name="conv1d-open-time",
+    ),
+    ModelSpec(  # flattened frames (C > 1, H != W) in torch's order: absorbed by the Conv1D kernels, kept by the pooling
+        InputSpec.frames(6, 4, 3, 2),
+        (Flatten(), Conv1D(4, 3, padding="same"), Pool1D("max", 2), GlobalPool1D("max"), Dense(2)),
+        name="frames-flatten-conv1d",
+    ),
+    ModelSpec(
+        InputSpec.frames(4, 3, 4, 2),
+        (Conv2D(3, 2, activation="relu"), Flatten(), Conv1DTranspose(3, 2, strides=2), LSTM(2), Dense(1)),
+        name="frames-flatten-conv1d-transpose",
+    ),
+    ModelSpec(  # the mask reaches the average through the LSTM's sequences
+        InputSpec.sequence(6, 3, name="series"),
+        (Masking(), LSTM(4, return_sequences=True), GlobalPool1D(), Dense(1)),
+        name="masked-lstm-global-average",
+    ),
+    ModelSpec(  # Keras' Conv1D and GlobalMaxPooling1D drop the mask (with a warning): the LSTM and the max see every step
+        InputSpec.sequence(6, 3, name="series"),
+        (Masking(), Conv1D(4, 2, padding="causal"), LSTM(3, return_sequences=True), GlobalPool1D("max"), Dense(1)),
+        name="masked-conv1d-drops-mask",
+    ),
+    ModelSpec(
+        inputs=(InputSpec.sequence(6, 3, name="x"), InputSpec.mask(6, name="m")),
+        nodes=(
+            Node(GlobalPool1D(name="direct"), ("x",), mask="m"),  # a boolean input as mask=
+            Node(GRU(4, return_sequences=True, name="gru"), ("x",), mask="m"),
+            Node(GlobalPool1D(name="carried"), ("gru",)),  # the mask the GRU's sequences carry
+            Node(Concatenate(name="joined"), ("direct", "carried")),
+            Node(Dense(1, name="out"), ("joined",)),
+        ),
+        outputs=("out",),
+        name="global-average-mask-input",
+    ),
+    ModelSpec(
+        InputSpec((5, 9, 3), name="signals"),
+        (
+            Conv1D(4, 4, strides=2, padding="same", activation="relu"),  # per step: 9 -> 5
+            Pool1D("max", 2, padding="same"),
+            Conv1D(3, 2, padding="causal", dilation_rate=2),
+            GlobalPool1D(),  # (T, L, C) -> (T, C)
+            LSTM(3),
+            Dense(1),
+        ),
+        name="signals-conv1d-per-step",
+    ),
+    ModelSpec(
+        InputSpec((4, 10, 2), name="signals"),
+        (
+            ConvLSTM1D(3, 3, padding="same", go_backwards=True, return_sequences=True),
+            ConvLSTM1D(2, 2, strides=2, recurrent_activation="hard_sigmoid", activation="elu"),  # the last state (L, F)
+            Conv1D(2, 2),  # the state as a sequence
+            Flatten(),
+            Dense(1),
+        ),
+        name="signals-conv-lstm1d",
+    ),
+    ModelSpec(
+        InputSpec((3, 6, 2), name="signals"),
+        (
+            ZeroPadding1D(1),
+            Conv1DTranspose(3, 3, strides=2),
+            Cropping1D((0, 2)),
+            UpSampling1D(2),
+            Pool1D("avg", 2),
+            Conv1D(2, 3, groups=1, dilation_rate=3),
+            TimeDistributed(Flatten()),
+            GRU(2),
+        ),
+        name="signals-resize-per-step",
+    ),
+    ModelSpec(
+        InputSpec((None, 8, 2), name="signals"),
+        (Conv1D(3, 3, padding="same"), GlobalPool1D("max"), LSTM(2, return_sequences=True), Dense(1)),
+        name="signals-open-time",
+    ),
+    ModelSpec(
+        inputs=(InputSpec((4, 7, 2), name="signals"),),
+        nodes=(
+            Node(TimeDistributed(Conv1D(3, 2, activation="relu"), name="td_conv"), ("signals",)),  # explicit
+            Node(Conv1D(3, 2, activation="relu", name="conv"), ("signals",)),  # the implicit rule: the same computation
+            Node(Add(name="both"), ("td_conv", "conv")),
+            Node(TimeDistributed(GlobalPool1D(), name="td_pool"), ("both",)),
+            Node(LSTM(2, name="out"), ("td_pool",)),
+        ),
+        outputs=("out",),
+        name="signals-time-distributed",
+    ),
+)
+ALL_SPECS += ONE_D_SPECS
+
+
+SPATIAL_CATALOG_SPECS: tuple[ModelSpec, ...] = (  # most end in a per-step Dense on every feature: the random weights of
+    # depthwise and transposed kernels (scaled by their Keras fan-in) shrink the signal, which pooling and recurrent heads
+    # would shrink further, to where a wrong cell would hardly show
+    ModelSpec(  # 'same': an odd kernel with stride 2 cuts the odd cell at the end, an even one both ends; a flatten after
+        InputSpec.frames(3, 5, 4, 2),
+        layers=(
+            Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu"),
+            Conv2DTranspose(2, (4, 2), strides=(2, 1), padding="same", use_bias=False),
+            Flatten(), LSTM(3), Dense(2),
+        ),
+        name="conv2d-transpose-same",
+    ),
+    ModelSpec(  # 'valid' with output_padding, 'same' with an output_padding, a kernel under its stride (zeros and the
+        # bias at the end); odd sizes, H != W. (Not a 1x1 kernel with strides: TensorFlow's oneDNN CPU kernels corrupt
+        # the heap computing its gradient, and the process aborts.)
+        InputSpec.frames(3, 3, 2, 2),
+        layers=(
+            Conv2DTranspose(3, (3, 2), strides=(3, 2), output_padding=(1, 1), activation="tanh"),
+            Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=0), Conv2DTranspose(2, 2, strides=3),
+            Flatten(), Dense(2),
+        ),
+        name="conv2d-transpose-output-padding",
+    ),
+    ModelSpec(
+        InputSpec.frames(3, 5, 6, 2),
+        layers=(
+            Conv2DTranspose(3, (3, 2), dilation_rate=(2, 1), padding="same"), Conv2DTranspose(2, 2, dilation_rate=2),
+            Flatten(), Dense(1),
+        ),
+        name="conv2d-transpose-dilated",
+    ),
+    ModelSpec(  # MobileNet's blocks: depthwise with a depth multiplier, strided 'same'; separable likewise
+        InputSpec.frames(3, 9, 8, 3),
+        layers=(
+            DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, activation="relu6"),
+            SeparableConv2D(4, 3, padding="same", depth_multiplier=2, activation="swish"),
+            SeparableConv2D(3, (2, 2), strides=2, use_bias=False), Flatten(), Dense(2),
+        ),
+        name="depthwise-separable",
+    ),
+    ModelSpec(  # dilation, and strides and dilation over 1 together (Keras takes both in depthwise convolutions alone)
+        InputSpec.frames(2, 11, 10, 2),
+        layers=(
+            DepthwiseConv2D(3, strides=2, dilation_rate=2, padding="same"),
+            DepthwiseConv2D((2, 3), dilation_rate=2, padding="same", use_bias=False),
+            SeparableConv2D(3, 2, strides=(1, 2), dilation_rate=2), Flatten(), Dense(1),
+        ),
+        name="depthwise-strided-dilated",
+    ),
+    ModelSpec(  # padding, cropping (uneven sides), nearest and bilinear upsampling (factors 2 and 3), channel dropout
+        InputSpec.frames(3, 5, 4, 2),
+        layers=(
+            ZeroPadding2D(((1, 2), (0, 1))), Cropping2D(((1, 0), (2, 1))), UpSampling2D((2, 3)),
+            UpSampling2D((3, 2), "bilinear"), SpatialDropout2D(0.3), Conv2D(2, 3, strides=2), Flatten(), GRU(3), Dense(1),
+        ),
+        name="resize-2d",
+    ),
+    ModelSpec(  # a single grid: the 2D layers without a time axis
+        InputSpec.grid(7, 5, 3),
+        layers=(
+            ZeroPadding2D(1), DepthwiseConv2D(3, depth_multiplier=2), Conv2DTranspose(2, 2, strides=2, padding="same"),
+            UpSampling2D(2, "bilinear"), Cropping2D(((0, 1), (2, 0))), SeparableConv2D(3, 3, strides=2), Flatten(), Dense(2),
+        ),
+        name="grid-spatial-2d",
+    ),
+    ModelSpec(  # pooling over time, height and width: a frame alone (1, 2, 2), 'same' windows over time (the average
+        # over valid cells, the max ignoring padding), odd sizes
+        InputSpec.frames(5, 7, 6, 2),
+        layers=(
+            Pool3D("max", (1, 2, 2)), Pool3D("avg", (2, 3, 2), strides=(2, 2, 1), padding="same"),
+            Pool3D("max", (3, 2, 2), strides=1, padding="same"), Flatten(), LSTM(3), Dense(1),
+        ),
+        name="pool3d",
+    ),
+    ModelSpec(  # max pooling alone, which Keras' torch backend gets right where it fails the 'same' average above; no
+        # window of the second pool spans time: two copies of one cell (the first pool's windows overlap in time) would
+        # tie, and TensorFlow's gradient goes to both
+        InputSpec.frames(4, 7, 6, 2),
+        layers=(
+            Pool3D("max", 2, strides=(1, 2, 2), padding="same"), Pool3D("max", (1, 3, 2), padding="same"), Flatten(),
+            Dense(2),
+        ),
+        name="pool3d-max",
+    ),
+    _graph(
+        "global-pool3d",
+        (InputSpec.frames(5, 6, 5, 2),),
+        (
+            Node(Pool3D("avg", 2, name="pool"), ("frames",)),
+            Node(GlobalPool3D("max", name="max"), ("frames",)),  # in the order Keras' files list the layers
+            Node(GlobalPool3D(name="mean"), ("pool",)),
+            Node(Concatenate(name="joined"), ("mean", "max")),
+            Node(Dense(2, name="out"), ("joined",)),
+        ),
+    ),
+    ModelSpec(  # a decoder over volumes: transposed 3D convolutions (stride 2 'same' and 'valid'), padding, cropping,
+        # upsampling, channel dropout per volume
+        InputSpec.frames(3, 4, 3, 2),
+        layers=(
+            Conv3DTranspose(3, (2, 3, 3), strides=(1, 2, 2), padding="same", activation="relu"),
+            Conv3DTranspose(2, 2, strides=2, output_padding=(1, 0, 1)), ZeroPadding3D(((1, 0), (1, 1), (0, 2))),
+            Cropping3D(((0, 1), (1, 0), (1, 1))), UpSampling3D((2, 1, 2)), SpatialDropout3D(0.2), Flatten(), Dense(2),
+        ),
+        name="volume-3d",
+    ),
+    ModelSpec(  # any number of timesteps: the 3D layers on an open time axis (which the output keeps)
+        InputSpec.frames(None, 6, 5, 2),
+        layers=(
+            Pool3D("avg", (1, 2, 2), padding="same"), Conv3DTranspose(2, (3, 2, 2), padding="same"),
+            ZeroPadding3D(((1, 0), (0, 0), (1, 1))), Cropping3D(((0, 1), (1, 0), (0, 0))), UpSampling3D((1, 2, 1)),
+            Flatten(), Dense(2),
+        ),
+        name="volume-3d-open-time",
+    ),
+    _channels_first(  # the 2D layers in a channels_first model; a flatten in (height, width, channels) order
+        "spatial-2d",
+        InputSpec.frames(3, 6, 5, 2),
+        ZeroPadding2D(((0, 1), (1, 1))), DepthwiseConv2D(3, depth_multiplier=2, activation="relu"),
+        SeparableConv2D(3, (2, 3), padding="same"), Conv2DTranspose(2, 3, strides=2, padding="same"),
+        UpSampling2D((1, 2), "bilinear"), Cropping2D(((1, 1), (0, 2))), SpatialDropout2D(0.5), Flatten("channels_first"),
+        Dense(2),
+    ),
+    _graph(  # an inverted residual block of MobileNetV2 on every frame, after EfficientNet's stem (ZeroPadding2D then
+        # a strided 'valid' Conv2D)
+        "inverted-residual-frames",
+        (InputSpec.frames(3, 9, 8, 3),),
+        (
+            Node(ZeroPadding2D(((0, 1), (0, 1)), name="stem_pad"), ("frames",)),
+            Node(Conv2D(4, 3, strides=2, use_bias=False, name="stem"), ("stem_pad",)),
+            Node(BatchNorm(name="stem_bn"), ("stem",)),
+            Node(Activation("relu6", name="stem_relu"), ("stem_bn",)),
+            Node(Conv2D(8, 1, name="expand"), ("stem_relu",)),
+            Node(DepthwiseConv2D(3, padding="same", activation="relu6", name="depthwise"), ("expand",)),
+            Node(Conv2D(4, 1, use_bias=False, name="project"), ("depthwise",)),
+            Node(BatchNorm(name="project_bn"), ("project",)),
+            Node(Add(name="residual"), ("stem_relu", "project_bn")),
+            Node(Flatten(name="flat"), ("residual",)),
+            Node(Dense(2, name="out"), ("flat",)),
+        ),
+    ),
+)  # fmt: skip
+LAYER_SPECS = (*LAYER_SPECS, *SPATIAL_CATALOG_SPECS)
+ALL_SPECS = (*ALL_SPECS, *SPATIAL_CATALOG_SPECS)

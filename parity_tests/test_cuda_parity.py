@@ -15,6 +15,7 @@ from parity_tests.specs import (
     LAYER_SPECS,
     MASK_PATTERNS,
     MASKED_SPECS,
+    ONE_D_SPECS,
     PARITY_SPECS,
     masked_inputs,
 )
@@ -38,7 +39,9 @@ def _on_cuda(spec, seed: int):
     return keras_model, torch_model
 
 
-@pytest.mark.parametrize("spec", (*PARITY_SPECS, *LAYER_SPECS, *GRAPH_SPECS, *INPUT_KIND_SPECS), ids=lambda spec: spec.name)
+@pytest.mark.parametrize(
+    "spec", (*PARITY_SPECS, *LAYER_SPECS, *GRAPH_SPECS, *INPUT_KIND_SPECS, *ONE_D_SPECS), ids=lambda spec: spec.name
+)
 def test_cuda_forward_parity(request, spec, no_tf32):
     expect_keras_cannot_run(request, spec)
     known_bug = expected_keras_bug(spec)

@@ -44,6 +44,12 @@ FAST = (  # (spec, direction): the model kinds, in few models; torch -> Keras wh
     ("shared-on-two-orders", "torch_to_keras"),  # shared Dense layers: one gradient summed over two feature orders
     ("bidirectional-mask-input", "torch_to_keras"),  # a boolean mask input for a Bidirectional and a backwards GRU
     ("planes-td-flatten", "keras_to_torch"),  # frames without a channel axis, TimeDistributed(Flatten())
+    ("layer-norm-frames", "torch_to_keras"),  # LayerNormalization of channels-first frames, gamma transposed; rms_scaling
+    ("group-unit-norm", "keras_to_torch"),  # GroupNormalization of frames, per frame, of flattened features; UnitNorm
+    ("activation-layers", "torch_to_keras"),  # PReLU's alpha per channel, per frame, per (permuted) feature; ReLU
+    ("softmax-masked-attention", "keras_to_torch"),  # a Softmax over the steps a mask input keeps
+    ("depthwise-separable", "torch_to_keras"),  # depthwise and separable convolutions per frame, strided 'same'
+    ("volume-3d", "keras_to_torch"),  # 3D transposed convolutions, padding, cropping, upsampling over (T, H, W)
 )
 MASKED_FAST = ("masked-nonzero-value", "gaps")  # LSTM(relu) on the exact step loop, masked steps in the middle
 

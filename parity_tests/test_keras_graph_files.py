@@ -150,7 +150,7 @@ def test_nested_models_are_reported_with_their_layers(keras_files, capsys):
 def test_a_built_in_lstm2d_does_not_convert_is_unsupported_not_unsafe(keras_files, legacy_files, model):
     """Keras built-ins pass the safety check and are refused by the reader, named (in tf-keras' .h5 too)."""
     layer, what = {
-        "global_average_pooling_1d": ("gap", "GlobalAveragePooling1D is a Keras layer"),
+        "adaptive_average_pooling_1d": ("adaptive", "AdaptiveAveragePooling1D is a Keras layer"),
         "keras_ops_add": ("add", r"Add is a Keras op \(keras.src.ops.numpy\)"),
     }[model.name]
     paths = [keras_files[model][0], *([legacy_files[model][0]] if legacy_files and model.legacy_h5 else [])]

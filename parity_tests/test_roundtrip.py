@@ -8,10 +8,11 @@ import pytest
 import keras_ref
 import torch_impl
 from lstm2d.parity import build_pair, random_inputs
-from parity_tests.specs import GRAPH_SPECS, LAYER_SPECS, PARITY_SPECS
+from parity_tests.specs import GRAPH_SPECS, LAYER_SPECS, ONE_D_SPECS, PARITY_SPECS
 from torch_impl.weight_table import merged_biases, weight_table
 
 ROUND_TRIP_SPECS = (*PARITY_SPECS, *LAYER_SPECS, *GRAPH_SPECS)  # graphs: shared weights once, nested ones by path
+ROUND_TRIP_SPECS += ONE_D_SPECS
 SPEC_IDS = [spec.name for spec in ROUND_TRIP_SPECS]
 
 

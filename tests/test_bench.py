@@ -22,14 +22,21 @@ from lstm2d.spec import (
     LAYER_KINDS,
     LSTM,
     Bidirectional,
+    Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv3D,
+    ConvLSTM1D,
     ConvLSTM2D,
     Dense,
     Flatten,
+    GlobalPool1D,
     InputSpec,
+    LayerNorm,
     ModelSpec,
+    Pool1D,
     Pool2D,
+    PReLU,
     SimpleRNN,
 )
 from tests.graph_models import TWO_HEADS
@@ -97,6 +104,31 @@ def test_conv_lstm_and_conv3d_count_every_cell_gate_and_step():
     assert layers["conv_lstm2d_1"].forward == 2 * cells_gates * (2 + 3)  # input (2 channels) and recurrent (3) kernels
     assert layers["conv_lstm2d_1"].backward_input == 2 * cells_gates * 2
     assert layers["conv3d_1"].forward == 2 * (5 * 8 * 8) * 1 * (27 * 3)
+
+
+def test_dense_on_frames_is_a_matmul_per_pixel_and_normalisation_none():
+    spec = ModelSpec(InputSpec.frames(3, 5, 4, 2), (Dense(6), LayerNorm(), PReLU(), Flatten(whole=True), Dense(2)))
+    layers = {f.name: f for f in count_layers(spec)}
+    assert layers["dense_1"].forward == 2 * (3 * 5 * 4) * 2 * 6  # a 2 x 6 matmul at each of 3 x 5 x 4 pixels
+    assert layers["layer_norm_1"].forward == layers["prelu_1"].forward == 0
+    assert layers["dense_2"].forward == 2 * (3 * 5 * 4 * 6) * 2  # the whole sequence, flattened
+
+
+def test_one_d_layers_count_every_output_position_filter_and_step():
+    series = ModelSpec(
+        InputSpec.sequence(9, 4),
+        (Conv1D(6, 3, strides=2, padding="same", groups=2), Pool1D("max", 2), Conv1DTranspose(3, 2, strides=2), GlobalPool1D()),
+    )
+    layers = {f.name: f for f in count_layers(series)}
+    assert layers["conv1d_1"].forward == 2 * 5 * 6 * 3 * (4 // 2)  # 'same' stride 2: 9 -> 5 positions; 2 channels a group
+    assert layers["conv1d_transpose_1"].forward == 2 * 2 * 6 * 3 * 2  # each of 2 input positions x the whole kernel
+    assert layers["pool1d_1"].forward == layers["global_pool1d_1"].forward == 0
+    signals = ModelSpec(InputSpec((5, 8, 2), name="signals"), (Conv1D(3, 2), ConvLSTM1D(4, 3, padding="same")))
+    layers = {f.name: f for f in count_layers(signals)}
+    assert layers["conv1d_1"].forward == 2 * 5 * 7 * 3 * 2 * 2  # per step: 5 signals of 7 positions
+    cells_gates = 5 * 7 * 4 * 4 * 3  # timesteps x positions x (4 gates x 4 filters) x kernel
+    assert layers["conv_lstm1d_1"].forward == 2 * cells_gates * (3 + 4)  # input (3 channels) and recurrent (4) kernels
+    assert layers["conv_lstm1d_1"].backward_internal == 2 * cells_gates * 4
 
 
 @pytest.mark.parametrize("kind", sorted(LAYER_KINDS.keys() | COUNTERS.keys()))

@@ -10,7 +10,22 @@ import torch
 
 import torch_impl
 from lstm2d.presets import get_preset
-from lstm2d.spec import GRU, LSTM, BatchNorm, Bidirectional, ConvLSTM2D, Dense, Flatten, InputSpec, ModelSpec
+from lstm2d.spec import (
+    GRU,
+    LSTM,
+    BatchNorm,
+    Bidirectional,
+    ConvLSTM2D,
+    Dense,
+    Flatten,
+    GroupNorm,
+    InputSpec,
+    LayerNorm,
+    ModelSpec,
+    Normalization,
+    PReLU,
+    RMSNorm,
+)
 from torch_impl.build import glorot_uniform, keras_initial_weights, orthogonal
 
 SPEC = ModelSpec(
@@ -46,6 +61,25 @@ def test_keras_init_of_every_layer_kind():
     assert set(weights["batch_norm_1"]) == {"gamma", "beta", "moving_mean", "moving_variance"}
     np.testing.assert_array_equal(weights["batch_norm_1"]["moving_variance"], np.ones(4))
     assert not np.array_equal(weights["bidirectional_1"]["forward/kernel"], weights["bidirectional_1"]["backward/kernel"])
+
+
+def test_keras_init_of_the_normalisation_and_activation_weights():
+    """Keras' initializers (keras/src/layers/...): LayerNormalization and GroupNormalization gamma ones, beta zeros;
+    RMSNormalization scale ones; PReLU alpha zeros; an adapted Normalization mean zeros, variance ones, count 0."""
+    spec = ModelSpec(
+        InputSpec.sequence(4, 6),
+        (LayerNorm(name="ln"), GroupNorm(3, name="gn"), RMSNorm(name="rms"), PReLU(name="p"), Normalization(name="n")),
+    )
+    weights = keras_initial_weights(spec, np.random.default_rng(0))
+    ones, zeros = np.ones(6, np.float32), np.zeros(6, np.float32)
+    for layer in ("ln", "gn"):
+        np.testing.assert_array_equal(weights[layer]["gamma"], ones)
+        np.testing.assert_array_equal(weights[layer]["beta"], zeros)
+    np.testing.assert_array_equal(weights["rms"]["scale"], ones)
+    np.testing.assert_array_equal(weights["p"]["alpha"], np.zeros((4, 6), np.float32))
+    np.testing.assert_array_equal(weights["n"]["mean"], zeros)
+    np.testing.assert_array_equal(weights["n"]["variance"], ones)
+    assert weights["n"]["count"] == 0
 
 
 def test_unit_forget_bias_off_gives_zero_biases():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import torch_impl
 from lstm2d.parity import random_arrays
@@ -13,19 +14,27 @@ from lstm2d.spec import (
     LSTM,
     BatchNorm,
     Bidirectional,
+    Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv3D,
+    ConvLSTM1D,
     ConvLSTM2D,
     Dense,
     Dropout,
     Flatten,
+    Frames,
     InputSpec,
     ModelSpec,
+    Normalization,
     Pool2D,
     SimpleRNN,
+    Steps,
 )
-from torch_impl.convert import batch_norm, conv, conv_lstm, dense, recurrent
+from torch_impl.convert import axes, batch_norm, conv, conv1d, conv_lstm, dense, depthwise, recurrent
 from torch_impl.convert.layout import hwc_index_of_chw, rows_from_keras, rows_to_keras
+from torch_impl.layers.axes import AxesWeight
+from torch_impl.layout import CHANNELS_FIRST, KERAS, FeatureOrder, TensorLayout
 from torch_impl.weight_table import WeightMismatchError, keras_gradients_to_torch, keras_to_torch, torch_to_keras, weight_table
 
 RNG = np.random.default_rng(0)
@@ -51,6 +60,48 @@ def test_conv3d_layout_rule_and_inverse():
     assert torch_side["weight"].shape == (6, 5, 2, 3, 4) and "bias" not in torch_side
     assert torch_side["weight"][5, 4, 1, 2, 3] == kernel[1, 2, 3, 4, 5]
     np.testing.assert_array_equal(conv.torch_to_keras(**torch_side)["kernel"], kernel)
+
+
+def test_conv_transpose_layout_rule_and_inverse():
+    kernel, bias = _random(3, 2, 4, 5), _random(4)  # (kh, kw, filters, in)
+    torch_side = conv.keras_to_torch(kernel, bias)
+    assert torch_side["weight"].shape == (5, 4, 3, 2)  # nn.ConvTranspose2d: (in, filters, kh, kw)
+    assert torch_side["weight"][4, 3, 2, 1] == kernel[2, 1, 3, 4]
+    np.testing.assert_array_equal(conv.torch_to_keras(**torch_side)["kernel"], kernel)
+    # No flip: a single 1 in input channel c comes out as the kernel's (kh, kw, :, c) slice, as in Keras, where every
+    # input cell adds kernel * value into its output window.
+    one = torch.zeros(1, 5, 1, 1)
+    one[0, 3] = 1.0
+    out = F.conv_transpose2d(one, torch.from_numpy(torch_side["weight"]))
+    np.testing.assert_array_equal(out[0].numpy(), kernel[:, :, :, 3].transpose(2, 0, 1))
+
+
+def test_depthwise_layout_rule_and_inverse():
+    kernel, bias = _random(3, 2, 4, 2), _random(8)  # (kh, kw, in, depth multiplier)
+    torch_side = depthwise.keras_to_torch(kernel, bias)
+    assert torch_side["weight"].shape == (8, 1, 3, 2)  # grouped nn.Conv2d: (in * multiplier, 1, kh, kw)
+    assert torch_side["weight"][3 * 2 + 1, 0, 2, 1] == kernel[2, 1, 3, 1]  # output channel c * m + k: filter k of c
+    back = depthwise.torch_to_keras(**torch_side, depth_multiplier=2)
+    np.testing.assert_array_equal(back["kernel"], kernel)
+    np.testing.assert_array_equal(back["bias"], bias)
+    x = _random(1, 4, 5, 4)
+    out = F.conv2d(torch.from_numpy(x), torch.from_numpy(torch_side["weight"]), groups=4).numpy()
+    expected = sum(x[0, 3, i : i + 3, j : j + 3] * kernel[i, j, 3, 1] for i in range(3) for j in range(2))  # channel 3
+    np.testing.assert_allclose(out[0, 3 * 2 + 1], expected, rtol=0, atol=1e-5)
+
+
+def test_separable_layout_rule_and_inverse():
+    depthwise_kernel, pointwise_kernel, bias = _random(3, 3, 2, 3), _random(1, 1, 6, 4), _random(4)
+    torch_side = depthwise.separable_to_torch(depthwise_kernel, pointwise_kernel, bias)
+    assert {key: value.shape for key, value in torch_side.items()} == {
+        "depthwise.weight": (6, 1, 3, 3), "pointwise.weight": (4, 6, 1, 1), "pointwise.bias": (4,),
+    }  # fmt: skip
+    back = depthwise.separable_to_keras(**torch_side, depth_multiplier=3)
+    for name, value in {"depthwise_kernel": depthwise_kernel, "pointwise_kernel": pointwise_kernel, "bias": bias}.items():
+        np.testing.assert_array_equal(back[name], value)
+    assert "bias" not in depthwise.separable_to_keras(
+        **depthwise.separable_to_torch(depthwise_kernel, pointwise_kernel), depth_multiplier=3
+    )
 
 
 def test_conv_lstm_layout_rule_and_inverse():
@@ -192,6 +243,50 @@ def test_conv3d_and_conv_lstm_shapes_in_the_table():
     assert set(torch_impl.build_model(spec).state_dict()) == {
         e.torch_prefix + k for e in (conv_lstm_entry, conv3d_entry) for k in e.torch_shapes
     }
+
+
+def test_conv1d_layout_rules_input_order_and_inverses():
+    """Conv1D kernel (k, in, out) -> weight (out, in, k), Conv1DTranspose kernel (k, out, in) -> weight (in, out, k); the
+    input channels (axis 1, axis 2) permuted into torch's feature order, and back."""
+    order = RNG.permutation(4)
+    kernel, bias = _random(3, 4, 5), _random(5)
+    torch_side = conv1d.keras_to_torch(kernel, bias, input_axis=1, input_order=order)
+    assert torch_side["weight"].shape == (5, 4, 3)
+    assert torch_side["weight"][4, 3, 2] == kernel[2, order[3], 4]  # [o, c, i] == [i, order[c], o]
+    back = conv1d.torch_to_keras(**torch_side, input_axis=1, input_order=order)
+    np.testing.assert_array_equal(back["kernel"], kernel)
+    np.testing.assert_array_equal(back["bias"], bias)
+    transposed = _random(3, 5, 4)  # (k, out, in)
+    torch_side = conv1d.keras_to_torch(transposed, input_axis=2, input_order=order)
+    assert torch_side["weight"].shape == (4, 5, 3) and "bias" not in torch_side
+    assert torch_side["weight"][3, 4, 2] == transposed[2, 4, order[3]]  # [c, o, i] == [i, o, order[c]]
+    np.testing.assert_array_equal(conv1d.torch_to_keras(**torch_side, input_axis=2, input_order=order)["kernel"], transposed)
+
+
+def test_one_d_shapes_and_flatten_order_in_the_table():
+    """A Conv1D after a flatten of frames reads the features in torch's (C, H, W) order: its kernel's input channels are
+    permuted once; grouped kernels hold in / groups channels; ConvLSTM1D's gates are ConvLSTM2D's."""
+    spec = ModelSpec(
+        InputSpec.frames(6, 3, 2, 2),
+        layers=(Flatten(), Conv1D(4, 3, padding="causal"), Conv1D(6, 2, groups=2), Conv1DTranspose(3, 2, strides=2)),
+    )
+    causal, grouped, transposed = weight_table(spec)
+    assert (causal.keras_shapes, causal.torch_shapes) == (
+        {"kernel": (3, 12, 4), "bias": (4,)},
+        {"weight": (4, 12, 3), "bias": (4,)},
+    )
+    assert grouped.keras_shapes["kernel"] == (2, 2, 6) and grouped.torch_shapes["weight"] == (6, 2, 2)
+    assert transposed.keras_shapes["kernel"] == (2, 3, 6) and transposed.torch_shapes["weight"] == (6, 3, 2)
+    keras_side = {e.name: random_arrays(e.keras_shapes, RNG, layout="keras") for e in weight_table(spec)}
+    state = keras_to_torch(spec, keras_side)
+    order = hwc_index_of_chw(3, 2, 2)
+    np.testing.assert_array_equal(state["layers.conv1d_1.weight"], keras_side["conv1d_1"]["kernel"][:, order].transpose(2, 1, 0))
+    np.testing.assert_array_equal(state["layers.conv1d_2.weight"], keras_side["conv1d_2"]["kernel"].transpose(2, 1, 0))
+    assert torch_to_keras(spec, state).keys() == keras_side.keys()
+    conv_lstm_spec = ModelSpec(InputSpec((4, 6, 2), name="signals"), layers=(ConvLSTM1D(3, 2),))
+    (entry,) = weight_table(conv_lstm_spec)
+    assert entry.keras_shapes == {"kernel": (2, 2, 12), "recurrent_kernel": (2, 3, 12), "bias": (12,)}
+    assert entry.torch_shapes == {"weight_ih": (12, 2, 2), "weight_hh": (12, 3, 2), "bias": (12,)}
 
 
 # -- an independent Keras-layout forward pass in numpy -------------------------------------
@@ -396,3 +491,35 @@ def test_gradients_map_like_weights_to_the_trainable_parameters():
         keras_gradients_to_torch(
             spec, {**grads, "batch_norm_1": {**grads["batch_norm_1"], "moving_mean": statistics["moving_mean"]}}
         )
+
+
+def test_a_weight_spanning_axes_follows_the_torch_layout():
+    """LayerNormalization over (H, W, C) of frames: Keras' gamma (H, W, C), torch's (C, H, W) for channels-first frames;
+    over the features after a flatten: permuted like them. Both ways exact."""
+    frames = Frames(3, 5, 4, 2)
+    gamma = _random(5, 4, 2)
+    spanning = AxesWeight.of((2, 3, 4), frames, CHANNELS_FIRST, "channels_last", "gamma")
+    assert (spanning.dims, spanning.torch_shape, spanning.broadcast_shape) == ((-3, -2, -1), (2, 5, 4), (1, 2, 5, 4))
+    np.testing.assert_array_equal(spanning.to_torch(gamma), gamma.transpose(2, 0, 1))
+    np.testing.assert_array_equal(spanning.to_keras(spanning.to_torch(gamma)), gamma)
+    assert AxesWeight.of((2, 3, 4), frames, KERAS, "channels_last", "gamma").torch_shape == (5, 4, 2)  # as Keras has it
+    # a channels_first model's axis 2 is the channels: the weight is the channels', at torch's dim -3
+    channels = AxesWeight.of((2,), frames, CHANNELS_FIRST, "channels_first", "gamma")
+    assert (channels.dims, channels.keras_shape, channels.broadcast_shape) == ((-3,), (2,), (1, 2, 1, 1))
+    # PReLU's alpha over flattened frames, shared over time: the features permuted, the time axis of size 1
+    order = FeatureOrder(((3, 2, 2),))
+    alpha = _random(1, 12)
+    shared = AxesWeight.of((1, 2), Steps(4, 12), TensorLayout(False, order), "channels_last", "alpha", shared=(1,))
+    np.testing.assert_array_equal(shared.to_torch(alpha), alpha[:, hwc_index_of_chw(3, 2, 2)])
+    np.testing.assert_array_equal(shared.to_keras(shared.to_torch(alpha)), alpha)
+    np.testing.assert_array_equal(axes.keras_to_torch(np.float32(2.0), ()), np.float32(2.0))  # a scalar stays one
+
+
+def test_an_adapted_normalizations_integer_count_is_accepted_and_nothing_else_integer():
+    spec = ModelSpec(InputSpec.sequence(4, 3), (Normalization(), Dense(1)))
+    weights = {"normalization_1": {"mean": _random(3), "variance": np.ones(3, np.float32), "count": np.int64(7)},
+               "dense_1": {"kernel": _random(3, 1), "bias": _random(1)}}  # fmt: skip
+    assert keras_to_torch(spec, weights)["layers.normalization_1.count"] == 7
+    weights["normalization_1"]["mean"] = np.arange(3)
+    with pytest.raises(WeightMismatchError, match=r"'mean' has dtype int64, expected a floating-point dtype"):
+        keras_to_torch(spec, weights)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import zipfile
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -13,13 +15,15 @@ from safetensors.torch import save_file
 
 import torch_impl
 from lstm2d.cli import EXIT_OVER_TOLERANCE, EXIT_UNSUPPORTED, main
-from lstm2d.parity import random_arrays
+from lstm2d.parity import random_arrays, random_inputs, torch_outputs
 from lstm2d.presets import get_preset
-from lstm2d.spec import KERAS_CLASSES
-from parity_tests.specs import CHANNELS_FIRST_SPECS, PARITY_SPECS
+from lstm2d.spec import KERAS_CLASSES, Dense, InputSpec, LayerNorm, ModelSpec, Normalization, TimeDistributed
+from lstm2d.spec.keras_graph import model_config
+from parity_tests.specs import CHANNELS_FIRST_SPECS, PARITY_SPECS, SHAPE_NORM_SPECS
 from tests.graph_models import TWO_HEADS, TWO_HEADS_PARAMETERS
 from torch_impl.files import ModelFileError, from_keras, load_safetensors, read_keras_file, save_safetensors, to_keras
 from torch_impl.files.config_safety import ALLOWED_CLASSES
+from torch_impl.files.keras_config import spec_from_config
 from torch_impl.files.safetensors_io import FORMAT_VERSION
 from torch_impl.weight_table import weight_table
 
@@ -240,3 +244,39 @@ def test_inspect_lists_the_unsupported_layers_of_a_nested_model(tmp_path, capsys
 
 def test_every_keras_class_lstm2d_reads_passes_the_allowlist():
     assert set(KERAS_CLASSES) <= ALLOWED_CLASSES
+
+
+@pytest.mark.parametrize("spec", SHAPE_NORM_SPECS, ids=lambda spec: spec.name)
+def test_shape_and_normalisation_kinds_round_trip_through_keras_files(tmp_path, spec):
+    """torch -> .keras -> torch for the shape, normalisation and activation kinds: the spec read back is the spec (a
+    whole Flatten of frames too), every tensor bit for bit (LSTM biases merged once, then exact; an adapted
+    Normalization's count written as Keras' int64), the same outputs."""
+    model = _random_model(spec)
+    to_keras(model, tmp_path / "a.keras")
+    once = from_keras(tmp_path / "a.keras")
+    assert once.spec == spec
+    to_keras(once, tmp_path / "b.keras")
+    assert _states_equal(from_keras(tmp_path / "b.keras"), once)
+    inputs = random_inputs(spec, np.random.default_rng(3), batch=2)
+    np.testing.assert_allclose(torch_outputs(once, inputs, ["y"])["y"], torch_outputs(model, inputs, ["y"])["y"], atol=1e-6)
+
+
+def test_an_adapted_normalization_stores_its_count_as_keras_does(tmp_path):
+    spec = ModelSpec(InputSpec.sequence(4, 3), (Normalization(), Dense(1)))
+    model = _random_model(spec)
+    model.layers["normalization_1"].count.fill_(1234)
+    to_keras(model, tmp_path / "n.keras")
+    with zipfile.ZipFile(tmp_path / "n.keras") as archive, h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as h5:
+        count = h5["layers/normalization/vars/2"]
+        assert count.dtype == np.int64 and count[()] == 1234
+        assert [h5[f"layers/normalization/vars/{i}"].shape for i in (0, 1)] == [(3,), (3,)]
+    assert int(from_keras(tmp_path / "n.keras").layers["normalization_1"].count) == 1234
+
+
+def test_a_time_distributed_layer_norm_reads_as_the_layer_with_its_axes_from_the_end():
+    """TimeDistributed(LayerNormalization(axis=2)) on frames normalises each frame's width: on the whole sequence that is
+    axis -2 (Keras counts a step's axes from its own batch axis), so the reader drops the wrapper."""
+    wrapped = ModelSpec(InputSpec.frames(3, 5, 4, 2), (TimeDistributed(LayerNorm(axis=2), name="td"), Dense(1)))
+    read = spec_from_config(model_config(wrapped), keras_version="3.15.1", where="test")[0]
+    assert read.layers[0] == LayerNorm(axis=(-2,), name="td")
+    assert read.output_shapes() == wrapped.output_shapes()

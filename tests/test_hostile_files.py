@@ -565,9 +565,9 @@ def test_unsupported_layers_are_all_named(tmp_path):
 
 def test_a_keras_built_in_lstm2d_does_not_convert_is_unsupported_not_unsafe(tmp_path):
     def edit(config: dict) -> None:
-        _insert(config, {"module": "keras.layers", "class_name": "LayerNormalization", "config": {"name": "norm"}}, -1)
+        _insert(config, {"module": "keras.layers", "class_name": "Discretization", "config": {"name": "bins"}}, -1)
 
-    with pytest.raises(UnsupportedModelError, match=r"'norm' \(LayerNormalization\): LayerNormalization is a Keras layer lstm2d"):
+    with pytest.raises(UnsupportedModelError, match=r"'bins' \(Discretization\): Discretization is a Keras layer lstm2d"):
         from_keras(_with_config(tmp_path / "m.keras", edit))
 
 

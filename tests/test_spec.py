@@ -14,17 +14,23 @@ from lstm2d.spec import (
     KERAS_CLASSES,
     LAYER_KINDS,
     LSTM,
+    Activation,
     Add,
     BatchNorm,
     Bidirectional,
     Concatenate,
+    Conv1D,
+    Conv1DTranspose,
     Conv2D,
     Conv3D,
+    ConvLSTM1D,
     ConvLSTM2D,
+    Cropping1D,
     DecodeContext,
     Dense,
     Flatten,
     Frames,
+    GlobalPool1D,
     GlobalPool2D,
     Grid,
     InputSpec,
@@ -42,18 +48,41 @@ from lstm2d.spec import (
     Steps,
     Submodel,
     Vector,
+    ZeroPadding1D,
     output_size,
     same_padding,
 )
+from lstm2d.spec.axes import negative_axes, sample_axes
 from lstm2d.spec.keras_graph import layer_config, model_config
-from tests.graph_models import EVERY_GRAPH_KIND, EVERY_KIND
+from lstm2d.spec.layers.activations import LeakyReLU, PReLU, ReLU, Softmax
+from lstm2d.spec.layers.core import Permute
+from lstm2d.spec.layers.normalization import GroupNorm, LayerNorm, Normalization, RMSNorm
+from lstm2d.spec.layers.regularization import GaussianNoise
+from tests.graph_models import (
+    EVERY_GRAPH_KIND,
+    EVERY_KIND,
+    EVERY_SPATIAL_KIND,
+    ONE_D_KINDS,
+    SHAPE_NORM_CHANNELS_FIRST,
+    SHAPE_NORM_KINDS,
+    SPATIAL_CHANNELS_FIRST,
+)
 from torch_impl.files.keras_config import spec_from_config
 
 FRAME = InputSpec.frames(timesteps=5, height=8, width=8, channels=1)
 
 
 @pytest.mark.parametrize(
-    "spec", [*(get_preset(name) for name in preset_names()), EVERY_KIND, EVERY_GRAPH_KIND], ids=lambda s: s.name
+    "spec",
+    [
+        *(get_preset(name) for name in preset_names()),
+        EVERY_KIND,
+        EVERY_GRAPH_KIND,
+        SHAPE_NORM_KINDS,
+        ONE_D_KINDS,
+        EVERY_SPATIAL_KIND,
+    ],
+    ids=lambda s: s.name,
 )
 def test_specs_survive_json(spec):
     assert ModelSpec.from_json(spec.to_json()) == spec
@@ -61,7 +90,11 @@ def test_specs_survive_json(spec):
 
 
 def test_every_layer_kind_is_covered_here():
-    kinds = {layer.kind for spec in (EVERY_KIND, EVERY_GRAPH_KIND) for layer in spec.all_layers()}
+    kinds = {
+        layer.kind
+        for spec in (EVERY_KIND, EVERY_GRAPH_KIND, SHAPE_NORM_KINDS, ONE_D_KINDS, EVERY_SPATIAL_KIND)
+        for layer in spec.all_layers()
+    }
     assert kinds | {"global_pool2d"} == set(LAYER_KINDS)  # global pooling: test_grids_come_from_a_conv_lstm_without_sequences
 
 
@@ -191,7 +224,6 @@ def test_valid_output_size(size, kernel, stride, dilation, expected):
             lambda: ModelSpec(FRAME, layers=(Conv2D(2, 3), LSTM(4))),
             r"lstm lstm_1 expects a sequence .*got frames .*flatten each frame first .*expected ndim=3, found ndim=2",
         ),
-        (lambda: ModelSpec(FRAME, layers=(Dense(4),)), r"dense dense_1 expects a sequence or a vector, got frames"),
         (lambda: ModelSpec(FRAME, layers=(Flatten(), Conv2D(2, 1))), r"conv2d conv2d_1 expects frames or a grid, got a sequence"),
         (
             lambda: ModelSpec(FRAME, layers=(Flatten(), LSTM(3), Flatten())),
@@ -388,7 +420,8 @@ CHANNELS_FIRST_KINDS = ModelSpec(  # the spatial kinds' channels_first Keras for
     data_format="channels_first",
     name="channels-first-kinds",
 )
-SAMPLE_SPECS = (EVERY_KIND, EVERY_GRAPH_KIND, CHANNELS_FIRST_KINDS)
+SAMPLE_SPECS = (EVERY_KIND, EVERY_GRAPH_KIND, CHANNELS_FIRST_KINDS, SHAPE_NORM_KINDS, SHAPE_NORM_CHANNELS_FIRST, ONE_D_KINDS)
+SAMPLE_SPECS += (EVERY_SPATIAL_KIND, SPATIAL_CHANNELS_FIRST)
 READ_BY_THE_MODEL_READER = ("model", "time_distributed")
 """Kinds whose Keras classes (a nested Sequential or Functional model, TimeDistributed) the model reader
 (``torch_impl.files.keras_config``) reads itself, before any ``from_keras``: checked by reading whole models back."""
@@ -480,7 +513,7 @@ def _masked_then(layer: Layer) -> ModelSpec:
         ),
         (
             lambda: ModelSpec(inputs=MASKED, nodes=(Node(Dense(2, name="d"), ("x",), mask="m"),), outputs=("d",)),
-            r"dense d: only recurrent layers take mask=",
+            r"dense d: only recurrent layers, GlobalAveragePooling1D over time and Softmax of a vector of steps take mask=",
         ),
         (
             lambda: ModelSpec(
@@ -548,3 +581,201 @@ def test_a_reshape_is_a_flatten_only_where_each_step_stays_one_step(shape, targe
     """torch runs a flatten on channels-first frames as it is (the order in the next weights); any other reshape in
     Keras' layout. Telling them apart by rank alone ran Reshape((6, 4)) of (3, 2, 2, 2) frames as a flatten."""
     assert Reshape(target).flattens_steps(shape) is flattens
+
+
+# -- shape, normalisation, regularisation and activation layers -----------------------------------------------------
+
+SIDE = InputSpec.sequence(5, 4, name="x")
+STEPS_MASK = InputSpec.mask(5, name="m")
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Dense(2, activation="glu"), r"'glu' is not supported: it halves the axis it gates"),
+        (lambda: Activation("threshold"), r"'threshold' is not supported: it needs threshold and default_value"),
+        (lambda: Activation("sparsemax"), r"'sparsemax' is not supported: Keras 3.15's sparsemax is not sparsemax"),
+        (lambda: LayerNorm(axis=0), r"layer_norm \(unnamed\) axis: axis 0 is the batch axis"),
+        (lambda: LayerNorm(axis=(1, 1)), r"an axis is given twice"),
+        (lambda: PReLU(shared_axes=(-1,)), r"shared_axes: expected Keras' positive axes"),
+        (lambda: Permute((1, 3)), r"dims: expected a permutation of 1, 2, ..., rank"),
+        (lambda: Normalization(mean=1.0), r"give mean and variance together"),
+        (lambda: Normalization(mean=(1.0, 2.0), variance=(1.0,)), r"must have one shape"),
+        (lambda: Normalization(mean=0.0, variance=-1.0), r"variance: expected values >= 0"),
+        (lambda: Normalization(mean=[[1.0], [1.0, 2.0]], variance=1.0), r"nested lists of unequal lengths"),
+        (lambda: GaussianNoise(1.5), r"stddev: expected a number in \[0, 1\]"),
+        (lambda: ReLU(max_value=-1.0), r"max_value: expected a number >= 0"),
+        (lambda: ModelSpec(FRAME, (LayerNorm(axis=5),)), r"axis 5 is out of range for frames .* per-sample axes are 1 to 4"),
+        (lambda: ModelSpec(FRAME, (Flatten(), Flatten(whole=True))), r"whole=True flattens a sequence of frames"),
+        (lambda: ModelSpec(InputSpec.frames(None, 4, 4), (Flatten(whole=True),)),
+         r"flattening a whole sequence needs its length; to flatten each frame, wrap Flatten in TimeDistributed"),
+        (lambda: ModelSpec(InputSpec.frames(3, 4, 4, 2), (Conv2D(3, 3), GroupNorm(2))), r"2 groups do not split 3 features"),
+        (lambda: ModelSpec(InputSpec.sequence(None, 3), (LayerNorm(axis=(1, 2)),)), r"a fixed size on every normalised axis"),
+        (lambda: ModelSpec(InputSpec.sequence(None, 3), (Permute((2, 1)),)), r"move the open time axis"),
+        (lambda: ModelSpec(InputSpec.sequence(4, 3), (Normalization(axis=-1, mean=(1.0, 2.0), variance=(1.0, 1.0)),)),
+         r"mean and variance of shape \(2,\) do not fit the kept axes \(3,\)"),
+        (lambda: ModelSpec(InputSpec.frames(3, 4, 5, 2), (Conv2D(3, 3), Dense(2)), data_format="channels_first"),
+         r"on channels_first frames or grids Keras' Dense mixes the width"),
+        (lambda: ModelSpec(InputSpec.frames(3, 4, 5, 2), (Conv2D(3, 3), Permute((1, 3, 2, 4))), data_format="channels_first"),
+         r"lstm2d permutes frames or grids in channels_last models only"),
+        (lambda: ModelSpec(InputSpec.frames(3, 4, 5, 2), (Conv2D(3, 3), Flatten("channels_first", whole=True)),
+                           data_format="channels_first"), r"on a whole sequence of frames moves the time axis last"),
+        (lambda: ModelSpec(inputs=(SIDE, STEPS_MASK), nodes=(Node(Softmax(name="s"), ("x",), mask="m"),), outputs=("s",)),
+         r"softmax s: only recurrent layers, GlobalAveragePooling1D over time and Softmax of a vector of steps take"),
+        (lambda: ModelSpec(SIDE, (Masking(), Softmax())), r"softmax softmax_1 after the mask of masking_1"),
+        (lambda: ModelSpec(FRAME, (RMSNorm(axis=2),)), r"rms_norm_1 expects axes that end at the last one, got axis=2"),
+        (lambda: ModelSpec(SIDE, (RMSNorm(axis=(1, -1)),)), r"scale broadcast from the last axis"),  # Keras sorts: (F, T)
+    ],
+    ids=[
+        "glu", "threshold", "sparsemax", "batch-axis", "axis-twice", "prelu-negative-shared", "permute-not-permutation",
+        "mean-alone", "statistics-shapes", "negative-variance", "ragged-statistics", "noise-stddev", "relu-max-value",
+        "axis-range", "whole-of-a-sequence", "whole-open-time", "groups", "open-normalised-axis", "permute-open-time",
+        "statistics-fit", "dense-channels-first-frames", "permute-channels-first-frames", "whole-channels-first",
+        "softmax-mask-on-a-sequence", "softmax-after-masking", "rms-norm-inner-axis", "rms-norm-axes-keras-sorts-out-of-order",
+    ],
+)  # fmt: skip
+def test_shape_norm_refusals_name_the_layer_and_the_reason(build, message):
+    with pytest.raises(SpecError, match=message):
+        build()
+
+
+def test_keras_axes_of_channels_first_frames_are_mapped_to_the_specs():
+    """A channels_first model's frames are (time, channels, height, width) in Keras: its axis 2 is the spec's channels."""
+    shape = Frames(3, 5, 6, 4)
+    assert sample_axes((2,), shape, "channels_first", "x") == (3,)
+    assert sample_axes((-1, -2), shape, "channels_first", "x") == (1, 2)  # width and height
+    assert sample_axes((2,), shape, "channels_last", "x") == (1,)
+    assert sample_axes((1, 2), Steps(4, 3), "channels_first", "x") == (0, 1)  # sequences are the same in both
+    assert negative_axes((1, 3, -1), 3) == (-3, -1, -1)
+
+
+def test_a_softmax_takes_a_mask_over_a_vector_of_steps():
+    spec = ModelSpec(
+        inputs=(InputSpec.vector(5, name="scores"), STEPS_MASK),
+        nodes=(Node(Softmax(name="w"), ("scores",), mask="m"), Node(Dense(1, name="out"), ("w",))),
+        outputs=("out",),
+    )
+    entry = spec.infer().nodes[0]
+    assert entry.masked and spec.infer().masks["w"] is None  # the mask is read there, and goes no further
+
+
+def test_group_norm_one_group_per_feature_and_its_features():
+    layer = GroupNorm(-1)
+    assert layer.group_count(Frames(3, 5, 4, 6), "channels_last") == 6
+    assert GroupNorm(2, axis=2).features(Frames(3, 5, 4, 6), "channels_first") == 6  # Keras' axis 2: the channels
+    assert layer.describe() == "GroupNorm(a group per feature, axis=-1)"
+
+
+def test_flatten_of_a_whole_sequence_of_frames_is_one_vector_in_keras_order():
+    spec = ModelSpec(FRAME, (Conv2D(2, 3, padding="same"), Flatten(whole=True)))
+    assert spec.output_shape() == (5 * 8 * 8 * 2,)
+    config = layer_config(spec.layers[1], "flat", Frames(5, 8, 8, 2), "channels_last")
+    assert config == {"class_name": "Flatten", "config": {"name": "flat", "data_format": "channels_last"}}  # unwrapped
+    assert "whole" not in json.dumps(ModelSpec(FRAME, (Flatten(),)).to_dict())  # its default is left out of the JSON
+
+
+def test_leaky_relu_reads_keras_2s_alpha_and_keeps_the_layers_default_slope():
+    """The layer's default slope is 0.3 (the leaky_relu activation's is 0.2); Keras 2 files name it alpha."""
+    assert LeakyReLU().negative_slope == 0.3
+    read, problems = _from_keras(
+        {"class_name": "LeakyReLU", "config": {"alpha": 0.1}}, "channels_last", Steps(4, 3), wrapped=False
+    )
+    assert (read, problems) == (LeakyReLU(0.1, name="sample"), [])
+
+
+# -- 1D layers: what a mask does at them, and what is refused -----------------------------------------------------------
+
+
+def test_one_d_layers_read_back_from_their_keras_model_config():
+    """Per-step layers written as TimeDistributed read back as the layers themselves (the reader lists the nodes in
+    the order of Keras' config, breadth first)."""
+    read = spec_from_config(model_config(ONE_D_KINDS), keras_version="3.15.1", where="sample")[0]
+    assert (read.inputs, set(read.nodes), read.outputs) == (ONE_D_KINDS.inputs, set(ONE_D_KINDS.nodes), ONE_D_KINDS.outputs)
+
+
+def test_keras_1d_layers_drop_a_mask_and_global_average_reads_it():
+    """Keras' Conv1D (like every 1D layer but GlobalAveragePooling1D) does not support masking: it drops the mask (with a
+    warning) and computes on every step; the LSTM after it sees none. GlobalAveragePooling1D averages the real steps."""
+    spec = ModelSpec(
+        InputSpec.sequence(6, 3),
+        (Masking(), Conv1D(3, 2, padding="causal"), LSTM(2, return_sequences=True), GlobalPool1D()),
+    )
+    inference = spec.infer()
+    assert inference.masks["conv1d_1"] is None and not next(e for e in inference.nodes if e.layer.kind == "lstm").masked
+    masked = ModelSpec(InputSpec.sequence(6, 3), (Masking(), LSTM(2, return_sequences=True), GlobalPool1D(), Dense(1)))
+    pool = next(e for e in masked.infer().nodes if e.layer.kind == "global_pool1d")
+    assert pool.masked and masked.infer().masks[pool.output_refs[0]] is None
+
+
+SIGNALS = InputSpec((4, 7, 2), name="signals")
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: ModelSpec(inputs=MASKED, nodes=(Node(GlobalPool1D("max", name="gmp"), ("x",), mask="m"),), outputs=("gmp",)),
+            r"global_pool1d gmp: only recurrent layers, GlobalAveragePooling1D over time and Softmax",
+        ),
+        (
+            lambda: ModelSpec(
+                inputs=(SIGNALS, InputSpec.mask(4, name="m")),
+                nodes=(Node(GlobalPool1D(name="gap"), ("signals",), mask="m"),),
+                outputs=("gap",),
+            ),
+            r"global_pool1d gap: only recurrent layers, GlobalAveragePooling1D over time and Softmax",
+        ),
+        (
+            lambda: ModelSpec(InputSpec.frames(4, 5, 6, 2), (Conv1D(3, 2),)),
+            r"conv1d conv1d_1 expects a sequence \(time, features\) or a sequence of 1D signals \(time, length, channels\), got "
+            r"frames .*; flatten each frame first",
+        ),
+        (lambda: ModelSpec(SIGNALS, (Conv1D(4, 2, groups=4),)), r"conv1d conv1d_1 expects channels divisible by groups 4"),
+        (lambda: Conv1D(3, 2, groups=2), r"conv1d \(unnamed\): filters 3 are not divisible by groups 2"),
+        (lambda: Conv1D(3, 2, strides=2, dilation_rate=2), r"strides > 1 with dilation_rate > 1 is not allowed"),
+        (lambda: Conv1DTranspose(3, 2, padding="causal"), r"padding: expected one of 'valid', 'same', got 'causal'"),
+        (
+            lambda: ModelSpec(InputSpec.sequence(4, 2), (Cropping1D((2, 2)),)),
+            r"cropping1d cropping1d_1 shrinks the signal below one step: input \(length, channels\) = \(4, 2\), output length 0",
+        ),
+        (lambda: ZeroPadding1D((1, -1)), r"padding: expected an int or \(before, after\), both >= 0, got \(1, -1\)"),
+        (
+            lambda: ModelSpec(InputSpec.grid(5, 6, 2), (Conv2D(2, 3), Conv1D(2, 2)), data_format="channels_first"),
+            r"conv1d conv1d_1: a channels_first model lays out a rank-3 tensor as a grid",
+        ),
+        (
+            lambda: ModelSpec(SIGNALS, (Conv2D(2, 3, padding="same"), ConvLSTM1D(2, 2)), data_format="channels_first"),
+            r"conv_lstm1d conv_lstm1d_1: a channels_first model lays out a rank-3 tensor as a grid",
+        ),
+    ],
+    ids=[
+        "max-mask-input",
+        "mask-input-per-step",
+        "1d-on-frames",
+        "groups-channels",
+        "groups-filters",
+        "strides-dilation",
+        "transpose-causal",
+        "crop-everything",
+        "negative-padding",
+        "channels-first-signals",
+        "channels-first-conv-lstm1d",
+    ],
+)
+def test_one_d_refusals_name_the_layer_and_the_reason(build, message):
+    with pytest.raises(SpecError, match=message):
+        build()
+
+
+@pytest.mark.parametrize(
+    ("class_name", "config", "problem"),
+    [
+        ("Conv1D", {"filters": 2, "kernel_size": [3], "data_format": "channels_first"}, "data_format='channels_first'"),
+        ("Conv1DTranspose", {"filters": 2, "kernel_size": [3], "output_padding": [1]}, "output_padding=[1] is not supported"),
+        ("GlobalAveragePooling1D", {"data_format": "channels_first"}, "data_format='channels_first'"),
+        ("ConvLSTM1D", {"filters": 2, "kernel_size": [3], "data_format": "channels_first"}, "data_format='channels_first'"),
+    ],
+)
+def test_keras_1d_options_lstm2d_does_not_implement_are_named(class_name, config, problem):
+    _, problems = _from_keras({"class_name": class_name, "config": config}, "channels_last", Steps(5, 3), wrapped=False)
+    assert len(problems) == 1 and problem in problems[0], problems

@@ -9,10 +9,35 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstm2d.spec import ACTIVATIONS, LAYER_KINDS, BatchNorm, Conv2D, Dense, Grid, Pool2D
-from torch_impl.kinds import TORCH_KINDS, TorchKind
+from lstm2d.parity import torch_trajectory
+from lstm2d.spec import (
+    ACTIVATIONS,
+    LAYER_KINDS,
+    ActivityRegularization,
+    AlphaDropout,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Flatten,
+    GaussianNoise,
+    Grid,
+    GroupNorm,
+    InputSpec,
+    LayerNorm,
+    ModelSpec,
+    Permute,
+    Pool2D,
+    ReLU,
+    RMSNorm,
+)
+from torch_impl.kinds import TORCH_KINDS, TorchKind, torch_kind
 from torch_impl.layers import DenseLayer, FrameConv2d, FramePool2d, KerasBatchNorm, activation_fn
+from torch_impl.layers.activation_layers import KerasReLU, KerasSoftmax
+from torch_impl.layers.normalization import KerasGroupNorm
+from torch_impl.layers.regularization import AlphaDropoutLayer, GaussianDropoutLayer, GaussianNoiseLayer
 from torch_impl.layers.wrappers import TimeDistributedModule
+from torch_impl.layout import KERAS, FeatureOrder, NodePlan
+from torch_impl.model import plan_of
 
 
 def tf_same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -152,6 +177,15 @@ KERAS_FORMULAS = {  # Keras 3's definitions (keras/src/activations/activations.p
     "exponential": np.exp,
     "softmax": lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True),
     "log_softmax": lambda x: x - np.log(np.exp(x).sum(-1, keepdims=True)),
+    "celu": lambda x: np.maximum(x, 0) + np.expm1(np.minimum(x, 0)),  # alpha 1
+    "hard_shrink": lambda x: np.where(np.abs(x) > 0.5, x, 0),
+    "hard_tanh": lambda x: np.clip(x, -1, 1),
+    "log_sigmoid": lambda x: -np.log1p(np.exp(-x)),
+    "soft_shrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
+    "sparse_plus": lambda x: np.where(x <= -1, 0, np.where(x < 1, (x + 1) ** 2 / 4, x)),
+    "sparse_sigmoid": lambda x: np.where(x <= -1, 0, np.where(x >= 1, 1, (x + 1) / 2)),
+    "squareplus": lambda x: (x + np.sqrt(x**2 + 4)) / 2,  # b 4
+    "tanh_shrink": lambda x: x - np.tanh(x),
 }
 
 
@@ -199,3 +233,136 @@ def test_time_distributed_batch_norm_trains_per_step_like_keras():
 def test_every_layer_kind_has_a_torch_entry(kind):
     assert kind in LAYER_KINDS, f"torch entry {kind!r} registered for a kind lstm2d.spec does not define"
     assert isinstance(TORCH_KINDS.get(kind), TorchKind), f"no torch entry for {kind!r}: register one in torch_impl/layers"
+
+
+# -- shape, normalisation, regularisation and activation layers ------------------------------------------------------
+
+
+def build_torch_layer(node: NodePlan) -> torch.nn.Module:
+    return torch_kind(node.shapes.layer).build(node.shapes.layer, node, node.data_format)
+
+
+def _frames(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_layer_norm_over_channels_first_axes_is_layer_norm_of_the_keras_layout():
+    """Keras' formula on channels-first frames (over the channels; over (C, H, W) with gamma (C, H, W)) is torch's
+    layer_norm of the same values with the channels last."""
+    x = _frames(2, 3, 4, 5, 6)  # (B, T, C, H, W)
+    node = plan_of(ModelSpec(InputSpec.frames(3, 5, 6, 4), (LayerNorm(epsilon=0.01),))).nodes[0]
+    module = build_torch_layer(node).double()
+    with torch.no_grad():
+        module.weight.copy_(torch.linspace(0.5, 1.5, 4))
+        module.bias.copy_(torch.linspace(-1, 1, 4))
+    expected = F.layer_norm(x.movedim(2, -1), (4,), module.weight, module.bias, 0.01).movedim(-1, 2)
+    torch.testing.assert_close(module(x), expected)
+    whole = build_torch_layer(plan_of(ModelSpec(InputSpec.frames(3, 5, 6, 4), (LayerNorm(axis=(2, 3, 4)),))).nodes[0])
+    assert whole.fused and whole.weight.shape == (4, 5, 6)  # channels first, like the frames: one fused layer_norm
+    torch.testing.assert_close(whole.double()(x), F.layer_norm(x, (4, 5, 6), None, None, 1e-3).double(), rtol=0, atol=1e-12)
+
+
+def test_group_norm_of_frames_is_group_norm_with_time_in_the_spatial_axes():
+    """Keras' GroupNormalization of a sequence of frames reduces over time too: torch's group_norm of (B, C, T, H, W)."""
+    x = _frames(2, 3, 4, 5, 6)  # (B, T, C, H, W)
+    module = KerasGroupNorm(GroupNorm(2), dim=-3, features=4, groups=2).double()
+    with torch.no_grad():
+        module.weight.copy_(torch.linspace(0.5, 1.5, 4))
+    expected = F.group_norm(x.movedim(2, 1), 2, module.weight, module.bias, 1e-3).movedim(1, 2)
+    torch.testing.assert_close(module(x), expected)
+
+
+RELU_CASES = [(None, 0.0, 0.0), (6.0, 0.0, 0.0), (1.5, 0.1, 0.0), (None, 0.2, 0.5), (1.0, 0.3, 0.5), (None, 0.0, 0.5)]
+
+
+@pytest.mark.parametrize(("max_value", "slope", "threshold"), RELU_CASES)
+def test_relu_layer_follows_keras_formula(max_value, slope, threshold):
+    x = np.linspace(-3, 8, 45)
+    expected = np.where(x > threshold, x, 0.0)
+    expected = expected if max_value is None else np.clip(expected, 0, max_value)
+    expected = expected - slope * np.maximum(threshold - x, 0)  # below the threshold: slope * (x - threshold)
+    got = KerasReLU(ReLU(max_value, slope, threshold))(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_softmax_over_several_axes_and_with_a_mask():
+    x = _frames(2, 3, 4)
+    joint = KerasSoftmax((-2, -1))(x)
+    torch.testing.assert_close(joint.sum(dim=(-2, -1)), torch.ones(2, dtype=torch.float64))
+    torch.testing.assert_close(joint, torch.softmax(x.flatten(1), dim=-1).view_as(x))
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    scores = _frames(2, 3, seed=1)
+    masked = KerasSoftmax((-1,))(scores, mask)
+    assert (masked[~mask] == 0).all()
+    torch.testing.assert_close(masked[1, 0], torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close(masked[0, :2], torch.softmax(scores[0, :2], dim=0))
+
+
+def test_dense_on_channels_first_frames_is_the_linear_layer_on_the_channels():
+    layer = Dense(3, activation="softmax")
+    linear, conv = DenseLayer(layer, 4).double(), DenseLayer(layer, 4, channels_first=True).double()
+    conv.load_state_dict(linear.state_dict())
+    x = _frames(2, 3, 4, 5, 6)  # (B, T, C, H, W)
+    torch.testing.assert_close(conv(x), linear(x.movedim(2, -1)).movedim(-1, 2))  # softmax over the channels too
+
+
+def test_noise_layers_are_identities_at_inference_and_keras_distributions_in_training():
+    x = torch.ones(200_000, dtype=torch.float64)
+    torch.manual_seed(0)
+    for module in (GaussianNoiseLayer(0.5), GaussianDropoutLayer(0.2), AlphaDropoutLayer(0.3)):
+        assert torch.equal(module.eval()(x), x)
+    noisy = GaussianNoiseLayer(0.5).train()(x)
+    dropped = GaussianDropoutLayer(0.2).train()(x)  # x * N(1, 0.2 / 0.8)
+    assert abs(noisy.mean().item() - 1) < 0.01 and abs(noisy.std().item() - 0.5) < 0.01
+    assert abs(dropped.mean().item() - 1) < 0.01 and abs(dropped.std().item() - 0.5) < 0.01
+    selu_like = AlphaDropoutLayer(0.3).train()(torch.randn(200_000, dtype=torch.float64))  # keeps mean 0 and variance 1
+    assert abs(selu_like.mean().item()) < 0.02 and abs(selu_like.var().item() - 1) < 0.02
+
+
+def test_rms_norm_over_channels_first_axes_is_rms_norm_of_the_keras_layout():
+    """Keras' formula on channels-first frames over the channels is torch's rms_norm of the same values with the
+    channels last; over (C, H, W) it is one fused rms_norm with scale (C, H, W)."""
+    x = _frames(2, 3, 4, 5, 6)  # (B, T, C, H, W)
+    module = build_torch_layer(plan_of(ModelSpec(InputSpec.frames(3, 5, 6, 4), (RMSNorm(epsilon=0.01),))).nodes[0])
+    with torch.no_grad():
+        module.weight.copy_(torch.linspace(0.5, 1.5, 4))
+    module = module.double()
+    assert not module.fused
+    expected = F.rms_norm(x.movedim(2, -1), (4,), module.weight, 0.01).movedim(-1, 2)
+    torch.testing.assert_close(module(x), expected)
+    whole = build_torch_layer(plan_of(ModelSpec(InputSpec.frames(3, 5, 6, 4), (RMSNorm(axis=(2, 3, 4)),))).nodes[0])
+    assert whole.fused and whole.weight.shape == (4, 5, 6)  # channels first, like the frames
+    x2 = x.square().mean(dim=(2, 3, 4), keepdim=True)
+    torch.testing.assert_close(whole.double()(x), x * torch.rsqrt(x2 + 1e-6), rtol=0, atol=1e-12)
+
+
+def test_layout_plans_of_the_shape_and_normalisation_kinds():
+    """Dense and normalisations keep channels-first frames; a whole Flatten records a block per frame; GroupNorm gathers
+    a flatten's features back to Keras' order (its groups are runs of them); a Permute that keeps the features last
+    keeps their order, one that moves them gathers them."""
+    spec = ModelSpec(
+        InputSpec.frames(3, 5, 4, 2),
+        (Dense(3), LayerNorm(), Flatten(), Permute((1, 2)), GroupNorm(2), Flatten(name="whole_seq")),
+    )
+    plan = plan_of(spec)
+    dense, norm, flat, keep, group, _ = plan.nodes
+    assert dense.layouts.outputs[0].channels_first and norm.layouts.outputs[0].channels_first
+    assert flat.layouts.outputs[0].order == keep.layouts.outputs[0].order == FeatureOrder(((5, 4, 3),))
+    assert group.conversions == [0] and group.layouts.inputs[0].order is None
+    whole = plan_of(ModelSpec(InputSpec.frames(3, 5, 4, 2), (Flatten(whole=True), Dense(1)))).nodes[0]
+    assert whole.layouts.outputs[0].order == FeatureOrder(((5, 4, 2),) * 3)
+    moved = plan_of(ModelSpec(InputSpec.frames(3, 5, 4, 2), (Flatten(), Permute((2, 1)), Dense(1)))).nodes[1]
+    assert moved.conversions == [0] and moved.layouts.outputs[0] == KERAS
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        (GaussianNoise(0.1), r"gaussian_noise_1 draws at random in training"),
+        (AlphaDropout(0.2), r"alpha_dropout_1 draws at random in training"),
+        (ActivityRegularization(l2=0.01), r"adds a penalty to Keras' training loss that lstm2d's does not"),
+    ],
+)
+def test_training_trajectories_refuse_layers_that_cannot_match_keras(layer, message):
+    with pytest.raises(ValueError, match=message):
+        torch_trajectory(ModelSpec(InputSpec.sequence(4, 3), (layer, Dense(1))), [], optimizer="sgd", loss="mse")

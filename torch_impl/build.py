@@ -1,11 +1,13 @@
 """Building the torch model for a spec, with Keras' default initial weights (or torch's).
 
 A model trained from scratch should start like the Keras model would. Keras' defaults, per variable
-(``keras/src/initializers``): kernels ``glorot_uniform``, recurrent kernels
+(``keras/src/initializers``): kernels ``glorot_uniform`` (a separable convolution's depthwise and pointwise kernels
+too, each with its own fans), recurrent kernels
 ``orthogonal``, biases zeros (LSTM and ConvLSTM2D with ``unit_forget_bias``: the forget gate's block is
-ones), BatchNorm gamma 1, beta 0, moving mean 0, moving variance 1. They are drawn in Keras' layout, with
-Keras' fan-in / fan-out, and loaded through the same converter as trained Keras weights, so every layout
-rule (gate order, flatten order, bias split) applies unchanged.
+ones), BatchNorm gamma 1, beta 0, moving mean 0, moving variance 1 (LayerNormalization's and GroupNormalization's
+gamma and beta alike, RMSNormalization's scale 1), PReLU's alpha 0, an adapted Normalization's mean 0, variance 1,
+count 0. They are drawn in Keras' layout, with Keras' fan-in / fan-out, and loaded through the same converter as
+trained Keras weights, so every layout rule (gate order, flatten order, bias split) applies unchanged.
 """
 
 from __future__ import annotations
@@ -48,11 +50,11 @@ def keras_initial_weights(spec: ModelSpec, rng: np.random.Generator) -> KerasWei
         arrays = {}
         for name, shape in entry.keras_shapes.items():
             variable = name.rsplit("/", 1)[-1]  # a Bidirectional's forward/kernel -> kernel
-            if variable == "kernel":
+            if variable in ("kernel", "depthwise_kernel", "pointwise_kernel"):
                 arrays[name] = glorot_uniform(shape, rng)
             elif variable == "recurrent_kernel":
                 arrays[name] = orthogonal(shape, rng)
-            elif variable in ("gamma", "moving_variance"):
+            elif variable in ("gamma", "moving_variance", "variance", "scale"):
                 arrays[name] = np.ones(shape, np.float32)
             else:  # bias, beta, moving_mean
                 arrays[name] = np.zeros(shape, np.float32)

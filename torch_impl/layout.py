@@ -152,12 +152,14 @@ LayoutRule = Callable[[Layer, NodeShapes, tuple[TensorLayout, ...], str], NodeLa
 
 @dataclass(frozen=True)
 class NodePlan:
-    """One node: its shapes, the layouts its inputs have (``given``) and need (``layouts.inputs``), its outputs'."""
+    """One node: its shapes, the layouts its inputs have (``given``) and need (``layouts.inputs``), its outputs', and
+    the Keras model's ``data_format`` (where a Keras axis of frames is, for the kinds that take axes)."""
 
     shapes: NodeShapes
     given: tuple[TensorLayout, ...]
     layouts: NodeLayouts
     input_refs: tuple[str, ...]
+    data_format: str = "channels_last"
 
     @property
     def conversions(self) -> list[int]:
@@ -220,7 +222,7 @@ def make_plan(
         layouts = rule_of(entry.layer)(entry.layer, entry, given, spec.data_format)
         if first is not None:  # a shared layer's weights were converted for its first call's layouts
             layouts = NodeLayouts(first.layouts.inputs, layouts.outputs)
-        node = NodePlan(entry, given, layouts, refs)
+        node = NodePlan(entry, given, layouts, refs, spec.data_format)
         for ref, layout in zip(entry.output_refs, layouts.outputs, strict=True):
             tensors[ref] = layout
         nodes.append(node)

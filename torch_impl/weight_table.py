@@ -38,7 +38,11 @@ def weight_table(spec: ModelSpec, *, path: str = "", prefix: str = "layers.") ->
 
 MERGED_BIASES = (("bias", "bias_ih_l0", "bias_hh_l0"), ("forward/bias", "bias_ih_l0", "bias_hh_l0"),
                  ("backward/bias", "bias_ih_l0_reverse", "bias_hh_l0_reverse"))  # fmt: skip
-NON_TRAINABLE = ("moving_mean", "moving_variance")  # Keras variables that are statistics, not trained
+NON_TRAINABLE = ("moving_mean", "moving_variance", "mean", "variance", "count")  # Keras statistics (BatchNormalization's,
+# an adapted Normalization's), not trained
+INTEGER_VARIABLES = ("count",)
+"""Keras variables that are integers (an adapted ``Normalization``'s count of samples): read and carried as float32
+like every weight (exact up to 2^24), written as int64 as Keras writes them."""
 
 
 def merged_biases(entry: LayerWeights) -> list[tuple[str, str]]:
@@ -138,7 +142,7 @@ def _checked(arrays: Mapping[str, np.ndarray], shapes: Mapping[str, TensorShape]
         array = np.asarray(arrays[key])
         if tuple(array.shape) != shape:
             raise WeightMismatchError(f"{what}: tensor {key!r} has shape {tuple(array.shape)}, expected {shape}")
-        if array.dtype.kind != "f":
+        if array.dtype.kind != "f" and not (key in INTEGER_VARIABLES and array.dtype.kind in "iu"):
             raise WeightMismatchError(f"{what}: tensor {key!r} has dtype {array.dtype}, expected a floating-point dtype")
         out[key] = array.astype(np.float32, copy=False)
     return out

@@ -32,13 +32,40 @@ from lstm2d.spec.graph import (
     resolve_ref,
     tensor_ref,
 )
-from lstm2d.spec.layers import conv, core, merge, norm, pooling, recurrent
+from lstm2d.spec.layers import (
+    activations,
+    conv,
+    conv1d,
+    conv_variants,
+    core,
+    merge,
+    norm,
+    normalization,
+    pooling,
+    pooling1d,
+    pooling3d,
+    recurrent,
+    regularization,
+    reshaping1d,
+    resize,
+    spatial_dropout,
+)
+from lstm2d.spec.layers.activations import *  # noqa: F403
 from lstm2d.spec.layers.conv import *  # noqa: F403 - importing the families registers every kind
+from lstm2d.spec.layers.conv1d import *  # noqa: F403
+from lstm2d.spec.layers.conv_variants import *  # noqa: F403
 from lstm2d.spec.layers.core import *  # noqa: F403
 from lstm2d.spec.layers.merge import *  # noqa: F403
 from lstm2d.spec.layers.norm import *  # noqa: F403
+from lstm2d.spec.layers.normalization import *  # noqa: F403
 from lstm2d.spec.layers.pooling import *  # noqa: F403
+from lstm2d.spec.layers.pooling1d import *  # noqa: F403
+from lstm2d.spec.layers.pooling3d import *  # noqa: F403
 from lstm2d.spec.layers.recurrent import *  # noqa: F403
+from lstm2d.spec.layers.regularization import *  # noqa: F403
+from lstm2d.spec.layers.reshaping1d import *  # noqa: F403
+from lstm2d.spec.layers.resize import *  # noqa: F403
+from lstm2d.spec.layers.spatial_dropout import *  # noqa: F403
 from lstm2d.spec.serialize import SPEC_FORMAT_VERSION
 from lstm2d.spec.shapes import (
     PADDINGS,
@@ -95,5 +122,6 @@ __all__ = [
     "same_padding",
     "tensor_ref",
 ]
-for _family in (conv, core, merge, norm, pooling, recurrent):
+_FAMILIES = (activations, conv, conv1d, conv_variants, core, merge, norm, normalization, pooling, pooling1d, pooling3d)
+for _family in (*_FAMILIES, recurrent, regularization, reshaping1d, resize, spatial_dropout):
     __all__ += _family.__all__

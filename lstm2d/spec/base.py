@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from lstm2d.spec.checks import ACTIVATIONS
+from lstm2d.spec.checks import ACTIVATIONS, UNSUPPORTED_ACTIVATIONS
 from lstm2d.spec.shapes import Shape, SpecError, describe_shape
 
 KerasConfig = dict[str, Any]
@@ -34,7 +34,10 @@ class Layer:
     - ``item_rank``: the per-sample rank the Keras layer reads; given a tensor of one more axis, the layer runs
       on every step of it (Keras ``TimeDistributed``, which the Keras side adds; torch folds time into the batch).
     - ``passes_mask``: a Keras mask flows through it unchanged (to a recurrent layer further on); ``uses_mask``: it
-      reads the mask (recurrent layers, which skip masked steps); :meth:`keeps_mask` says whether its output has one.
+      reads the mask (recurrent layers, which skip masked steps); :meth:`keeps_mask` says whether its output has one;
+      :meth:`takes_mask` whether it reads one on inputs of given shapes (default: ``uses_mask``). ``drops_mask``: Keras'
+      layer does not support masking, so a mask reaching it is dropped (Keras warns) and it computes on every step,
+      padding included; its output has no mask (Conv1D after a Masking layer).
     - ``step_invariant``: on a sequence it computes what ``TimeDistributed`` of it computes (Dense on the last axis,
       element-wise layers), so a file's TimeDistributed around it is dropped on reading.
     - ``keeps_feature_order``: element-wise or per-feature, so a flatten's feature order passes through it.
@@ -47,6 +50,7 @@ class Layer:
     item_rank: ClassVar[int | None] = None
     passes_mask: ClassVar[bool] = False
     uses_mask: ClassVar[bool] = False
+    drops_mask: ClassVar[bool] = False
     step_invariant: ClassVar[bool] = False
     keeps_feature_order: ClassVar[bool] = False
     spatial: ClassVar[bool] = False
@@ -88,6 +92,10 @@ class Layer:
     def mask_flows(self, inputs: tuple[Shape, ...]) -> bool:
         """Whether a mask on inputs of these shapes reaches the output unchanged (default: ``passes_mask``)."""
         return self.passes_mask
+
+    def takes_mask(self, inputs: tuple[Shape, ...]) -> bool:
+        """Whether the layer reads a mask given with inputs of these shapes (default: ``uses_mask``)."""
+        return self.uses_mask
 
     def keeps_mask(self) -> bool:
         """Whether the output carries the mask the layer saw (recurrent layers: only with return_sequences)."""
@@ -178,6 +186,9 @@ class DecodeContext:
         name = config.get(key, default)
         if name == "hard_sigmoid" and self.legacy:
             return "hard_sigmoid_keras2"  # same name, Keras 2's formula: clip(0.2 x + 0.5, 0, 1)
+        if isinstance(name, str) and name in UNSUPPORTED_ACTIVATIONS:
+            self.problem(f"{key} {name!r} is not supported: {UNSUPPORTED_ACTIVATIONS[name]}")
+            return default
         if name not in ACTIVATIONS:
             self.problem(f"{key} {name!r} is not supported (supported: {', '.join(ACTIVATIONS)})")
             return default

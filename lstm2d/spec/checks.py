@@ -13,10 +13,21 @@ ACTIVATIONS: tuple[str, ...] = (
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_silu", "hard_swish",
     "mish", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2", "tanh", "softplus", "softsign", "exponential",
     "softmax", "log_softmax",
+    "celu", "hard_shrink", "hard_tanh", "log_sigmoid", "soft_shrink", "sparse_plus", "sparse_sigmoid", "squareplus",
+    "tanh_shrink",
 )  # fmt: skip
 """Keras 3 activation names (``swish`` = ``silu``, ``hard_swish`` = ``hard_silu``), plus ``hard_sigmoid_keras2``:
 Keras 2's ``clip(0.2 x + 0.5, 0, 1)``, which Keras 3 replaced by ``relu6(x + 3) / 6`` under the same name.
 Legacy files say ``hard_sigmoid`` and mean the Keras 2 formula; the file readers translate."""
+UNSUPPORTED_ACTIVATIONS = {
+    "glu": "it halves the axis it gates, so a layer with it is not as wide as its Keras form says",
+    "threshold": "it needs threshold and default_value arguments, which an activation given by name cannot pass",
+    "sparsemax": (
+        "Keras 3.15's sparsemax is not sparsemax: its threshold sums the cumulative sums over the support where it "
+        "should take the last one, so its outputs do not sum to 1; a later fix would change what such a file computes"
+    ),
+}
+"""Keras 3 activations lstm2d refuses, with the reason."""
 ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 """Keras' second names for two activations; a spec stores the first name, as Keras' saved configs do."""
 
@@ -45,6 +56,8 @@ def choice(value: Any, choices: Sequence[Any], what: str) -> None:
 
 def activation(value: Any, what: str) -> str:
     """A checked activation name, canonical (``swish`` -> ``silu``)."""
+    if isinstance(value, str) and value in UNSUPPORTED_ACTIVATIONS:
+        raise SpecError(f"{what}: {value!r} is not supported: {UNSUPPORTED_ACTIVATIONS[value]}")
     choice(value, ACTIVATIONS, what)
     return ACTIVATION_ALIASES.get(value, value)
 

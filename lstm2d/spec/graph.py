@@ -344,8 +344,11 @@ class ModelSpec:
         if node.mask is not None:
             if node.mask not in booleans:
                 raise SpecError(f"{layer.label}: mask={node.mask!r} must name a boolean input (InputSpec.mask)")
-            if not layer.uses_mask:
-                raise SpecError(f"{layer.label}: only recurrent layers take mask=")
+            if not layer.takes_mask(in_shapes):
+                raise SpecError(
+                    f"{layer.label}: only recurrent layers, GlobalAveragePooling1D over time and Softmax of a vector of "
+                    "steps take mask="
+                )
             steps, mask_steps = shapes[given[0]].time, shapes[node.mask].time
             if steps is not None and mask_steps is not None and steps != mask_steps:
                 raise SpecError(f"{layer.label}: mask {node.mask!r} has {mask_steps} steps, the input {steps}")
@@ -356,8 +359,10 @@ class ModelSpec:
         source = carried.pop()
         if carried or any(masks[ref] is None for ref in given):
             raise SpecError(f"{layer.label}: its inputs carry different masks; lstm2d merges tensors that share one mask")
-        if layer.uses_mask or layer.mask_flows(in_shapes):
+        if layer.takes_mask(in_shapes) or layer.mask_flows(in_shapes):
             return source
+        if layer.drops_mask:
+            return None  # as Keras: the layer runs on every step, its output unmasked
         raise SpecError(
             f"{layer.label} after the mask of {source}: only Dropout, Activation, Dense, merges and recurrent layers may "
             "sit between a mask and the recurrent layer that uses it (of the merges: Concatenate on the last axis, and "

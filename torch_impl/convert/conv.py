@@ -1,7 +1,10 @@
-"""Keras ``Conv2D`` / ``Conv3D`` <-> torch ``nn.Conv2d`` / ``nn.Conv3d``.
+"""Keras ``Conv2D`` / ``Conv3D`` <-> torch ``nn.Conv2d`` / ``nn.Conv3d``, and Keras ``Conv2DTranspose`` /
+``Conv3DTranspose`` <-> torch ``nn.ConvTranspose2d`` / ``nn.ConvTranspose3d``.
 
 Keras kernel (*window, in, out) <-> torch weight (out, in, *window): the channel axes move from the
-back to the front; bias (out,) on both sides (absent with ``use_bias=False``).
+back to the front; bias (out,) on both sides (absent with ``use_bias=False``). A transposed convolution's
+kernel is its convolution's read the other way, Keras (*window, filters, in) <-> torch (in, filters, *window):
+the same move, with no flip of the window.
 """
 
 from __future__ import annotations

@@ -96,14 +96,15 @@ class SafeH5:
             raise UnsafeFileError(f"{self.where}: {path} stores its data in external files {[e[0] for e in dataset.external]}")
         self.datasets[path] = DatasetInfo(path, tuple(int(d) for d in dataset.shape), dataset.dtype)
 
-    def read(self, path: str, expected_shape: Shape, *, allow_nonfinite: bool) -> np.ndarray:
-        """The dataset at ``path`` as float32, after checking shape, dtype, declared size and finiteness."""
+    def read(self, path: str, expected_shape: Shape, *, allow_nonfinite: bool, integer: bool = False) -> np.ndarray:
+        """The dataset at ``path`` as float32, after checking shape, dtype (``integer``: an integer one is allowed too),
+        declared size and finiteness."""
         info = self.datasets.get(path)
         if info is None:
             raise ModelFileError(f"{self.where}: missing weight tensor {path}")
         if info.shape != tuple(expected_shape):
             raise ModelFileError(f"{self.where}: {path} has shape {info.shape}; the architecture needs {tuple(expected_shape)}")
-        if info.dtype.kind != "f" or info.dtype.itemsize not in (2, 4, 8):
+        if info.dtype.kind not in ("fiu" if integer else "f") or info.dtype.itemsize not in (2, 4, 8):
             raise ModelFileError(f"{self.where}: {path} has dtype {info.dtype}; weights must be float16/32/64")
         declared = int(np.prod(info.shape, dtype=np.int64)) * info.dtype.itemsize
         if declared > self.size:

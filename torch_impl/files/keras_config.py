@@ -32,7 +32,6 @@ from lstm2d.spec import (
     Layer,
     ModelSpec,
     Node,
-    Reshape,
     Shape,
     SpecError,
     Submodel,
@@ -571,8 +570,6 @@ class _GraphBuilder:
         if kind is None or class_name in MODEL_CLASSES or class_name == "TimeDistributed":
             record.problems.append(f"{class_name} is a Keras layer lstm2d does not convert yet")
             return None
-        if class_name == "Flatten" and not wrapped and shape is not None and shape.rank == 4:
-            return self._whole_flatten(record, config, shape)
         context = DecodeContext(
             name=self._spec_name(record) if name is None else name,
             data_format=self.reader.data_format.value,
@@ -590,18 +587,6 @@ class _GraphBuilder:
         except (SpecError, TypeError) as exc:
             record.problems.append(str(exc))
             return None
-
-    def _whole_flatten(self, record: FileLayer, config: Mapping[str, Any], shape: Shape) -> Layer | None:
-        """Keras' Flatten outside TimeDistributed flattens the whole sample: a Reshape to one axis, in Keras' order."""
-        if data_format_of(config) != "channels_last" or self.reader.data_format.value != "channels_last":
-            record.problems.append("Flatten of a whole sequence of frames is read in channels_last models only")
-            return None
-        if shape.time is None:
-            record.problems.append(
-                "Flatten of a whole sequence of any length has no fixed size; to flatten each frame, wrap it in TimeDistributed"
-            )
-            return None
-        return Reshape((shape.size,), self._spec_name(record))
 
     def _time_distributed(self, record: FileLayer, raw: Mapping[str, Any], shape: Shape | None) -> Layer | None:
         """TimeDistributed(layer): the layer itself where lstm2d's rule runs it on every step anyway (a 2D layer on

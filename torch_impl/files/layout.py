@@ -6,7 +6,7 @@ layer *class* in snake case, counted per class in model order (``time_distribute
 numbered in creation order under ``vars`` (the order of the weight table's Keras names):
 
     TimeDistributed(Conv2D / BatchNormalization / Dense)   /layers/time_distributed[_n]/layer/vars/{i}
-    LSTM / GRU / SimpleRNN / ConvLSTM2D                    /layers/<class>[_n]/cell/vars/{i}
+    LSTM / GRU / SimpleRNN / ConvLSTM1D / ConvLSTM2D       /layers/<class>[_n]/cell/vars/{i}
     Bidirectional                                          /layers/bidirectional[_n]/{forward,backward}_layer/cell/vars/{i}
     Conv2D / Conv3D / Dense / BatchNormalization           /layers/<class>[_n]/vars/{i}
     a nested model                                         /layers/<class>[_n]/layers/<its layers' groups, counted anew>
@@ -29,7 +29,7 @@ from torch_impl.weight_table import weight_table
 
 KERAS3_ROOTS = ("/layers", "/optimizer", "/vars")  # layer weights; optimizer state and model-level vars, never read
 LEGACY_ROOTS = ("/model_weights", "/optimizer_weights")
-CELL_CLASSES = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM2D")
+CELL_CLASSES = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D")
 
 
 def to_snake_case(name: str) -> str:

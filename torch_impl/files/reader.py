@@ -29,7 +29,7 @@ from torch_impl.files.layout import (
 )
 from torch_impl.files.limits import DEFAULT_LIMITS, ReadLimits
 from torch_impl.model import InputLayout, Lstm2dNet
-from torch_impl.weight_table import KerasWeights, weight_table
+from torch_impl.weight_table import INTEGER_VARIABLES, KerasWeights, weight_table
 from torch_impl.weights import load_keras_weights
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -137,7 +137,10 @@ def _read_keras3_weights(
         if extra:
             raise ModelFileError(f"{where}: tensors the architecture does not account for: {extra}")
         return {
-            name: {var: h5.read(p, shapes[name][var], allow_nonfinite=allow_nonfinite) for var, p in variables.items()}
+            name: {
+                var: h5.read(p, shapes[name][var], allow_nonfinite=allow_nonfinite, integer=var in INTEGER_VARIABLES)
+                for var, p in variables.items()
+            }
             for name, variables in paths.items()
         }
 
@@ -166,7 +169,8 @@ def _read_legacy(path: Path, data: bytes, allow_nonfinite: bool, limits: ReadLim
                 if sorted(by_variable) != sorted(wanted):
                     raise ModelFileError(f"{path}: layer {layer.name!r} lists weights {names}; expected {list(wanted)}")
                 weights[layer_path] = {
-                    var: h5.read(by_variable[var], shape, allow_nonfinite=allow_nonfinite) for var, shape in wanted.items()
+                    var: h5.read(by_variable[var], shape, allow_nonfinite=allow_nonfinite, integer=var in INTEGER_VARIABLES)
+                    for var, shape in wanted.items()
                 }
                 used.update(by_variable.values())
         extra = sorted(p for p in h5.datasets if p.startswith("/model_weights/") and p not in used)

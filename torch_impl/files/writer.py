@@ -25,7 +25,7 @@ from torch_impl.files.errors import UnsupportedModelError
 from torch_impl.files.keras_config import FileLayer
 from torch_impl.files.layout import file_layers_for_spec, keras3_groups, keras3_variable_paths
 from torch_impl.model import Lstm2dNet
-from torch_impl.weight_table import KerasWeights
+from torch_impl.weight_table import INTEGER_VARIABLES, KerasWeights
 from torch_impl.weights import export_keras_weights
 
 KERAS_FORMAT_VERSION = "3.8.0"  # the oldest Keras whose .keras format this config matches
@@ -64,7 +64,8 @@ def _weights_h5(spec: ModelSpec, weights: KerasWeights) -> bytes:
         h5.require_group("vars")
         for name, variables in keras3_variable_paths(spec, layers).items():
             for variable, dataset in variables.items():
-                h5.create_dataset(dataset, data=np.asarray(weights[name][variable], dtype=np.float32))
+                dtype = np.int64 if variable in INTEGER_VARIABLES else np.float32
+                h5.create_dataset(dataset, data=np.asarray(weights[name][variable]).astype(dtype))
     return buffer.getvalue()
 
 

@@ -25,6 +25,21 @@ def _hard_sigmoid_keras2(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(0.2 * x + 0.5, 0.0, 1.0)
 
 
+def _sparse_plus(x: torch.Tensor) -> torch.Tensor:
+    """0 for x <= -1, (x + 1)^2 / 4 below 1, x from 1 on."""
+    return torch.where(x <= -1, torch.zeros_like(x), torch.where(x < 1, 0.25 * (x + 1) ** 2, x))
+
+
+def _sparse_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """0 for x <= -1, (x + 1) / 2 below 1, 1 from 1 on."""
+    return torch.where(x <= -1, torch.zeros_like(x), torch.where(x >= 1, torch.ones_like(x), 0.5 * (x + 1)))
+
+
+def _squareplus(x: torch.Tensor) -> torch.Tensor:
+    """(x + sqrt(x^2 + b)) / 2 with Keras' default b = 4."""
+    return (x + torch.sqrt(x**2 + 4.0)) / 2
+
+
 def _elementwise(name: str) -> ActivationFn | None:
     """The function for an element-wise activation; None for the axis-wise ones (softmax, log_softmax)."""
     table: dict[str, ActivationFn] = {
@@ -47,6 +62,15 @@ def _elementwise(name: str) -> ActivationFn | None:
         "softplus": F.softplus,
         "softsign": F.softsign,
         "exponential": torch.exp,
+        "celu": F.celu,  # alpha 1, Keras' default
+        "hard_shrink": partial(F.hardshrink, lambd=0.5),  # x where |x| > 0.5, else 0
+        "hard_tanh": F.hardtanh,  # clip(x, -1, 1)
+        "log_sigmoid": F.logsigmoid,
+        "soft_shrink": partial(F.softshrink, lambd=0.5),  # x -+ 0.5 outside [-0.5, 0.5], else 0
+        "sparse_plus": _sparse_plus,
+        "sparse_sigmoid": _sparse_sigmoid,
+        "squareplus": _squareplus,
+        "tanh_shrink": F.tanhshrink,  # x - tanh(x)
     }
     return table.get(name)
 

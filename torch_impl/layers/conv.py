@@ -1,4 +1,4 @@
-"""Keras ``Conv2D`` (per frame on frames) with TensorFlow's ``same`` padding, channels-first."""
+"""Keras ``Conv2D`` and ``DepthwiseConv2D`` (per frame on frames) with TensorFlow's ``same`` padding, channels-first."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lstm2d.spec import Conv2D, Conv3D, Layer, Shape, same_padding
+from lstm2d.spec import Conv2D, Conv3D, DepthwiseConv2D, Layer, Shape, same_padding
 from torch_impl.convert import conv
 from torch_impl.kinds import LayerWeights, Shapes, TorchKind, add_bias, always, register, single_weights
 from torch_impl.layers.activations import make_activation
@@ -32,11 +32,12 @@ def split_padding(pads: tuple[tuple[int, int], ...]) -> tuple[tuple[int, ...], t
 
 
 class FrameConv2d(nn.Conv2d):
-    """``nn.Conv2d`` plus Keras' activation and TensorFlow's ``same`` padding.
+    """``nn.Conv2d`` plus Keras' activation and TensorFlow's ``same`` padding, for ``Conv2D`` and ``DepthwiseConv2D``.
 
     Input frames ``(B, T, C, H, W)`` (every frame, in one call over ``B*T`` frames) or a grid
     ``(B, C, H, W)``; output likewise with ``filters`` channels. Parameters are exactly
-    ``nn.Conv2d``'s: ``weight`` (filters, in, kh, kw), ``bias`` (filters,).
+    ``nn.Conv2d``'s: ``weight`` (filters, in, kh, kw), ``bias`` (filters,); a depthwise convolution is the grouped one
+    (``groups=in``, ``filters = in * depth_multiplier``, weight ``(filters, 1, kh, kw)``).
 
     TensorFlow pads ``same`` with the odd cell at the bottom/right (even kernels, strides > 1):
     symmetric padding goes into the convolution itself (no copy); only an asymmetric layer pays
@@ -44,16 +45,18 @@ class FrameConv2d(nn.Conv2d):
     layout's last (see ``layout.keras_last_dim``).
     """
 
-    def __init__(self, layer: Conv2D, in_grid: Shape, *, softmax_dim: int = SPATIAL_CHANNEL_DIM) -> None:
+    def __init__(self, layer: Conv2D | DepthwiseConv2D, in_grid: Shape, *, softmax_dim: int = SPATIAL_CHANNEL_DIM) -> None:
         pads = tf_padding((in_grid.height, in_grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, layer.padding)
         (pad_h, pad_w), explicit = split_padding(pads)
+        depthwise = isinstance(layer, DepthwiseConv2D)
         super().__init__(
             in_grid.channels,
-            layer.filters,
+            layer.output_channels(in_grid.channels) if isinstance(layer, DepthwiseConv2D) else layer.filters,
             layer.kernel_size,
             stride=layer.strides,
             padding=(pad_h, pad_w),
             dilation=layer.dilation_rate,
+            groups=in_grid.channels if depthwise else 1,
             bias=layer.use_bias,
         )
         self.explicit_pad = explicit  # F.pad order: (left, right, top, bottom)

@@ -3,6 +3,8 @@ Functional model, such as a backbone CNN run on every frame)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
@@ -46,7 +48,7 @@ class TimeDistributedModule(nn.Module):
 def step_node(node: NodePlan, layer: Layer) -> NodePlan:
     """``node`` as the wrapped ``layer`` sees one step of it: each shape without its time axis, the same layouts
     (channels at dim -3 of a frame as of a sequence of frames; a feature order is per step)."""
-    return NodePlan(node.shapes.step(layer), node.given, node.layouts, node.input_refs)
+    return replace(node, shapes=node.shapes.step(layer))
 
 
 def _inner(layer: Layer) -> Layer:

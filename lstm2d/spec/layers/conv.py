@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -11,6 +11,14 @@ from lstm2d.spec.base import DecodeContext, EncodeContext, KerasConfig, Layer, a
 from lstm2d.spec.shapes import PADDINGS, Padding, Shape, SpecError, output_size
 
 NOT_2D_HINT = "2D layers go before the Flatten (or GlobalPool2D) that turns each frame into features"
+
+
+def per_frame_shape(layer: Layer, shape: Shape, output_grid: Callable[[Shape], Shape]) -> Shape:
+    """What a 2D layer makes of a grid (``output_grid`` of it) or of frames (``output_grid`` of every frame)."""
+    if shape.rank not in (3, 4):
+        raise layer.refuse(shape, "frames or a grid", NOT_2D_HINT)
+    out = output_grid(shape.grid)
+    return Shape((shape.time, *out.dims)) if shape.rank == 4 else out
 
 
 def fitted_grid(layer: Layer, grid: Shape, out: tuple[int, int, int]) -> Shape:
@@ -23,21 +31,46 @@ def fitted_grid(layer: Layer, grid: Shape, out: tuple[int, int, int]) -> Shape:
     return Shape(out)
 
 
-def conv_output_grid(layer: Conv2D | Any, grid: Shape) -> Shape:
-    """The grid a 2D convolution (its kernel, strides, padding and dilation) makes of ``grid`` (H, W, C)."""
+def fitted_volume(layer: Layer, frames: Shape, sizes: Sequence[int | None], channels: int) -> Shape:
+    """The output frames ``(*sizes, channels)`` of a 3D layer (``sizes``: time, height, width; time ``None`` where it
+    is open), refused where an axis is empty."""
+    if min(s for s in sizes if s is not None) < 1:
+        raise SpecError(
+            f"{layer.label} shrinks the input below one cell: input (time, height, width) = "
+            f"{frames.dims[:3]}, output = {tuple(sizes)}"
+        )
+    return Shape((*sizes, channels))
+
+
+def conv_output_grid(layer: Conv2D | Any, grid: Shape, channels: int | None = None) -> Shape:
+    """The grid a 2D convolution (its kernel, strides, padding and dilation) makes of ``grid`` (H, W, C), with
+    ``channels`` output channels (default: the layer's filters)."""
     sizes = zip((grid.height, grid.width), layer.kernel_size, layer.strides, layer.dilation_rate, strict=True)
     height, width = (output_size(size, k, s, layer.padding, d) for size, k, s, d in sizes)
-    return fitted_grid(layer, grid, (height, width, layer.filters))
+    return fitted_grid(layer, grid, (height, width, layer.filters if channels is None else channels))
 
 
-def check_window_options(layer: Any, rank: int) -> None:
-    """Kernel, strides and dilation as ``rank`` positive ints each; strides and dilation not both over 1."""
+def check_window_options(layer: Any, rank: int, paddings: tuple[str, ...] = PADDINGS, *, strided_dilation: bool = False) -> None:
+    """Kernel, strides and dilation as ``rank`` positive ints each; strides and dilation not both over 1 (Keras refuses
+    it for every convolution but the depthwise ones: ``strided_dilation``); a padding of ``paddings``."""
     object.__setattr__(layer, "kernel_size", checks.ints(layer.kernel_size, rank, f"{layer.label} kernel_size"))
     object.__setattr__(layer, "strides", checks.ints(layer.strides, rank, f"{layer.label} strides"))
     object.__setattr__(layer, "dilation_rate", checks.ints(layer.dilation_rate, rank, f"{layer.label} dilation_rate"))
-    if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
+    if not strided_dilation and max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
         raise SpecError(f"{layer.label}: strides > 1 with dilation_rate > 1 is not allowed (Keras refuses it too)")
-    checks.choice(layer.padding, PADDINGS, f"{layer.label} padding")
+    checks.choice(layer.padding, paddings, f"{layer.label} padding")
+
+
+def refuse_channels_first_volumes(layer: Layer, model_format: str) -> None:
+    """Refuse a 3D layer (over time, height and width of frames) in a channels_first model: Keras' 3D layers cannot
+    read its frames as (time, height, width) volumes."""
+    if model_format == "channels_first":
+        keras_class = " / ".join(layer.keras_classes)
+        raise SpecError(
+            f"{layer.label}: a channels_first model's frames are (batch, time, channels, height, width), which Keras' "
+            f"{keras_class} cannot read as (time, height, width) volumes: data_format='channels_first' would take the "
+            f"time axis as the channels, 'channels_last' the width; {keras_class} needs a channels_last model"
+        )
 
 
 def describe_window(layer: Any) -> str:
@@ -87,10 +120,7 @@ class Conv2D(Layer):
         return conv_output_grid(self, grid)
 
     def output_shape(self, shape: Shape) -> Shape:
-        if shape.rank not in (3, 4):
-            raise self.refuse(shape, "frames or a grid", NOT_2D_HINT)
-        out = self.output_grid(shape.grid)
-        return Shape((shape.time, *out.dims)) if shape.rank == 4 else out
+        return per_frame_shape(self, shape, self.output_grid)
 
     def describe(self) -> str:
         return describe_window(self)
@@ -148,21 +178,10 @@ class Conv3D(Layer):
             None if size is None else output_size(size, k, s, self.padding, d)
             for size, k, s, d in zip(shape.dims[:3], self.kernel_size, self.strides, self.dilation_rate, strict=True)
         ]
-        if min(s for s in sizes if s is not None) < 1:
-            raise SpecError(
-                f"{self.label} shrinks the input below one cell: input (time, height, width) = "
-                f"{shape.dims[:3]}, output = {tuple(sizes)}"
-            )
-        return Shape((*sizes, self.filters))
+        return fitted_volume(self, shape, sizes, self.filters)
 
     def check_data_format(self, model_format: str, inputs: tuple[Shape, ...] = ()) -> None:
-        """Refuse a channels_first model: Keras' Conv3D cannot read its frames as (time, height, width) volumes."""
-        if model_format == "channels_first":
-            raise SpecError(
-                f"{self.label}: a channels_first model's frames are (batch, time, channels, height, width), which Keras' "
-                "Conv3D cannot read as (time, height, width) volumes: data_format='channels_first' would take the time "
-                "axis as the channels, 'channels_last' the width; Conv3D needs a channels_last model"
-            )
+        refuse_channels_first_volumes(self, model_format)
 
     def describe(self) -> str:
         return describe_window(self)

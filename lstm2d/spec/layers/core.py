@@ -1,4 +1,5 @@
-"""Core layers: Keras ``Dense``, ``Dropout``, ``Activation``, ``Masking``, ``Flatten``, ``Reshape`` and ``RepeatVector``."""
+"""Core layers: Keras ``Dense``, ``Dropout``, ``Activation``, ``Masking``, ``Flatten``, ``Reshape``, ``RepeatVector`` and
+``Permute``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ DataFormat = Literal["channels_last", "channels_first"]
 
 @dataclass(frozen=True)
 class Dense(Layer):
-    """A fully connected layer on the last axis (per timestep on a sequence, like Keras)."""
+    """A fully connected layer on the last axis of a tensor of any rank, like Keras: per timestep on a sequence, per
+    pixel on frames and grids (their channels; the torch model runs it there as a 1x1 convolution)."""
 
     kind: ClassVar[str] = "dense"
     keras_classes: ClassVar[tuple[str, ...]] = ("Dense",)
@@ -37,9 +39,15 @@ class Dense(Layer):
         checks.identifier(self.name)
 
     def output_shape(self, shape: Shape) -> Shape:
-        if shape.rank > 2:
-            raise self.refuse(shape, "a sequence or a vector", "flatten each frame first (Flatten or GlobalPool2D)")
         return Shape((*shape.dims[:-1], self.units))
+
+    def check_data_format(self, model_format: str, inputs: tuple[Shape, ...] = ()) -> None:
+        """Keras' Dense reads the last axis of what it gets: the width of a channels_first model's frames and grids."""
+        if model_format == "channels_first" and inputs and inputs[0].rank in (3, 4):
+            raise SpecError(
+                f"{self.label}: on channels_first frames or grids Keras' Dense mixes the width (their last axis); lstm2d "
+                "runs Dense on frames and grids in channels_last models only (flatten them first)"
+            )
 
     def describe(self) -> str:
         return f"Dense({self.units}{'' if self.activation == 'linear' else ', ' + self.activation})"
@@ -154,56 +162,79 @@ class Masking(Layer):
 @dataclass(frozen=True)
 class Flatten(Layer):
     """Flatten each frame into features (Keras ``TimeDistributed(Flatten())``), a grid into a vector, or a sequence
-    into a vector (Keras ``Flatten()``).
+    into a vector (Keras ``Flatten()``); with ``whole=True``, frames into one vector, time included (Keras' ``Flatten()``
+    of frames, outside ``TimeDistributed``: ``(time, height, width, channels)`` -> ``(time * height * width *
+    channels,)``, a fixed number of timesteps).
 
     ``data_format`` is Keras' Flatten's own: ``channels_first`` moves axis 1 of what the layer sees
     (a frame's channels, in a channels_first model) to the end before flattening. So Keras flattens a
     frame in (H, W, C) order, except for a ``channels_last`` Flatten in a ``channels_first`` model: (C, H, W)
-    (see :meth:`keras_order`). torch always flattens (C, H, W); the converter permutes the next weighted
-    layer's input rows once where the orders differ, so the torch model flattens in its natural order.
+    (see :meth:`keras_order`); a whole sequence of frames step after step, each frame so. torch always flattens
+    (C, H, W); the converter permutes the next weighted layer's input rows once where the orders differ, so the
+    torch model flattens in its natural order.
     """
 
     kind: ClassVar[str] = "flatten"
     keras_classes: ClassVar[tuple[str, ...]] = ("Flatten",)
     item_rank: ClassVar[int | None] = 3
-    omitted_defaults: ClassVar[tuple[str, ...]] = ("data_format",)
+    omitted_defaults: ClassVar[tuple[str, ...]] = ("data_format", "whole")
     data_format: DataFormat = "channels_last"
+    whole: bool = False
     name: str = ""
 
     def __post_init__(self) -> None:
         checks.choice(self.data_format, DATA_FORMATS, f"{self.label} data_format")
+        checks.boolean(self.whole, f"{self.label} whole")
         checks.identifier(self.name)
 
     def keras_order(self, model_format: str) -> Literal["hwc", "chw"]:
         """The order Keras flattens a frame in, in a model whose frames are ``model_format``."""
         return "chw" if model_format == "channels_first" and self.data_format == "channels_last" else "hwc"
 
+    def runs_per_frame(self, shape: Shape) -> bool:
+        return not self.whole and super().runs_per_frame(shape)
+
     def check_data_format(self, model_format: str, inputs: tuple[Shape, ...] = ()) -> None:
-        """Refuse ``data_format='channels_first'`` in a channels_last model (Keras would flatten (W, C, H))."""
+        """Refuse ``data_format='channels_first'`` in a channels_last model (Keras would flatten (W, C, H)), and on a
+        whole sequence of frames (Keras would move the time axis last)."""
         if model_format == "channels_last" and self.data_format == "channels_first":
             raise SpecError(
                 f"{self.label}: data_format='channels_first' on channels_last frames moves the height axis last before "
                 "flattening (W, C, H order), which lstm2d does not implement; use it in a channels_first model only"
             )
+        if self.whole and self.data_format == "channels_first":
+            raise SpecError(
+                f"{self.label}: data_format='channels_first' on a whole sequence of frames moves the time axis last before "
+                "flattening, which lstm2d does not implement; flatten each frame (whole=False), or with data_format "
+                "channels_last"
+            )
 
     def output_shape(self, shape: Shape) -> Shape:
-        if shape.rank == 4:
+        if self.whole and shape.rank != 4:
+            raise self.refuse(shape, "frames (whole=True flattens a sequence of frames)", "other ranks are flattened whole")
+        if shape.rank == 4 and not self.whole:
             return Shape((shape.time, shape.item.size))
         if shape.rank == 1:
             raise self.refuse(shape, "frames, a grid or a sequence", "it is already flat")
         if shape.time is None:
-            raise self.refuse(shape, "a fixed number of timesteps", "flattening a whole sequence needs its length")
+            raise self.refuse(
+                shape, "a fixed number of timesteps", "flattening a whole sequence needs its length; to flatten each frame, "
+                "wrap Flatten in TimeDistributed (or, in a spec, leave whole=False)",
+            )  # fmt: skip
         return Shape((shape.size,))
 
     def describe(self) -> str:
-        return "Flatten" if self.data_format == "channels_last" else "Flatten(channels_first)"
+        options = (["whole sample"] if self.whole else []) + (["channels_first"] if self.data_format != "channels_last" else [])
+        return f"Flatten({', '.join(options)})" if options else "Flatten"
 
     def keras_config(self, context: EncodeContext) -> KerasConfig:
         return keras_config("Flatten", name=context.name, data_format=self.data_format)
 
     @classmethod
     def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
-        layer = cls(data_format_of(config), name=context.name)
+        """Outside TimeDistributed, Keras' Flatten of frames flattens them whole; inside, each frame."""
+        whole = not context.wrapped and context.shape is not None and context.shape.rank == 4
+        layer = cls(data_format_of(config), whole, name=context.name)
         layer.check_data_format(context.data_format)
         return layer
 
@@ -308,6 +339,55 @@ class RepeatVector(Layer):
         return cls(config.get("n"), context.name)  # type: ignore[arg-type]  # the file's value, None if missing: refused, naming the layer
 
 
+@dataclass(frozen=True)
+class Permute(Layer):
+    """Keras ``Permute(dims)``: the per-sample axes reordered, ``dims`` a permutation of 1..rank (Keras counts the batch
+    axis as 0): output axis ``i`` is input axis ``dims[i - 1]`` (e.g. ``(2, 1)`` swaps time and features)."""
+
+    kind: ClassVar[str] = "permute"
+    keras_classes: ClassVar[tuple[str, ...]] = ("Permute",)
+    dims: tuple[int, ...]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        dims = tuple(self.dims) if isinstance(self.dims, list) else self.dims
+        object.__setattr__(self, "dims", dims)
+        if (
+            not isinstance(dims, tuple)
+            or any(isinstance(d, bool) or not isinstance(d, int) for d in dims)
+            or sorted(dims) != list(range(1, len(dims) + 1))
+        ):
+            raise SpecError(f"{self.label} dims: expected a permutation of 1, 2, ..., rank (Keras' axes), got {self.dims!r}")
+        checks.identifier(self.name)
+
+    @property
+    def moves_last_axis(self) -> bool:
+        return self.dims[-1] != len(self.dims)
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if shape.rank != len(self.dims):
+            raise self.refuse(shape, f"a rank-{len(self.dims)} tensor for dims {self.dims}")
+        if shape.time is None and self.dims[0] != 1:
+            raise self.refuse(shape, "a fixed number of timesteps", f"dims {self.dims} move the open time axis")
+        return Shape(tuple(shape.dims[d - 1] for d in self.dims))
+
+    def check_data_format(self, model_format: str, inputs: tuple[Shape, ...] = ()) -> None:
+        """A channels_first model counts the axes of frames in (channels, height, width) order; lstm2d permutes them only
+        in channels_last models."""
+        if model_format == "channels_first" and inputs and inputs[0].rank in (3, 4):
+            raise SpecError(f"{self.label}: lstm2d permutes frames or grids in channels_last models only")
+
+    def describe(self) -> str:
+        return f"Permute({', '.join(map(str, self.dims))})"
+
+    def keras_config(self, context: EncodeContext) -> KerasConfig:
+        return keras_config("Permute", name=context.name, dims=list(self.dims))
+
+    @classmethod
+    def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
+        return cls(as_tuple(config.get("dims")), context.name)
+
+
 __all__ = [
     "DATA_FORMATS",
     "Activation",
@@ -316,6 +396,7 @@ __all__ = [
     "Dropout",
     "Flatten",
     "Masking",
+    "Permute",
     "RepeatVector",
     "Reshape",
 ]

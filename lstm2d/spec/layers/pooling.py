@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from lstm2d.spec import checks
 from lstm2d.spec.base import DecodeContext, EncodeContext, KerasConfig, Layer, as_tuple, keras_config
-from lstm2d.spec.layers.conv import NOT_2D_HINT, fitted_grid
+from lstm2d.spec.layers.conv import fitted_grid, per_frame_shape
 from lstm2d.spec.shapes import PADDINGS, Padding, Shape, output_size
 
 POOL_CLASSES = {"max": "MaxPooling2D", "avg": "AveragePooling2D"}
@@ -53,10 +53,7 @@ class Pool2D(Layer):
         return fitted_grid(self, grid, out)
 
     def output_shape(self, shape: Shape) -> Shape:
-        if shape.rank not in (3, 4):
-            raise self.refuse(shape, "frames or a grid", NOT_2D_HINT)
-        out = self.output_grid(shape.grid)
-        return Shape((shape.time, *out.dims)) if shape.rank == 4 else out
+        return per_frame_shape(self, shape, self.output_grid)
 
     def describe(self) -> str:
         return f"{self.mode.capitalize()}Pool({self.pool_size[0]}x{self.pool_size[1]})"

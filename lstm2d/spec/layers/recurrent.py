@@ -1,4 +1,5 @@
-"""Recurrent layers: Keras ``LSTM``, ``GRU``, ``SimpleRNN``, ``Bidirectional`` and ``ConvLSTM2D``."""
+"""Recurrent layers: Keras ``LSTM``, ``GRU``, ``SimpleRNN``, ``Bidirectional`` and ``ConvLSTM2D`` (and what ``ConvLSTM1D``
+shares with it)."""
 
 from __future__ import annotations
 
@@ -253,22 +254,21 @@ RECURRENT_CLASSES = ("LSTM", "GRU", "SimpleRNN")
 
 
 @dataclass(frozen=True)
-class ConvLSTM2D(Layer):
-    """Keras ``ConvLSTM2D``: an LSTM whose matmuls are convolutions, so the state stays a grid.
+class ConvLSTM(Layer):
+    """What Keras' ``ConvLSTM1D`` and ``ConvLSTM2D`` share: an LSTM whose matmuls are convolutions over the ``rank``
+    spatial axes of each step, so the state keeps them.
 
     Gates i, f, c, o; the input convolution uses the layer's kernel, strides, padding and dilation;
-    the recurrent one is always ``same``, stride 1, no bias. Frames in; frames out with
-    ``return_sequences``, else the last state as a grid.
+    the recurrent one is always ``same``, stride 1, no bias. A sequence of steps ``(time, *spatial, channels)``
+    in; the same with ``return_sequences``, else the last state ``(*spatial, filters)``.
     """
 
-    kind: ClassVar[str] = "conv_lstm2d"
-    keras_classes: ClassVar[tuple[str, ...]] = ("ConvLSTM2D",)
-    spatial: ClassVar[bool] = True
+    rank: ClassVar[int]
     filters: int
-    kernel_size: tuple[int, int]
-    strides: tuple[int, int] = (1, 1)
+    kernel_size: tuple[int, ...]
+    strides: tuple[int, ...] = (1,)
     padding: Padding = "valid"
-    dilation_rate: tuple[int, int] = (1, 1)
+    dilation_rate: tuple[int, ...] = (1,)
     activation: str = "tanh"
     recurrent_activation: str = "sigmoid"
     use_bias: bool = True
@@ -281,7 +281,7 @@ class ConvLSTM2D(Layer):
 
     def __post_init__(self) -> None:
         checks.positive(self.filters, f"{self.label} filters")
-        check_window_options(self, 2)
+        check_window_options(self, self.rank)
         object.__setattr__(self, "activation", checks.activation(self.activation, f"{self.label} activation"))
         what = f"{self.label} recurrent_activation"
         object.__setattr__(self, "recurrent_activation", checks.activation(self.recurrent_activation, what))
@@ -291,22 +291,25 @@ class ConvLSTM2D(Layer):
         checks.rate(self.recurrent_dropout, f"{self.label} recurrent_dropout")
         checks.identifier(self.name)
 
-    def output_grid(self, grid: Shape) -> Shape:
-        return conv_output_grid(self, grid)
+    def output_step(self, step: Shape) -> Shape:  # pragma: no cover - every kind overrides it
+        """The state ``(*spatial, filters)`` of a step ``(*spatial, channels)``."""
+        raise NotImplementedError
 
     def output_shape(self, shape: Shape) -> Shape:
-        if shape.rank != 4:
-            raise self.refuse(shape, "frames (time, height, width, channels)")
-        grid = self.output_grid(shape.item)
-        return Shape((shape.time, *grid.dims)) if self.return_sequences else grid
+        if shape.rank != self.rank + 2:
+            steps = "frames (time, height, width, channels)" if self.rank == 2 else "1D signals (time, length, channels)"
+            raise self.refuse(shape, steps)
+        state = self.output_step(shape.item)
+        return Shape((shape.time, *state.dims)) if self.return_sequences else state
 
     def describe(self) -> str:
         return describe_window(self)
 
     def keras_config(self, context: EncodeContext) -> KerasConfig:
         return keras_config(
-            "ConvLSTM2D", name=context.name, filters=self.filters, kernel_size=list(self.kernel_size),
-            strides=list(self.strides), padding=self.padding, data_format=context.data_format,
+            self.keras_classes[0], name=context.name, filters=self.filters, kernel_size=list(self.kernel_size),
+            strides=list(self.strides), padding=self.padding,
+            data_format=context.data_format if self.spatial else "channels_last",
             dilation_rate=list(self.dilation_rate), activation=self.activation,
             recurrent_activation=self.recurrent_activation, use_bias=self.use_bias,
             unit_forget_bias=self.unit_forget_bias, return_sequences=self.return_sequences,
@@ -314,8 +317,13 @@ class ConvLSTM2D(Layer):
         )  # fmt: skip
 
     @classmethod
-    def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
+    def expect_data_format(cls, config: Mapping[str, Any], context: DecodeContext) -> None:
+        """The ``data_format`` a file's layer may have: the model's (a spatial kind's)."""
         context.expect_data_format(config)
+
+    @classmethod
+    def from_keras(cls, class_name: str, config: Mapping[str, Any], context: DecodeContext) -> Layer:
+        cls.expect_data_format(config, context)
         context.expect(config, stateful=False, return_state=False)
         return cls(
             config.get("filters"), **decode_window(config),  # type: ignore[arg-type]  # the file's value, None if missing: the layer refuses it, naming itself
@@ -327,12 +335,33 @@ class ConvLSTM2D(Layer):
         )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ConvLSTM2D(ConvLSTM):
+    """Keras ``ConvLSTM2D``: the state stays a grid. Frames in; frames out with ``return_sequences``, else the last
+    state as a grid."""
+
+    kind: ClassVar[str] = "conv_lstm2d"
+    keras_classes: ClassVar[tuple[str, ...]] = ("ConvLSTM2D",)
+    spatial: ClassVar[bool] = True
+    rank: ClassVar[int] = 2
+    kernel_size: tuple[int, int]
+    strides: tuple[int, int] = (1, 1)
+    dilation_rate: tuple[int, int] = (1, 1)
+
+    def output_grid(self, grid: Shape) -> Shape:
+        return conv_output_grid(self, grid)
+
+    def output_step(self, step: Shape) -> Shape:
+        return self.output_grid(step)
+
+
 __all__ = [
     "GRU",
     "LSTM",
     "MERGE_MODES",
     "RECURRENT_KINDS",
     "Bidirectional",
+    "ConvLSTM",
     "ConvLSTM2D",
     "Gated",
     "Recurrent",

@@ -150,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
         "--timesteps",
         type=int,
         help="for a model that leaves its time axis open: fix it at this length (needed where the exported graph "
-        "unrolls a step loop; default: a dynamic time axis)",
+        "unrolls a step loop or pads by a length-dependent amount; default: a dynamic time axis)",
     )
     export.add_argument("--opset", type=int, help="ONNX opset (default: the exporter's)")
     export.add_argument("--seed", type=int, default=0, help="seed of the check's inputs (default 0)")

@@ -19,7 +19,8 @@ Shapes. The batch axis is always dynamic (``"batch"``). A time axis the spec lea
 where the exported graph allows it: torch's fused LSTM and GRU kernels run any length (export registers torch's
 ``while_loop`` decompositions for them, as ``torch.onnx`` does), but a layer that runs a Python step loop (a
 recurrent layer with non-default activations, GRU ``reset_after=False``, any recurrent layer given a mask, ConvLSTM2D)
-is unrolled, which fixes the length: then ``timesteps`` must say which. A time axis the spec fixes stays fixed, as
+is unrolled, which fixes the length, and so does a strided ``same`` convolution or pooling over time (its padding
+depends on the length): then ``timesteps`` must say which. A time axis the spec fixes stays fixed, as
 in the Keras model.
 
 Dtypes. ``fp32``; ``fp16`` for ONNX and ``.pt2``; ``bf16`` for ``.pt2`` only (ONNX's Conv has no bfloat16). The
@@ -188,8 +189,9 @@ def _export(
             raise ExportError(
                 f"model {spec.name!r} leaves its time axis open, but its exported graph fixes the sequence length (a "
                 "layer runs a step loop, unrolled in the graph: a recurrent layer with non-default activations, a GRU "
-                "with reset_after=False, a recurrent layer given a mask, or ConvLSTM2D): give timesteps= (lstm2d "
-                "export --timesteps N) for the length the artifact takes"
+                "with reset_after=False, a recurrent layer given a mask, ConvLSTM1D/2D; or a strided 'same' "
+                "convolution or pooling over time pads by an amount that depends on the length): give timesteps= "
+                "(lstm2d export --timesteps N) for the length the artifact takes"
             ) from None
         raise ExportError(f"model {spec.name!r} cannot be exported with a dynamic batch axis: {exc}") from None
     return program, _describe(program, spec, path, fmt, frames_layout, dtype, adapter)

@@ -1287,3 +1287,18 @@ SPATIAL_CATALOG_SPECS: tuple[ModelSpec, ...] = (  # most end in a per-step Dense
 )  # fmt: skip
 LAYER_SPECS = (*LAYER_SPECS, *SPATIAL_CATALOG_SPECS)
 ALL_SPECS = (*ALL_SPECS, *SPATIAL_CATALOG_SPECS)
+
+
+CATALOG_SPECS: tuple[ModelSpec, ...] = (*SHAPE_NORM_SPECS, *ONE_D_SPECS, *SPATIAL_CATALOG_SPECS)
+"""The layer catalog's specs (issue 14). The default run checks each one's forward parity and weight round trip, and
+the Keras files of :data:`CATALOG_FILE_SAMPLES`; ``-m deep`` writes and reads the files of every one."""
+CATALOG_FILE_SAMPLES = frozenset(
+    {
+        "channels_first-norms", "activation-layers", "normalization-rescaling", "noise-identities", "rms-norm",
+        "permute-frames", "flatten-whole-frames", "pad-crop-upsample-global-max", "conv1d-transpose",
+        "signals-conv-lstm1d", "masked-lstm-global-average", "conv1d-front-end-lstm", "volume-3d", "pool3d-max",
+        "depthwise-separable", "resize-2d", "conv2d-transpose-output-padding", "softmax-axes", "global-pool3d",
+        "inverted-residual-frames",
+    }
+)  # fmt: skip
+"""Catalog specs whose Keras files the default run writes and reads: between them every catalog kind."""

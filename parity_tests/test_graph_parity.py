@@ -11,7 +11,7 @@ from lstm2d.parity import DIRECTIONS, assert_parity, build_pair, check_spec, che
 from lstm2d.spec import LAYER_KINDS
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 from parity_tests.known_issues import expect_keras_cannot_run, expected_keras_bug
-from parity_tests.specs import ALL_SPECS, GRAPH_SPECS, INPUT_KIND_SPECS, open_timesteps
+from parity_tests.specs import ALL_SPECS, CATALOG_FILE_SAMPLES, CATALOG_SPECS, GRAPH_SPECS, INPUT_KIND_SPECS, open_timesteps
 
 SPECS = {spec.name: spec for spec in (*GRAPH_SPECS, *INPUT_KIND_SPECS)}
 
@@ -95,3 +95,10 @@ def test_spec_names_are_unique():
     names = [spec.name for spec in ALL_SPECS]
     shared = sorted({name for name in names if names.count(name) > 1})
     assert not shared, f"parity specs share the names {shared}; the tests key specs by name"
+
+
+def test_the_catalog_file_samples_cover_every_catalog_kind():
+    """The default run's Keras files of the layer catalog hold every kind that the catalog's specs hold."""
+    assert {spec.name for spec in CATALOG_SPECS} >= CATALOG_FILE_SAMPLES
+    sampled = {layer.kind for spec in CATALOG_SPECS if spec.name in CATALOG_FILE_SAMPLES for layer in spec.all_layers()}
+    assert sampled == {layer.kind for spec in CATALOG_SPECS for layer in spec.all_layers()}

@@ -16,7 +16,7 @@ import keras_ref
 import torch_impl
 from lstm2d.parity import assert_parity, build_pair, keras_outputs, random_inputs
 from parity_tests.known_issues import expect_keras_cannot_run, expected_keras_bug
-from parity_tests.specs import LAYER_SPECS, MASKED_SPECS, ONE_D_SPECS, PARITY_SPECS
+from parity_tests.specs import CATALOG_FILE_SAMPLES, CATALOG_SPECS, LAYER_SPECS, MASKED_SPECS, ONE_D_SPECS, PARITY_SPECS
 from tests.blocked_imports import run_with_blocked
 from torch_impl.files import UnsafeFileError, from_keras, to_keras
 
@@ -26,6 +26,10 @@ SPECS_BY_NAME = {spec.name: spec for spec in PARITY_SPECS}
 KERAS2_ONLY = "hard_sigmoid_keras2"  # no Keras 3 built-in: such models are read from legacy files, not written
 FILE_SPECS = [s for s in (*PARITY_SPECS, *LAYER_SPECS, *MASKED_SPECS) if KERAS2_ONLY not in s.to_json()]
 FILE_SPECS += [s for s in ONE_D_SPECS if s.is_stack]  # a graph's file is read back as Keras writes it: test_keras_graph_files
+FILE_PARAMS = [
+    pytest.param(s, marks=[pytest.mark.deep] if s in CATALOG_SPECS and s.name not in CATALOG_FILE_SAMPLES else [], id=s.name)
+    for s in FILE_SPECS
+]
 
 
 def _inputs(spec, seed: int = 2):
@@ -41,7 +45,7 @@ def _parity_or_known_bug(keras_model, torch_model, spec, label):
     return assert_parity(keras_model, torch_model, _inputs(spec), label=label)
 
 
-@pytest.mark.parametrize("spec", FILE_SPECS, ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", FILE_PARAMS)
 def test_keras_saved_file_into_torch(request, tmp_path, spec):
     expect_keras_cannot_run(request, spec)
     keras_model, _ = build_pair(spec, "keras_to_torch", seed=31)
@@ -51,7 +55,7 @@ def test_keras_saved_file_into_torch(request, tmp_path, spec):
     _parity_or_known_bug(keras_model, torch_model, spec, f"{spec.name} .keras -> torch")
 
 
-@pytest.mark.parametrize("spec", FILE_SPECS, ids=lambda spec: spec.name)
+@pytest.mark.parametrize("spec", FILE_PARAMS)
 def test_torch_to_file_to_keras_to_file_to_torch(request, tmp_path, spec):
     expect_keras_cannot_run(request, spec)
     _, torch_model = build_pair(spec, "torch_to_keras", seed=32)

@@ -47,6 +47,7 @@ FAST_SPECS = (
 )
 """Between them every layer kind, frames, grids, sequences and masks, an open time axis, several inputs and outputs,
 nested models and shared layers, at sizes that export in seconds."""
+PT2_FAST = (SMALL_EVERY_KIND, EVERY_GRAPH_KIND)
 NEEDS_TIMESTEPS = {  # the export fixes their open time axis
     TWO_HEADS.name: 6,  # its masked LSTM runs the step loop
     "conv1d-open-time": 6,  # a strided 'same' Conv1D over time pads by an amount that depends on the length
@@ -72,8 +73,17 @@ def test_the_fast_specs_cover_every_layer_kind():
     assert {layer.kind for spec in FAST_SPECS for layer in spec.all_layers()} == set(LAYER_KINDS)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("spec", FAST_SPECS, ids=lambda spec: spec.name)
+@pytest.mark.parametrize(
+    ("spec", "fmt"),
+    [  # every spec to ONNX (the graph most changed on the way: every op rewritten); to .pt2 under -m deep, but for
+        # the every-kind specs
+        *(pytest.param(spec, "onnx", marks=needs_onnx, id=f"{spec.name}-onnx") for spec in FAST_SPECS),
+        *(
+            pytest.param(spec, "pt2", marks=[] if spec in PT2_FAST else [pytest.mark.deep], id=f"{spec.name}-pt2")
+            for spec in FAST_SPECS
+        ),
+    ],
+)
 def test_every_layer_kind_exports_and_computes_what_the_model_computes(spec, fmt, tmp_path):
     _, artifact = _export_and_check(spec, fmt, tmp_path)
     assert [t.name for t in artifact.inputs] == spec.input_names

@@ -19,12 +19,14 @@ demo: $(STAMP)
 	$(VENV)/bin/lstm2d demo
 
 # The whole suite with Keras on TensorFlow, then the Keras-marked tests once per other
-# Keras backend (KERAS_BACKEND is read once per process, at `import keras`). The `deep` tests
-# (the full gradient and training matrix) are left to `make test-deep`. $(1): environment settings.
+# Keras backend (KERAS_BACKEND is read once per process, at `import keras`), but for the
+# `backend_neutral` ones (Keras files written and read, the torch-to-Keras direction of weight copy:
+# see pyproject's markers). The `deep` tests (the full gradient and training matrix) are left to
+# `make test-deep`, which runs everything on every backend. $(1): environment settings.
 define fast_suite
 	$(1) KERAS_BACKEND=tensorflow $(PY) -m pytest -m "not deep"
-	$(1) KERAS_BACKEND=jax $(PY) -m pytest -m "keras and not deep"
-	$(1) KERAS_BACKEND=torch $(PY) -m pytest -m "keras and not deep"
+	$(1) KERAS_BACKEND=jax $(PY) -m pytest -m "keras and not deep and not backend_neutral"
+	$(1) KERAS_BACKEND=torch $(PY) -m pytest -m "keras and not deep and not backend_neutral"
 endef
 
 test: $(STAMP)

@@ -11,12 +11,13 @@ from lstm2d.parity import DIRECTIONS, assert_parity, build_pair, check_spec, che
 from lstm2d.spec import LAYER_KINDS
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 from parity_tests.known_issues import expect_keras_cannot_run, expected_keras_bug
+from parity_tests.marks import DIRECTION_PARAMS
 from parity_tests.specs import ALL_SPECS, CATALOG_FILE_SAMPLES, CATALOG_SPECS, GRAPH_SPECS, INPUT_KIND_SPECS, open_timesteps
 
 SPECS = {spec.name: spec for spec in (*GRAPH_SPECS, *INPUT_KIND_SPECS)}
 
 
-@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("direction", DIRECTION_PARAMS)
 @pytest.mark.parametrize("name", list(SPECS))
 def test_graph_forward_parity(request, name, direction):
     spec = SPECS[name]

@@ -20,6 +20,8 @@ from parity_tests.specs import CATALOG_FILE_SAMPLES, CATALOG_SPECS, LAYER_SPECS,
 from tests.blocked_imports import run_with_blocked
 from torch_impl.files import UnsafeFileError, from_keras, to_keras
 
+pytestmark = pytest.mark.backend_neutral  # make test: with Keras on TensorFlow; make test-deep: on every backend
+
 BACKEND = keras.backend.backend()
 SPEC_IDS = [spec.name for spec in PARITY_SPECS]
 SPECS_BY_NAME = {spec.name: spec for spec in PARITY_SPECS}

@@ -27,6 +27,8 @@ from parity_tests.graph_models import GRAPH_MODELS, UNSUPPORTED_MODELS, GraphMod
 from tests.blocked_imports import run_with_blocked
 from torch_impl.files import UnsupportedModelError, describe_keras_file, from_keras, read_keras_file, to_keras
 
+pytestmark = pytest.mark.backend_neutral  # make test: with Keras on TensorFlow; make test-deep: on every backend
+
 BACKEND = keras.backend.backend()
 LEGACY_MODELS = [model for model in GRAPH_MODELS if model.legacy_h5]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm2d.parity import DIRECTIONS, assert_parity, build_pair, check_spec, random_inputs
+from lstm2d.parity import assert_parity, build_pair, check_spec, random_inputs
 from parity_tests.known_issues import expect_keras_cannot_run, expected_keras_bug
+from parity_tests.marks import DIRECTION_PARAMS
 from parity_tests.specs import LAYER_SPECS, MASK_PATTERNS, MASKED_SPECS, masked_inputs, open_timesteps
 
 
-@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("direction", DIRECTION_PARAMS)
 @pytest.mark.parametrize("spec", LAYER_SPECS, ids=lambda spec: spec.name)
 def test_layer_forward_parity(request, spec, direction):
     expect_keras_cannot_run(request, spec)

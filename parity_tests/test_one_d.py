@@ -19,6 +19,7 @@ from lstm2d.parity import (
 from lstm2d.spec import Masking
 from lstm2d.tolerances import FP32_CPU_FORWARD_ATOL
 from parity_tests.known_issues import expected_keras_bug
+from parity_tests.marks import DIRECTION_PARAMS
 from parity_tests.specs import MASK_PATTERNS, ONE_D_SPECS, masked_inputs, open_timesteps, step_mask
 
 pytestmark = [
@@ -29,7 +30,7 @@ SPECS = {spec.name: spec for spec in ONE_D_SPECS}
 MASKED = [spec.name for spec in ONE_D_SPECS if any(isinstance(layer, Masking) for layer in spec.layers)]
 
 
-@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("direction", DIRECTION_PARAMS)
 @pytest.mark.parametrize("name", list(SPECS))
 def test_one_d_forward_parity(name, direction):
     spec = SPECS[name]

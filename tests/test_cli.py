@@ -121,6 +121,7 @@ def test_unknown_preset_is_refused_by_the_parser(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.deep  # about 100 s on 2 cores, a seventh of make test's budget: make test-deep runs it, make demo is it
 def test_demo_end_to_end(tmp_path):
     pytest.importorskip("keras")
     done = subprocess.run([sys.executable, "-m", "lstm2d", "demo"], capture_output=True, text=True, timeout=600, cwd=tmp_path)

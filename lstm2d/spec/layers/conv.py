@@ -61,6 +61,17 @@ def check_window_options(layer: Any, rank: int, paddings: tuple[str, ...] = PADD
     checks.choice(layer.padding, paddings, f"{layer.label} padding")
 
 
+def check_pool_options(layer: Any, rank: int) -> None:
+    """A pooling layer's fields: mode max or avg, ``pool_size`` as ``rank`` positive ints, ``strides`` likewise (``None``:
+    the pool size, as Keras), a padding of :data:`PADDINGS`, a valid name."""
+    checks.choice(layer.mode, ("max", "avg"), f"{layer.label} mode")
+    object.__setattr__(layer, "pool_size", checks.ints(layer.pool_size, rank, f"{layer.label} pool_size"))
+    strides = layer.pool_size if layer.strides is None else checks.ints(layer.strides, rank, f"{layer.label} strides")
+    object.__setattr__(layer, "strides", strides)
+    checks.choice(layer.padding, PADDINGS, f"{layer.label} padding")
+    checks.identifier(layer.name)
+
+
 def refuse_channels_first_volumes(layer: Layer, model_format: str) -> None:
     """Refuse a 3D layer (over time, height and width of frames) in a channels_first model: Keras' 3D layers cannot
     read its frames as (time, height, width) volumes."""

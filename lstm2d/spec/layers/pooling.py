@@ -8,8 +8,8 @@ from typing import Any, ClassVar, Literal
 
 from lstm2d.spec import checks
 from lstm2d.spec.base import DecodeContext, EncodeContext, KerasConfig, Layer, as_tuple, keras_config
-from lstm2d.spec.layers.conv import fitted_grid, per_frame_shape
-from lstm2d.spec.shapes import PADDINGS, Padding, Shape, output_size
+from lstm2d.spec.layers.conv import check_pool_options, fitted_grid, per_frame_shape
+from lstm2d.spec.shapes import Padding, Shape, output_size
 
 POOL_CLASSES = {"max": "MaxPooling2D", "avg": "AveragePooling2D"}
 GLOBAL_POOL_CLASSES = {"avg": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D"}
@@ -35,12 +35,7 @@ class Pool2D(Layer):
     name: str = ""
 
     def __post_init__(self) -> None:
-        checks.choice(self.mode, ("max", "avg"), f"{self.label} mode")
-        object.__setattr__(self, "pool_size", checks.ints(self.pool_size, 2, f"{self.label} pool_size"))
-        strides = self.pool_size if self.strides is None else checks.ints(self.strides, 2, f"{self.label} strides")
-        object.__setattr__(self, "strides", strides)
-        checks.choice(self.padding, PADDINGS, f"{self.label} padding")
-        checks.identifier(self.name)
+        check_pool_options(self, 2)
 
     @property
     def window_strides(self) -> tuple[int, int]:

@@ -9,8 +9,9 @@ from typing import Any, ClassVar, Literal
 
 from lstm2d.spec import checks
 from lstm2d.spec.base import DecodeContext, EncodeContext, KerasConfig, Layer, as_tuple, keras_config
+from lstm2d.spec.layers.conv import check_pool_options
 from lstm2d.spec.layers.conv1d import SignalLayer, expect_channels_last, fitted_signal, signal_dims
-from lstm2d.spec.shapes import PADDINGS, Padding, Shape, output_size
+from lstm2d.spec.shapes import Padding, Shape, output_size
 
 POOL1D_CLASSES = {"max": "MaxPooling1D", "avg": "AveragePooling1D"}
 GLOBAL_POOL1D_CLASSES = {"avg": "GlobalAveragePooling1D", "max": "GlobalMaxPooling1D"}
@@ -35,12 +36,7 @@ class Pool1D(SignalLayer):
     name: str = ""
 
     def __post_init__(self) -> None:
-        checks.choice(self.mode, ("max", "avg"), f"{self.label} mode")
-        object.__setattr__(self, "pool_size", checks.ints(self.pool_size, 1, f"{self.label} pool_size"))
-        strides = self.pool_size if self.strides is None else checks.ints(self.strides, 1, f"{self.label} strides")
-        object.__setattr__(self, "strides", strides)
-        checks.choice(self.padding, PADDINGS, f"{self.label} padding")
-        checks.identifier(self.name)
+        check_pool_options(self, 1)
 
     @property
     def window_strides(self) -> tuple[int]:

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Literal
 
 from lstm2d.spec import checks
 from lstm2d.spec.base import DecodeContext, EncodeContext, KerasConfig, Layer, as_tuple, keras_config
-from lstm2d.spec.layers.conv import fitted_volume, refuse_channels_first_volumes
-from lstm2d.spec.shapes import PADDINGS, Padding, Shape, SpecError, output_size
+from lstm2d.spec.layers.conv import check_pool_options, fitted_volume, refuse_channels_first_volumes
+from lstm2d.spec.shapes import Padding, Shape, SpecError, output_size
 
 POOL3D_CLASSES = {"max": "MaxPooling3D", "avg": "AveragePooling3D"}
 GLOBAL_POOL3D_CLASSES = {"avg": "GlobalAveragePooling3D", "max": "GlobalMaxPooling3D"}
@@ -36,12 +36,7 @@ class Pool3D(Layer):
     name: str = ""
 
     def __post_init__(self) -> None:
-        checks.choice(self.mode, ("max", "avg"), f"{self.label} mode")
-        object.__setattr__(self, "pool_size", checks.ints(self.pool_size, 3, f"{self.label} pool_size"))
-        strides = self.pool_size if self.strides is None else checks.ints(self.strides, 3, f"{self.label} strides")
-        object.__setattr__(self, "strides", strides)
-        checks.choice(self.padding, PADDINGS, f"{self.label} padding")
-        checks.identifier(self.name)
+        check_pool_options(self, 3)
 
     @property
     def window_strides(self) -> tuple[int, int, int]:

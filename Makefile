@@ -34,7 +34,10 @@ test: $(STAMP)
 
 # The same suite with every framework's CPU kernels limited to AVX2 (oneDNN in torch and TensorFlow, ATen's
 # own kernels, XLA in JAX), so kernel-dependent assumptions show up on an AVX-512 or AMX machine too.
+# torch.compile gets a cache of its own: inductor's cache key leaves out these limits (torch 2.13), and a
+# compiled graph cached by a full-ISA run came back with wrong numbers (a NaN training loss) under them.
 PORTABLE_ENV := ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 XLA_FLAGS=--xla_cpu_max_isa=AVX2
+PORTABLE_ENV += TORCHINDUCTOR_CACHE_DIR=$(CURDIR)/$(VENV)/torchinductor-avx2
 test-portable: $(STAMP)
 	$(call fast_suite,$(PORTABLE_ENV))
 

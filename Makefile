@@ -29,13 +29,16 @@ define fast_suite
 	$(1) KERAS_BACKEND=torch $(PY) -m pytest -m "keras and not deep and not backend_neutral"
 endef
 
+# torch.compile's cache, one per set of CPU kernel limits (see test-portable)
+COMPILE_CACHE := TORCHINDUCTOR_CACHE_DIR=$(CURDIR)/$(VENV)/torchinductor
+
 test: $(STAMP)
-	$(call fast_suite,)
+	$(call fast_suite,$(COMPILE_CACHE))
 
 # The same suite with every framework's CPU kernels limited to AVX2 (oneDNN in torch and TensorFlow, ATen's
 # own kernels, XLA in JAX), so kernel-dependent assumptions show up on an AVX-512 or AMX machine too.
-# torch.compile gets a cache of its own: inductor's cache key leaves out these limits (torch 2.13), and a
-# compiled graph cached by a full-ISA run came back with wrong numbers (a NaN training loss) under them.
+# Each target gives torch.compile a cache of its own: inductor's cache key leaves out these limits (torch 2.13),
+# and a graph cached by a full-ISA run came back with wrong numbers (a NaN training loss) under them.
 PORTABLE_ENV := ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 XLA_FLAGS=--xla_cpu_max_isa=AVX2
 PORTABLE_ENV += TORCHINDUCTOR_CACHE_DIR=$(CURDIR)/$(VENV)/torchinductor-avx2
 test-portable: $(STAMP)
@@ -44,9 +47,9 @@ test-portable: $(STAMP)
 # Everything on all three backends: the `deep` gradient and training matrix, and property-based parity
 # with hundreds of random specs instead of a few.
 test-deep: $(STAMP)
-	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=tensorflow $(PY) -m pytest -m "deep or not deep"
-	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=jax $(PY) -m pytest -m keras
-	LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=torch $(PY) -m pytest -m keras
+	$(COMPILE_CACHE) LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=tensorflow $(PY) -m pytest -m "deep or not deep"
+	$(COMPILE_CACHE) LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=jax $(PY) -m pytest -m keras
+	$(COMPILE_CACHE) LSTM2D_HYPOTHESIS_PROFILE=deep KERAS_BACKEND=torch $(PY) -m pytest -m keras
 
 # The first run on a CUDA machine, one call (benchmarks/README.md, "On a GPU"): the CUDA tests, the GPU benchmark
 # and a short training run, into $(GPU_OUT). It uses the machine's own python3 and torch (no venv, no network);

@@ -447,7 +447,7 @@ def test_the_batch_is_seeded_per_input_name_with_right_padded_masks():
     assert [target.shape for target in targets] == [(5, 1), (5, 6, 3)]
 
 
-@pytest.mark.slow
+@pytest.mark.deep  # about 20 s; the file sweep's cases: test_a_model_file_sweep_runs_the_file_at_its_own_shapes
 def test_bench_from_keras_end_to_end_on_tiny_sizes(tmp_path):
     """torch, and Keras on TensorFlow where it is installed, on a file of three inputs (a mask among them) and two
     outputs; the results document names the file as the model."""

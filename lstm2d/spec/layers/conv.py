@@ -61,6 +61,16 @@ def check_window_options(layer: Any, rank: int, paddings: tuple[str, ...] = PADD
     checks.choice(layer.padding, paddings, f"{layer.label} padding")
 
 
+def check_conv_options(layer: Any, rank: int) -> None:
+    """A convolution's fields: ``filters`` positive, the window options of :func:`check_window_options` for ``rank``
+    axes, a known activation, ``use_bias`` a bool, a valid name."""
+    checks.positive(layer.filters, f"{layer.label} filters")
+    check_window_options(layer, rank)
+    object.__setattr__(layer, "activation", checks.activation(layer.activation, f"{layer.label} activation"))
+    checks.boolean(layer.use_bias, f"{layer.label} use_bias")
+    checks.identifier(layer.name)
+
+
 def check_pool_options(layer: Any, rank: int) -> None:
     """A pooling layer's fields: mode max or avg, ``pool_size`` as ``rank`` positive ints, ``strides`` likewise (``None``:
     the pool size, as Keras), a padding of :data:`PADDINGS`, a valid name."""
@@ -121,11 +131,7 @@ class Conv2D(Layer):
     name: str = ""
 
     def __post_init__(self) -> None:
-        checks.positive(self.filters, f"{self.label} filters")
-        check_window_options(self, 2)
-        object.__setattr__(self, "activation", checks.activation(self.activation, f"{self.label} activation"))
-        checks.boolean(self.use_bias, f"{self.label} use_bias")
-        checks.identifier(self.name)
+        check_conv_options(self, 2)
 
     def output_grid(self, grid: Shape) -> Shape:
         return conv_output_grid(self, grid)
@@ -171,11 +177,7 @@ class Conv3D(Layer):
     name: str = ""
 
     def __post_init__(self) -> None:
-        checks.positive(self.filters, f"{self.label} filters")
-        check_window_options(self, 3)
-        object.__setattr__(self, "activation", checks.activation(self.activation, f"{self.label} activation"))
-        checks.boolean(self.use_bias, f"{self.label} use_bias")
-        checks.identifier(self.name)
+        check_conv_options(self, 3)
 
     def output_shape(self, shape: Shape) -> Shape:
         if shape.rank != 4:

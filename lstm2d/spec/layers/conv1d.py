@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from lstm2d.spec import checks
 from lstm2d.spec.base import DecodeContext, EncodeContext, KerasConfig, Layer, data_format_of, keras_config
-from lstm2d.spec.layers.conv import check_window_options, decode_window, describe_window
+from lstm2d.spec.layers.conv import check_conv_options, check_window_options, decode_window, describe_window
 from lstm2d.spec.layers.recurrent import ConvLSTM
 from lstm2d.spec.shapes import Padding, Shape, SpecError, output_size
 
@@ -154,11 +154,7 @@ class Conv1DTranspose(SignalLayer):
     name: str = ""
 
     def __post_init__(self) -> None:
-        checks.positive(self.filters, f"{self.label} filters")
-        check_window_options(self, 1)
-        object.__setattr__(self, "activation", checks.activation(self.activation, f"{self.label} activation"))
-        checks.boolean(self.use_bias, f"{self.label} use_bias")
-        checks.identifier(self.name)
+        check_conv_options(self, 1)
 
     @property
     def dilated_kernel(self) -> int:
